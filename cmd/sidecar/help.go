@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+	"runtime/debug"
+
+	"github.com/glpwinner/glp-sidecar/config"
+)
+
+// Set by the linker: -X main.version=… -X main.commit=….
+var (
+	version = "dev"
+	commit  = ""
+)
+
+func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) error {
+	c := commit
+	if c == "" {
+		c = "unknown"
+		if info, ok := debug.ReadBuildInfo(); ok {
+			for _, s := range info.Settings {
+				if s.Key == "vcs.revision" {
+					c = s.Value
+				}
+			}
+		}
+	}
+	_, err := fmt.Fprintf(stdout, "glp-sidecar %s (commit %s, %s %s/%s)\n", version, c, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return err
+}
+
+func runHelp(_ context.Context, args []string, stdout, _ io.Writer) error {
+	if len(args) > 0 {
+		for _, c := range commands() {
+			if c.name == args[0] {
+				fmt.Fprintf(stdout, "usage: sidecar %s %s\n\n%s\n", c.name, c.args, c.summary)
+				if c.name == "mock" {
+					return variables(stdout, &config.MockConfig{})
+				}
+				if c.name == "serve" || c.name == "demo" {
+					return variables(stdout, &config.Config{})
+				}
+				return nil
+			}
+		}
+		return &usageError{fmt.Sprintf("unknown command %q; run `sidecar help`", args[0])}
+	}
+	fmt.Fprintln(stdout, "glp-sidecar: the provider's half of GLP Winner's S2S conversion tracking.")
+	fmt.Fprintln(stdout, "\nusage: sidecar [COMMAND] [ARGS]\n\ncommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(stdout, "  %-12s %-45s %s\n", c.name, c.args, c.summary)
+	}
+	return variables(stdout, &config.Config{}, &config.MockConfig{})
+}
+
+func variables(w io.Writer, specs ...any) error {
+	fmt.Fprintln(w, "\nenvironment (variable, default, meaning):")
+	return config.Usage(w, specs...)
+}

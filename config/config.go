@@ -1,0 +1,316 @@
+// Package config reads glp-sidecar's environment (prefix GLP_) into a
+// validated Config. Every error names the variable and what is wrong with it,
+// in one line, and never repeats a secret's value.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+)
+
+// Prefix is the prefix of every variable.
+const Prefix = "GLP"
+
+// Error is a configuration error: the variable and what is wrong with it.
+type Error struct {
+	Var     string
+	Problem string
+}
+
+func (e *Error) Error() string { return e.Var + ": " + e.Problem }
+
+// Secret is a string that never prints: fmt, slog and JSON all see
+// "[redacted]". Value returns it for the one place that must send it.
+type Secret string
+
+func (s Secret) String() string               { return "[redacted]" }
+func (s Secret) GoString() string             { return "[redacted]" }
+func (s Secret) LogValue() slog.Value         { return slog.StringValue("[redacted]") }
+func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"[redacted]"`), nil }
+func (s Secret) Value() string                { return string(s) }
+
+// Config is the sidecar's configuration (sidecar serve, demo).
+type Config struct {
+	ProviderID     int64         `envconfig:"PROVIDER_ID" desc:"numeric provider id sent as providerId (required)"`
+	APIToken       Secret        `envconfig:"API_TOKEN" desc:"bearer token for GLP Winner (this or GLP_API_TOKEN_FILE is required); never logged"`
+	APITokenFile   string        `envconfig:"API_TOKEN_FILE" desc:"file holding the bearer token, for Docker and Kubernetes secrets"`
+	APIURL         string        `envconfig:"API_URL" default:"https://www.glpwinner.com" desc:"upstream base URL; /api/track/v1/conversion is appended"`
+	TestMode       bool          `envconfig:"TEST_MODE" default:"false" desc:"relay every event with ?testMode=true"`
+	ListenAddr     string        `envconfig:"LISTEN_ADDR" default:"127.0.0.1:8787" desc:"public listener: conversion endpoint, glp.js, click capture, proxy"`
+	AdminAddr      string        `envconfig:"ADMIN_ADDR" default:"127.0.0.1:8790" desc:"admin listener: health, metrics, admin API, dashboard"`
+	AdminToken     Secret        `envconfig:"ADMIN_TOKEN" desc:"bearer token for the admin API and dashboard; required when GLP_ADMIN_ADDR is not loopback"`
+	AppURL         string        `envconfig:"APP_URL" desc:"when set, every request that is not the sidecar's own is proxied to this app"`
+	DBPath         string        `envconfig:"DB_PATH" default:"glp-sidecar.db" desc:"the SQLite file (outbox and click log)"`
+	AllowedOrigins []string      `envconfig:"ALLOWED_ORIGINS" desc:"comma-separated origins allowed to call the conversion endpoint cross-origin"`
+	TrustedProxies []string      `envconfig:"TRUSTED_PROXIES" desc:"comma-separated CIDRs whose X-Forwarded-For/-Proto are believed"`
+	CookieName     string        `envconfig:"COOKIE_NAME" default:"_glp_cid" desc:"click-id cookie"`
+	CookieMaxAge   time.Duration `envconfig:"COOKIE_MAX_AGE" default:"720h" desc:"the click-id cookie's lifetime"`
+	CookieDomain   string        `envconfig:"COOKIE_DOMAIN" desc:"the cookie's Domain attribute (host-only when empty)"`
+	ClickParam     string        `envconfig:"CLICK_PARAM" default:"glp_click_id" desc:"the landing URL's query parameter"`
+	LocalMatch     bool          `envconfig:"LOCAL_MATCH" default:"true" desc:"attach a click id from the click log (same IP and user agent) to conversions that arrive without one"`
+	RelayWorkers   int           `envconfig:"RELAY_WORKERS" default:"8" desc:"concurrent deliveries"`
+	RetryInitial   time.Duration `envconfig:"RETRY_INITIAL" default:"1s" desc:"first retry interval"`
+	RetryMaxIntvl  time.Duration `envconfig:"RETRY_MAX_INTERVAL" default:"10m" desc:"longest retry interval"`
+	RetryMaxAge    time.Duration `envconfig:"RETRY_MAX_AGE" default:"72h" desc:"an event still undelivered after this becomes dead"`
+	RequestTimeout time.Duration `envconfig:"REQUEST_TIMEOUT" default:"10s" desc:"one upstream call"`
+	Retention      time.Duration `envconfig:"RETENTION" default:"720h" desc:"email and IP of finished events are erased after this"`
+	RateLimit      float64       `envconfig:"RATE_LIMIT" default:"10" desc:"conversions per second per public client address (0: no limit)"`
+	RateBurst      int           `envconfig:"RATE_BURST" default:"20" desc:"burst of the per-client rate limit"`
+	LogLevel       string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	LogFormat      string        `envconfig:"LOG_FORMAT" default:"json" desc:"json or text"`
+
+	// Parsed from the fields above by Load.
+	Trusted []netip.Prefix `ignored:"true"`
+}
+
+// MockConfig is the mock upstream's configuration (sidecar mock, demo).
+type MockConfig struct {
+	ListenAddr      string        `envconfig:"MOCK_LISTEN_ADDR" default:"127.0.0.1:8788" desc:"the mock upstream's listener"`
+	Providers       string        `envconfig:"MOCK_PROVIDERS" default:"123=test-token" desc:"comma-separated providerId=token pairs the mock accepts"`
+	DBPath          string        `envconfig:"MOCK_DB_PATH" desc:"the mock's SQLite file (in memory when empty)"`
+	SoftMatchWindow time.Duration `envconfig:"MOCK_SOFT_MATCH_WINDOW" default:"720h" desc:"how far back soft-matching looks"`
+	LogLevel        string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	LogFormat       string        `envconfig:"LOG_FORMAT" default:"json" desc:"json or text"`
+
+	// Parsed from Providers by LoadMock: token → provider id.
+	Tokens map[string]int64 `ignored:"true"`
+}
+
+// Load reads and validates the sidecar's configuration.
+func Load() (Config, error) {
+	var c Config
+	if err := process(&c); err != nil {
+		return c, err
+	}
+	return c, c.validate()
+}
+
+// LoadMock reads and validates the mock's configuration.
+func LoadMock() (MockConfig, error) {
+	var c MockConfig
+	if err := process(&c); err != nil {
+		return c, err
+	}
+	if c.ListenAddr == "" {
+		return c, &Error{"GLP_MOCK_LISTEN_ADDR", "must not be empty"}
+	}
+	if c.SoftMatchWindow <= 0 {
+		return c, &Error{"GLP_MOCK_SOFT_MATCH_WINDOW", "must be a positive duration such as 720h"}
+	}
+	tokens, err := ParseProviders(c.Providers)
+	if err != nil {
+		return c, &Error{"GLP_MOCK_PROVIDERS", err.Error()}
+	}
+	c.Tokens = tokens
+	return c, validateLog(c.LogLevel, c.LogFormat)
+}
+
+// ParseProviders reads "123=token,456=other" into token → provider id.
+func ParseProviders(s string) (map[string]int64, error) {
+	out := map[string]int64{}
+	for i, pair := range strings.Split(s, ",") {
+		id, token, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		n, err := strconv.ParseInt(id, 10, 64)
+		if !ok || err != nil || n <= 0 || token == "" {
+			return nil, fmt.Errorf("entry %d is not providerId=token with a positive numeric id", i+1)
+		}
+		out[token] = n
+	}
+	return out, nil
+}
+
+// Usage writes the table of every variable, its type, default and meaning.
+func Usage(w io.Writer, specs ...any) error {
+	tw := tabwriter.NewWriter(w, 1, 0, 2, ' ', 0)
+	for _, spec := range specs {
+		if err := envconfig.Usagef(Prefix, spec, tw, usageFormat); err != nil {
+			return err
+		}
+	}
+	return tw.Flush()
+}
+
+const usageFormat = `{{range .}}{{usage_key .}}	{{usage_default .}}	{{usage_description .}}
+{{end}}`
+
+func process(spec any) error {
+	err := envconfig.Process(Prefix, spec)
+	var perr *envconfig.ParseError
+	if errors.As(err, &perr) {
+		return &Error{perr.KeyName, fmt.Sprintf("cannot read %q as %s", perr.Value, describe(perr.TypeName))}
+	}
+	return err
+}
+
+func describe(goType string) string {
+	switch goType {
+	case "time.Duration":
+		return "a duration (such as 10s, 5m or 72h)"
+	case "bool":
+		return "true or false"
+	case "int", "int64":
+		return "a whole number"
+	case "float64":
+		return "a number"
+	}
+	return goType
+}
+
+func (c *Config) validate() error {
+	if c.ProviderID <= 0 {
+		return &Error{"GLP_PROVIDER_ID", "is required: the numeric provider id GLP Winner gave you"}
+	}
+	if c.APIToken != "" && c.APITokenFile != "" {
+		return &Error{"GLP_API_TOKEN_FILE", "set only one of GLP_API_TOKEN and GLP_API_TOKEN_FILE"}
+	}
+	if c.APITokenFile != "" {
+		b, err := os.ReadFile(c.APITokenFile)
+		if err != nil {
+			return &Error{"GLP_API_TOKEN_FILE", "cannot read the token file: " + pathProblem(err)}
+		}
+		c.APIToken = Secret(strings.TrimSpace(string(b)))
+		if c.APIToken == "" {
+			return &Error{"GLP_API_TOKEN_FILE", "the token file " + c.APITokenFile + " is empty"}
+		}
+	}
+	if c.APIToken == "" {
+		return &Error{"GLP_API_TOKEN", "is required (or GLP_API_TOKEN_FILE): the API token GLP Winner gave you"}
+	}
+	if strings.ContainsAny(c.APIToken.Value(), " \t\r\n") {
+		return &Error{"GLP_API_TOKEN", "contains white space; check how it was copied"}
+	}
+	if err := checkURL("GLP_API_URL", c.APIURL); err != nil {
+		return err
+	}
+	if c.AppURL != "" {
+		if err := checkURL("GLP_APP_URL", c.AppURL); err != nil {
+			return err
+		}
+	}
+	for _, v := range []struct{ name, value string }{
+		{"GLP_LISTEN_ADDR", c.ListenAddr}, {"GLP_ADMIN_ADDR", c.AdminAddr}, {"GLP_DB_PATH", c.DBPath},
+		{"GLP_COOKIE_NAME", c.CookieName}, {"GLP_CLICK_PARAM", c.ClickParam},
+	} {
+		if strings.TrimSpace(v.value) == "" {
+			return &Error{v.name, "must not be empty"}
+		}
+	}
+	if c.AdminToken == "" && !LoopbackAddr(c.AdminAddr) {
+		return &Error{"GLP_ADMIN_TOKEN", "is required when GLP_ADMIN_ADDR (" + c.AdminAddr + ") is not a loopback address"}
+	}
+	for _, o := range c.AllowedOrigins {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return &Error{"GLP_ALLOWED_ORIGINS", fmt.Sprintf("%q is not an origin such as https://www.example.com", o)}
+		}
+	}
+	c.Trusted = nil
+	for _, p := range c.TrustedProxies {
+		prefix, err := parsePrefix(strings.TrimSpace(p))
+		if err != nil {
+			return &Error{"GLP_TRUSTED_PROXIES", fmt.Sprintf("%q is not a CIDR such as 10.0.0.0/8 or an address", p)}
+		}
+		c.Trusted = append(c.Trusted, prefix)
+	}
+	positive := []struct {
+		name string
+		d    time.Duration
+	}{
+		{"GLP_COOKIE_MAX_AGE", c.CookieMaxAge}, {"GLP_RETRY_INITIAL", c.RetryInitial}, {"GLP_RETRY_MAX_INTERVAL", c.RetryMaxIntvl},
+		{"GLP_RETRY_MAX_AGE", c.RetryMaxAge}, {"GLP_REQUEST_TIMEOUT", c.RequestTimeout}, {"GLP_RETENTION", c.Retention},
+	}
+	for _, p := range positive {
+		if p.d <= 0 {
+			return &Error{p.name, "must be a positive duration"}
+		}
+	}
+	if c.RetryMaxIntvl < c.RetryInitial {
+		return &Error{"GLP_RETRY_MAX_INTERVAL", "must not be shorter than GLP_RETRY_INITIAL"}
+	}
+	if c.RelayWorkers < 1 || c.RelayWorkers > 256 {
+		return &Error{"GLP_RELAY_WORKERS", "must be between 1 and 256"}
+	}
+	if c.RateLimit < 0 || (c.RateLimit > 0 && c.RateBurst < 1) {
+		return &Error{"GLP_RATE_LIMIT", "must be 0 (off) or positive, with GLP_RATE_BURST at least 1"}
+	}
+	return validateLog(c.LogLevel, c.LogFormat)
+}
+
+func validateLog(level, format string) error {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return &Error{"GLP_LOG_LEVEL", fmt.Sprintf("%q is not one of debug, info, warn, error", level)}
+	}
+	if format != "json" && format != "text" {
+		return &Error{"GLP_LOG_FORMAT", fmt.Sprintf("%q is not json or text", format)}
+	}
+	return nil
+}
+
+// NewLogger returns the slog logger that level and format (already
+// validated) describe, writing to w.
+func NewLogger(w io.Writer, level, format string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func checkURL(name, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return &Error{name, fmt.Sprintf("%q is not an http or https URL", raw)}
+	}
+	if u.User != nil {
+		return &Error{name, "must not carry credentials in the URL"}
+	}
+	return nil
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// LoopbackAddr reports whether a listen address binds only loopback.
+func LoopbackAddr(addr string) bool {
+	host := addr
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil && a.IsLoopback()
+}
+
+func pathProblem(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Path + ": " + pe.Err.Error()
+	}
+	return err.Error()
+}

@@ -1,0 +1,79 @@
+package sidecar
+
+import (
+	"errors"
+	"net/http"
+)
+
+// Error codes, each mapped to one HTTP status by HTTPStatus.
+const (
+	EInvalid         = "invalid"          // 400: the body is not what the contract takes
+	ENothing         = "nothing"          // 422: nothing to attribute the conversion to
+	ETooLarge        = "too_large"        // 413
+	EUnsupportedType = "unsupported_type" // 415
+	ERateLimited     = "rate_limited"     // 429
+	EForbidden       = "forbidden"        // 403: an origin that may not call
+	ENotFound        = "not_found"        // 404
+	EUnavailable     = "unavailable"      // 503: the outbox cannot take a write now
+	EInternal        = "internal"         // 500
+)
+
+// Error is a domain error with a code, a message fit for the caller, and,
+// for EInvalid, the fields that were wrong and why.
+type Error struct {
+	Code    string
+	Message string
+	Fields  map[string]string
+	Err     error // the cause, never shown to callers
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Message + ": " + e.Err.Error()
+	}
+	return e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf is a shorthand for an Error with a code and a message.
+func Errorf(code, message string) *Error { return &Error{Code: code, Message: message} }
+
+// ErrorCode returns the code of the first *Error in err's chain, EInternal for
+// any other non-nil error and "" for nil.
+func ErrorCode(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return EInternal
+}
+
+// HTTPStatus maps an error's code to the status the public listener answers.
+func HTTPStatus(err error) int {
+	switch ErrorCode(err) {
+	case "":
+		return http.StatusOK
+	case EInvalid:
+		return http.StatusBadRequest
+	case ENothing:
+		return http.StatusUnprocessableEntity
+	case ETooLarge:
+		return http.StatusRequestEntityTooLarge
+	case EUnsupportedType:
+		return http.StatusUnsupportedMediaType
+	case ERateLimited:
+		return http.StatusTooManyRequests
+	case EForbidden:
+		return http.StatusForbidden
+	case ENotFound:
+		return http.StatusNotFound
+	case EUnavailable:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
