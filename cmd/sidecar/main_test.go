@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binary is the sidecar built once for the tests that run it as a child
+// process, the way users and containers do.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "sidecar-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "sidecar")
+	build := exec.Command("go", "build", "-race", "-o", binary, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		panic("build sidecar: " + err.Error())
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// child is a running sidecar process.
+type child struct {
+	cmd    *exec.Cmd
+	stdout *bufio.Reader
+	stderr *bytes.Buffer
+}
+
+// sidecarCmd prepares the sidecar with only the given environment (plus PATH
+// and HOME), so that the developer's own GLP_ variables never leak in.
+func sidecarCmd(t *testing.T, env []string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
+	cmd.Dir = t.TempDir()
+	return cmd
+}
+
+func start(t *testing.T, env []string, args ...string) *child {
+	t.Helper()
+	cmd := sidecarCmd(t, env, args...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &child{cmd: cmd, stdout: bufio.NewReader(out), stderr: &bytes.Buffer{}}
+	cmd.Stderr = c.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return c
+}
+
+// url waits for the first http:// URL the child prints and returns it.
+func (c *child) url(t *testing.T) string {
+	t.Helper()
+	line := make(chan string, 1)
+	go func() {
+		s, _ := c.stdout.ReadString('\n')
+		line <- s
+	}()
+	select {
+	case s := <-line:
+		m := regexp.MustCompile(`http://[0-9.:]+`).FindString(s)
+		if m == "" {
+			t.Fatalf("no URL in %q; stderr: %s", s, c.stderr)
+		}
+		return m
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no URL printed; stderr: %s", c.stderr)
+	}
+	return ""
+}
+
+func exitStatus(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}
+
+func TestBadConfigurationExitsTwoWithOneLineNamingTheVariable(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     []string
+		args    []string
+		varName string
+	}{
+		{"mock providers that do not parse", []string{"GLP_MOCK_PROVIDERS=oops"}, []string{"mock"}, "GLP_MOCK_PROVIDERS"},
+		{"a duration that is not one", []string{"GLP_MOCK_SOFT_MATCH_WINDOW=soon"}, []string{"mock"}, "GLP_MOCK_SOFT_MATCH_WINDOW"},
+		{"an unknown log format", []string{"GLP_LOG_FORMAT=xml"}, []string{"mock"}, "GLP_LOG_FORMAT"},
+		{"an unknown command", nil, []string{"frobnicate"}, "frobnicate"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := sidecarCmd(t, tt.env, tt.args...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			if code := exitStatus(err); code != 2 {
+				t.Fatalf("exit %d, want 2; stderr: %s", code, stderr.String())
+			}
+			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+			if len(lines) != 1 || !strings.Contains(lines[0], tt.varName) {
+				t.Errorf("stderr %q: want one line naming %s", stderr.String(), tt.varName)
+			}
+		})
+	}
+}
+
+func TestTheMockShutsDownCleanlyOnSIGTERMAndSIGINT(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			c := start(t, []string{"GLP_MOCK_LISTEN_ADDR=127.0.0.1:0"}, "mock")
+			base := c.url(t)
+			resp, err := httpPost(base+"/api/track/v1/conversion", "test-token", `{"providerId":123,"transaction_id":"sig"}`)
+			if err != nil || resp != 201 {
+				t.Fatalf("conversion: %d %v", resp, err)
+			}
+			c.cmd.Process.Signal(sig)
+			done := make(chan error, 1)
+			go func() { done <- c.cmd.Wait() }()
+			select {
+			case err := <-done:
+				if code := exitStatus(err); code != 0 {
+					t.Errorf("exit %d after %s; stderr: %s", code, sig, c.stderr)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatalf("still running 20s after %s", sig)
+			}
+		})
+	}
+}
+
+func TestVersionAndHelp(t *testing.T) {
+	out, err := sidecarCmd(t, nil, "version").Output()
+	if err != nil || !strings.Contains(string(out), "go1.") || !strings.HasPrefix(string(out), "glp-sidecar ") {
+		t.Errorf("version: %q %v", out, err)
+	}
+	out, err = sidecarCmd(t, nil, "help").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"GLP_PROVIDER_ID", "GLP_API_TOKEN_FILE", "GLP_RETRY_MAX_AGE", "GLP_MOCK_PROVIDERS", "123=test-token", "outbox"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("help lacks %s", want)
+		}
+	}
+}
+
+func httpPost(url, token, body string) (int, error) {
+	req, err := newJSONRequest(url, token, body)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
