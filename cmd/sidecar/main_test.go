@@ -182,3 +182,71 @@ func httpPost(url, token, body string) (int, error) {
 	resp.Body.Close()
 	return resp.StatusCode, nil
 }
+
+// serveEnv is the least configuration serve needs, on ports the OS picks.
+func serveEnv(t *testing.T, extra ...string) []string {
+	return append([]string{
+		"GLP_PROVIDER_ID=123", "GLP_API_TOKEN=test-token", "GLP_API_URL=http://127.0.0.1:9",
+		"GLP_LISTEN_ADDR=127.0.0.1:0", "GLP_ADMIN_ADDR=127.0.0.1:0", "GLP_DB_PATH=" + filepath.Join(t.TempDir(), "outbox.db"),
+	}, extra...)
+}
+
+func TestServeRefusesBadConfigurationNamingTheVariable(t *testing.T) {
+	tests := []struct {
+		name, varName string
+		env           []string
+	}{
+		{"no provider id", "GLP_PROVIDER_ID", []string{"GLP_API_TOKEN=t"}},
+		{"a provider id that is not a number", "GLP_PROVIDER_ID", []string{"GLP_PROVIDER_ID=abc", "GLP_API_TOKEN=t"}},
+		{"no token", "GLP_API_TOKEN", []string{"GLP_PROVIDER_ID=1"}},
+		{"an empty token", "GLP_API_TOKEN", []string{"GLP_PROVIDER_ID=1", "GLP_API_TOKEN="}},
+		{"a token file that is missing", "GLP_API_TOKEN_FILE", []string{"GLP_PROVIDER_ID=1", "GLP_API_TOKEN_FILE=/nonexistent/token"}},
+		{"a public admin address without a token", "GLP_ADMIN_TOKEN", []string{"GLP_PROVIDER_ID=1", "GLP_API_TOKEN=t", "GLP_ADMIN_ADDR=0.0.0.0:8790"}},
+		{"a bad retry interval", "GLP_RETRY_INITIAL", []string{"GLP_PROVIDER_ID=1", "GLP_API_TOKEN=t", "GLP_RETRY_INITIAL=fast"}},
+		{"a bad trusted proxy", "GLP_TRUSTED_PROXIES", []string{"GLP_PROVIDER_ID=1", "GLP_API_TOKEN=t", "GLP_TRUSTED_PROXIES=10.0.0.0/33"}},
+		{"a bad API URL", "GLP_API_URL", []string{"GLP_PROVIDER_ID=1", "GLP_API_TOKEN=t", "GLP_API_URL=ftp://x"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := sidecarCmd(t, tt.env, "serve")
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if code := exitStatus(cmd.Run()); code != 2 {
+				t.Fatalf("exit %d, want 2: %s", code, stderr.String())
+			}
+			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+			if len(lines) != 1 || !strings.Contains(lines[0], tt.varName) {
+				t.Errorf("stderr %q: want one line naming %s", stderr.String(), tt.varName)
+			}
+		})
+	}
+}
+
+func TestServeNamesADataPathItCannotWrite(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "a-file")
+	os.WriteFile(file, nil, 0o600)
+	cmd := sidecarCmd(t, serveEnv(t, "GLP_DB_PATH="+filepath.Join(file, "outbox.db")), "serve")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if code := exitStatus(cmd.Run()); code != 1 || !strings.Contains(stderr.String(), file) {
+		t.Errorf("exit %d, stderr %q: want 1 and the path", code, stderr.String())
+	}
+}
+
+func TestServeAcceptsOnBothPathsAndStopsCleanly(t *testing.T) {
+	c := start(t, serveEnv(t), "serve")
+	base := c.url(t)
+	for _, path := range []string{"/glp-s2s-conversion", "/api/glp-s2s-conversion"} {
+		status, err := httpPost(base+path, "", `{"glpClickId":"abc","email":"pat@example.com"}`)
+		if err != nil || status != 202 {
+			t.Errorf("%s: %d %v", path, status, err)
+		}
+	}
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	if code := exitStatus(c.cmd.Wait()); code != 0 {
+		t.Errorf("exit %d after SIGTERM; stderr: %s", code, c.stderr)
+	}
+	if strings.Contains(c.stderr.String(), "test-token") {
+		t.Error("the token appears in the log")
+	}
+}

@@ -10,7 +10,6 @@ import (
 // pretending.
 var errNotBuilt = errors.New("this command is not built yet")
 
-func runServe(context.Context, []string, io.Writer, io.Writer) error       { return errNotBuilt }
 func runDemo(context.Context, []string, io.Writer, io.Writer) error        { return errNotBuilt }
 func runHealthcheck(context.Context, []string, io.Writer, io.Writer) error { return errNotBuilt }
 func runOutbox(context.Context, []string, io.Writer, io.Writer) error      { return errNotBuilt }

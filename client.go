@@ -1,0 +1,68 @@
+package sidecar
+
+import (
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// PeerAddr is the address of the request's immediate peer.
+func PeerAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err == nil {
+		return ap.Addr().Unmap()
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	a, _ := netip.ParseAddr(host)
+	return a.Unmap()
+}
+
+// Trusted reports whether a is inside one of the trusted proxy prefixes.
+func Trusted(a netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// ClientAddr is the end user's address: the peer's, or, when the peer is a
+// trusted proxy, the right-most X-Forwarded-For address that is not one.
+// Addresses a client wrote itself (left of the first untrusted hop) are
+// never believed.
+func ClientAddr(r *http.Request, trusted []netip.Prefix) netip.Addr {
+	addr := PeerAddr(r)
+	if !Trusted(addr, trusted) {
+		return addr
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return addr // a hop we cannot read: stop at the last one we could
+		}
+		addr = a.Unmap()
+		if !Trusted(addr, trusted) {
+			return addr
+		}
+	}
+	return addr
+}
+
+// HTTPS reports whether the request reached the first trusted hop over
+// HTTPS: directly, or by a trusted proxy's X-Forwarded-Proto.
+func HTTPS(r *http.Request, trusted []netip.Prefix) bool {
+	if r.TLS != nil {
+		return true
+	}
+	if !Trusted(PeerAddr(r), trusted) {
+		return false
+	}
+	proto, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
+	return strings.EqualFold(strings.TrimSpace(proto), "https")
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/glpwinner/glp-sidecar/admin"
+	"github.com/glpwinner/glp-sidecar/config"
+	"github.com/glpwinner/glp-sidecar/ingest"
+	"github.com/glpwinner/glp-sidecar/outbox"
+)
+
+const maintenanceEvery = time.Hour
+
+func runServe(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	log := config.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	return serve(ctx, cfg, log, stdout)
+}
+
+// serve runs the sidecar until ctx ends: the outbox, the public listener
+// and the admin listener. It prints the listeners' URLs to stdout.
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) error {
+	started := time.Now()
+	box, err := outbox.Open(outbox.Options{Path: cfg.DBPath, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer box.Close()
+
+	ing, err := ingest.New(ingest.Options{
+		Store: box, Trusted: cfg.Trusted, AllowedOrigins: cfg.AllowedOrigins,
+		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, TestMode: cfg.TestMode, CookieName: cfg.CookieName, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	adm, err := admin.New(admin.Options{
+		Token:  cfg.AdminToken.Value(),
+		Logger: log,
+		Checks: []admin.Check{
+			{Name: "shutdown", Fn: func(context.Context) error {
+				if ctx.Err() != nil {
+					return errors.New("shutting down")
+				}
+				return nil
+			}},
+			{Name: "outbox", Fn: func(c context.Context) error {
+				if err := box.LastWriteError(); err != nil {
+					return err
+				}
+				return box.Writable(c)
+			}},
+		},
+	})
+	if err != nil {
+		return err
+	}
+
+	pub, err := listen("public", cfg.ListenAddr)
+	if err != nil {
+		return err
+	}
+	adm2, err := listen("admin", cfg.AdminAddr)
+	if err != nil {
+		pub.Close()
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	serveUntilDone(gctx, g, pub, publicRoutes(ing), log)
+	serveUntilDone(gctx, g, adm2, adm, log)
+	g.Go(func() error { box.Maintain(gctx, cfg.Retention, maintenanceEvery); return nil })
+
+	fmt.Fprintf(stdout, "glp-sidecar: conversions at http://%s/glp-s2s-conversion · admin at http://%s/\n", pub.Addr(), adm2.Addr())
+	log.Info("sidecar ready", "public", pub.Addr().String(), "admin", adm2.Addr().String(), "db", cfg.DBPath,
+		"upstream", cfg.APIURL, "provider_id", cfg.ProviderID, "test_mode", cfg.TestMode, "start_ms", time.Since(started).Milliseconds())
+	err = g.Wait()
+	log.Info("sidecar stopped")
+	return err
+}

@@ -1,0 +1,73 @@
+package sidecar
+
+import "time"
+
+// NewEvent is a conversion to append to the outbox.
+type NewEvent struct {
+	Key         string // idempotency key: Idempotency-Key, else conversion_id; "" for none
+	Conversion  Conversion
+	Test        bool   // relay with ?testMode=true
+	ClickSource string // where the click id came from: ClickFromBody, ClickFromCookie, ClickFromLocalMatch or ""
+}
+
+// Where an event's click id came from.
+const (
+	ClickFromBody       = "body"
+	ClickFromCookie     = "cookie"
+	ClickFromLocalMatch = "local_match"
+)
+
+// Appended is the outbox's answer to an append.
+type Appended struct {
+	ID        string // the new event, or the first event with the same key
+	Duplicate bool   // the key was already accepted; nothing new was stored
+}
+
+// Event is one conversion in the outbox and what has happened to it.
+type Event struct {
+	ID            string     `json:"id"`
+	Key           string     `json:"idempotency_key,omitempty"`
+	Conversion    Conversion `json:"conversion"`
+	Test          bool       `json:"test"`
+	ClickSource   string     `json:"click_source,omitempty"`
+	State         State      `json:"state"`
+	Attempts      int        `json:"attempts"`
+	NextAttemptAt time.Time  `json:"next_attempt_at"`
+	LeaseUntil    time.Time  `json:"lease_until,omitzero"`
+	LastStatus    int        `json:"last_status,omitempty"`
+	LastError     string     `json:"last_error,omitempty"`
+	LastBody      string     `json:"last_body,omitempty"`
+	Upstream      Upstream   `json:"upstream,omitzero"`
+	CreatedAt     time.Time  `json:"created_at"`
+	QueuedAt      time.Time  `json:"queued_at"` // when it was (re)queued: the retry max age counts from here
+	UpdatedAt     time.Time  `json:"updated_at"`
+	FinishedAt    time.Time  `json:"finished_at,omitzero"`
+	Erased        bool       `json:"erased,omitempty"` // email and IP erased by retention
+}
+
+// Upstream is what GLP Winner said about a delivered or duplicate event.
+type Upstream struct {
+	ConversionID string `json:"conversion_id,omitempty"`
+	ClickID      string `json:"glp_click_id,omitempty"`
+	RecordedAt   string `json:"recorded_at,omitempty"`
+}
+
+// Attempt is one delivery attempt of an event.
+type Attempt struct {
+	N         int           `json:"n"`
+	StartedAt time.Time     `json:"started_at"`
+	Duration  time.Duration `json:"duration_ns"`
+	Status    int           `json:"status,omitempty"` // 0: no answer
+	Error     string        `json:"error,omitempty"`  // transport error, or what the answer meant
+	Body      string        `json:"body,omitempty"`   // the upstream's answer, truncated
+	Outcome   string        `json:"outcome"`          // the state it led to, or "retry" or "paused"
+}
+
+// Result is what one delivery attempt came to, for the outbox to record.
+type Result struct {
+	EventID       string
+	Attempt       Attempt
+	State         State     // StateQueued to try again
+	NextAttemptAt time.Time // when State is StateQueued
+	Upstream      Upstream
+}

@@ -1,0 +1,391 @@
+package ingest_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	sidecar "github.com/glpwinner/glp-sidecar"
+	"github.com/glpwinner/glp-sidecar/ingest"
+	"github.com/glpwinner/glp-sidecar/outbox"
+)
+
+type env struct {
+	srv *httptest.Server
+	box *outbox.Outbox
+}
+
+func setup(t *testing.T, opts ingest.Options) env {
+	t.Helper()
+	box, err := outbox.Open(outbox.Options{Path: filepath.Join(t.TempDir(), "outbox.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Store = box
+	h, err := ingest.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() { srv.Close(); box.Close() })
+	return env{srv, box}
+}
+
+func (e env) count(t *testing.T) int {
+	t.Helper()
+	st, err := e.box.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, v := range st.States {
+		n += v
+	}
+	return n
+}
+
+type request struct {
+	method, contentType, body, query string
+	headers                          map[string]string
+	cookies                          map[string]string
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   map[string]any
+}
+
+func (e env) do(t *testing.T, r request) response {
+	t.Helper()
+	if r.method == "" {
+		r.method = http.MethodPost
+	}
+	if r.contentType == "" {
+		r.contentType = "application/json"
+	}
+	req, _ := http.NewRequest(r.method, e.srv.URL+"/glp-s2s-conversion"+r.query, strings.NewReader(r.body))
+	if r.contentType != "none" {
+		req.Header.Set("Content-Type", r.contentType)
+	}
+	for k, v := range r.headers {
+		req.Header.Set(k, v)
+	}
+	for k, v := range r.cookies {
+		req.AddCookie(&http.Cookie{Name: k, Value: v})
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	out := response{status: resp.StatusCode, header: resp.Header}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out.body); err != nil {
+			t.Fatalf("answer is not a JSON object: %q", raw)
+		}
+		if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+			t.Errorf("Content-Type %q", ct)
+		}
+	}
+	return out
+}
+
+// stored returns the event an accepted request stored.
+func (e env) stored(t *testing.T, resp response) sidecar.Event {
+	t.Helper()
+	id, _ := resp.body["event_id"].(string)
+	ev, _, err := e.box.Get(context.Background(), id)
+	if err != nil {
+		t.Fatalf("event %q: %v", id, err)
+	}
+	return ev
+}
+
+func TestAcceptedConversionsAreStoredWithWhatTheRequestCarries(t *testing.T) {
+	loopback := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("10.0.0.0/8")}
+	tests := []struct {
+		name    string
+		opts    ingest.Options
+		req     request
+		want    sidecar.Conversion
+		test    bool
+		source  string
+		wantKey string
+	}{
+		{"glpClickId from the body", ingest.Options{}, request{body: `{"glpClickId":"abc","email":"pat@example.com"}`},
+			sidecar.Conversion{ClickID: "abc", Email: "pat@example.com"}, false, "body", ""},
+		{"transaction_id is the same field", ingest.Options{}, request{body: `{"transaction_id":"t-1"}`},
+			sidecar.Conversion{ClickID: "t-1"}, false, "body", ""},
+		{"glp_click_id is the same field", ingest.Options{}, request{body: `{"glp_click_id":"g-1"}`},
+			sidecar.Conversion{ClickID: "g-1"}, false, "body", ""},
+		{"a null click id falls back to the cookie", ingest.Options{}, request{body: `{"glpClickId":null,"email":"a@example.com"}`, cookies: map[string]string{"_glp_cid": "from-cookie"}},
+			sidecar.Conversion{ClickID: "from-cookie", Email: "a@example.com"}, false, "cookie", ""},
+		{"a renamed cookie is read", ingest.Options{CookieName: "aff"}, request{body: `{}`, cookies: map[string]string{"aff": "renamed"}},
+			sidecar.Conversion{ClickID: "renamed"}, false, "cookie", ""},
+		{"an invalid cookie is ignored", ingest.Options{}, request{body: `{"email":"b@example.com"}`, cookies: map[string]string{"_glp_cid": "a%20b"}},
+			sidecar.Conversion{Email: "b@example.com"}, false, "", ""},
+		{"the session token comes from the SDK's cookie", ingest.Options{}, request{body: `{}`, cookies: map[string]string{"_glp_sid": "sess-1"}},
+			sidecar.Conversion{SessionToken: "sess-1"}, false, "", ""},
+		{"sessionToken and conversionId are spellings too", ingest.Options{}, request{body: `{"sessionToken":"s","conversionId":"o-1"}`},
+			sidecar.Conversion{SessionToken: "s", ConversionID: "o-1"}, false, "", "o-1"},
+		{"the email is sent trimmed, case kept", ingest.Options{}, request{body: `{"email":"  Pat@Example.COM "}`},
+			sidecar.Conversion{Email: "Pat@Example.COM"}, false, "", ""},
+		{"a loopback peer's address is not sent", ingest.Options{}, request{body: `{"glpClickId":"x"}`},
+			sidecar.Conversion{ClickID: "x"}, false, "body", ""},
+		{"X-Forwarded-For from an untrusted peer is not believed", ingest.Options{}, request{body: `{"glpClickId":"x"}`, headers: map[string]string{"X-Forwarded-For": "203.0.113.5"}},
+			sidecar.Conversion{ClickID: "x"}, false, "body", ""},
+		{"X-Forwarded-For from a trusted proxy gives the end user", ingest.Options{Trusted: loopback},
+			request{body: `{"glpClickId":"x"}`, headers: map[string]string{"X-Forwarded-For": "198.51.100.1, 203.0.113.5, 10.1.2.3"}},
+			sidecar.Conversion{ClickID: "x", IP: "203.0.113.5"}, false, "body", ""},
+		{"a private forwarded address is not sent", ingest.Options{Trusted: loopback},
+			request{body: `{"glpClickId":"x"}`, headers: map[string]string{"X-Forwarded-For": "192.168.1.20"}},
+			sidecar.Conversion{ClickID: "x"}, false, "body", ""},
+		{"an ip in the body wins", ingest.Options{Trusted: loopback},
+			request{body: `{"ip":"2001:db8::1"}`, headers: map[string]string{"X-Forwarded-For": "203.0.113.5"}},
+			sidecar.Conversion{IP: "2001:db8::1"}, false, "", ""},
+		{"testMode in the body", ingest.Options{}, request{body: `{"glpClickId":"x","testMode":true}`},
+			sidecar.Conversion{ClickID: "x"}, true, "body", ""},
+		{"the test-mode header", ingest.Options{}, request{body: `{"glpClickId":"x"}`, headers: map[string]string{"X-GLP-Test-Mode": "true"}},
+			sidecar.Conversion{ClickID: "x"}, true, "body", ""},
+		{"GLP_TEST_MODE makes every event a test", ingest.Options{TestMode: true}, request{body: `{"glpClickId":"x"}`},
+			sidecar.Conversion{ClickID: "x"}, true, "body", ""},
+		{"unknown fields are ignored", ingest.Options{}, request{body: `{"glpClickId":"x","plan":"gold","amount":99}`},
+			sidecar.Conversion{ClickID: "x"}, false, "body", ""},
+		{"the Idempotency-Key header is the key", ingest.Options{}, request{body: `{"glpClickId":"x","conversion_id":"o-9"}`, headers: map[string]string{"Idempotency-Key": "idem-1"}},
+			sidecar.Conversion{ClickID: "x", ConversionID: "o-9"}, false, "body", "idem-1"},
+		{"a Content-Type with a charset", ingest.Options{}, request{body: `{"glpClickId":"x"}`, contentType: "application/json; charset=utf-8"},
+			sidecar.Conversion{ClickID: "x"}, false, "body", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := setup(t, tt.opts)
+			resp := e.do(t, tt.req)
+			if resp.status != http.StatusAccepted || resp.body["status"] != "queued" {
+				t.Fatalf("%d %v", resp.status, resp.body)
+			}
+			ev := e.stored(t, resp)
+			if ev.Conversion != tt.want || ev.Test != tt.test || ev.ClickSource != tt.source || ev.Key != tt.wantKey || ev.State != sidecar.StateQueued {
+				t.Errorf("stored %+v (test %v, source %q, key %q)\nwant %+v (test %v, source %q, key %q)",
+					ev.Conversion, ev.Test, ev.ClickSource, ev.Key, tt.want, tt.test, tt.source, tt.wantKey)
+			}
+		})
+	}
+}
+
+func TestRefusalsStoreNothingAndSayWhy(t *testing.T) {
+	big := `{"glpClickId":"x","pad":"` + strings.Repeat("a", 17<<10) + `"}`
+	tests := []struct {
+		name    string
+		opts    ingest.Options
+		req     request
+		status  int
+		details []string // fields named in details
+		errLike string   // part of the error message
+	}{
+		{"not JSON", ingest.Options{}, request{body: `{"glpClickId":`}, 400, []string{"body"}, "Invalid request body"},
+		{"an empty body", ingest.Options{}, request{body: ``}, 400, []string{"body"}, "Invalid request body"},
+		{"an array", ingest.Options{}, request{body: `[{"glpClickId":"x"}]`}, 400, []string{"body"}, "Invalid request body"},
+		{"null", ingest.Options{}, request{body: `null`}, 400, []string{"body"}, "Invalid request body"},
+		{"a numeric click id", ingest.Options{}, request{body: `{"glpClickId":12}`}, 400, []string{"glpClickId"}, ""},
+		{"a click id with a space", ingest.Options{}, request{body: `{"transaction_id":"a b"}`}, 400, []string{"transaction_id"}, ""},
+		{"an empty click id", ingest.Options{}, request{body: `{"glp_click_id":""}`}, 400, []string{"glp_click_id"}, ""},
+		{"a click id of 257 characters", ingest.Options{}, request{body: `{"glpClickId":"` + strings.Repeat("c", 257) + `"}`}, 400, []string{"glpClickId"}, ""},
+		{"a bad email", ingest.Options{}, request{body: `{"email":"pat@"}`}, 400, []string{"email"}, ""},
+		{"an email of 255 bytes", ingest.Options{}, request{body: `{"email":"` + strings.Repeat("a", 243) + `@example.com"}`}, 400, []string{"email"}, ""},
+		{"a bad ip", ingest.Options{}, request{body: `{"ip":"300.1.1.1"}`}, 400, []string{"ip"}, ""},
+		{"an ip with a zone", ingest.Options{}, request{body: `{"ip":"fe80::1%eth0"}`}, 400, []string{"ip"}, ""},
+		{"an empty conversion id", ingest.Options{}, request{body: `{"glpClickId":"x","conversion_id":""}`}, 400, []string{"conversion_id"}, ""},
+		{"an over-long session token", ingest.Options{}, request{body: `{"sessionToken":"` + strings.Repeat("s", 257) + `"}`}, 400, []string{"sessionToken"}, ""},
+		{"testMode as a string", ingest.Options{}, request{body: `{"glpClickId":"x","testMode":"yes"}`}, 400, []string{"testMode"}, ""},
+		{"every bad field at once", ingest.Options{}, request{body: `{"glpClickId":1,"email":"x","ip":"y"}`}, 400, []string{"glpClickId", "email", "ip"}, ""},
+		{"a wait that is too long", ingest.Options{}, request{body: `{"glpClickId":"x"}`, query: "?wait=31s"}, 400, []string{"wait"}, ""},
+		{"a wait that is not a duration", ingest.Options{}, request{body: `{"glpClickId":"x"}`, query: "?wait=soon"}, 400, []string{"wait"}, ""},
+		{"an Idempotency-Key with a space", ingest.Options{}, request{body: `{"glpClickId":"x"}`, headers: map[string]string{"Idempotency-Key": "a b"}}, 400, []string{"Idempotency-Key"}, ""},
+		{"a body over 16 KiB", ingest.Options{}, request{body: big}, 413, nil, "too large"},
+		{"text/plain", ingest.Options{}, request{body: `{"glpClickId":"x"}`, contentType: "text/plain"}, 415, nil, "application/json"},
+		{"no Content-Type", ingest.Options{}, request{body: `{"glpClickId":"x"}`, contentType: "none"}, 415, nil, "application/json"},
+		{"nothing to attribute", ingest.Options{}, request{body: `{"conversion_id":"o-1"}`}, 422, nil, "Nothing to attribute"},
+		{"an origin that is not allowed", ingest.Options{AllowedOrigins: []string{"https://shop.example"}},
+			request{body: `{"glpClickId":"x"}`, headers: map[string]string{"Origin": "https://evil.example"}}, 403, nil, "GLP_ALLOWED_ORIGINS"},
+		{"GET", ingest.Options{}, request{method: http.MethodGet}, 405, nil, "POST"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := setup(t, tt.opts)
+			resp := e.do(t, tt.req)
+			if resp.status != tt.status {
+				t.Fatalf("status %d, want %d: %v", resp.status, tt.status, resp.body)
+			}
+			msg, _ := resp.body["error"].(string)
+			if msg == "" || !strings.Contains(msg, tt.errLike) {
+				t.Errorf("error %q, want it to contain %q", msg, tt.errLike)
+			}
+			details, _ := resp.body["details"].(map[string]any)
+			for _, f := range tt.details {
+				if s, _ := details[f].(string); s == "" {
+					t.Errorf("details %v do not say what is wrong with %s", details, f)
+				}
+			}
+			if len(details) != len(tt.details) {
+				t.Errorf("details %v, want exactly %v", details, tt.details)
+			}
+			if n := e.count(t); n != 0 {
+				t.Errorf("a refused request stored %d events", n)
+			}
+		})
+	}
+}
+
+func TestTheSameConversionIdIsADuplicate(t *testing.T) {
+	e := setup(t, ingest.Options{})
+	first := e.do(t, request{body: `{"glpClickId":"x","conversion_id":"order-1"}`})
+	again := e.do(t, request{body: `{"glpClickId":"y","conversionId":"order-1"}`})
+	if first.status != 202 || again.status != 200 || again.body["status"] != "duplicate" || again.body["event_id"] != first.body["event_id"] {
+		t.Fatalf("first %d %v, again %d %v", first.status, first.body, again.status, again.body)
+	}
+	byHeader := request{body: `{"glpClickId":"x"}`, headers: map[string]string{"Idempotency-Key": "k-1"}}
+	a, b := e.do(t, byHeader), e.do(t, byHeader)
+	if a.status != 202 || b.status != 200 || b.body["event_id"] != a.body["event_id"] {
+		t.Errorf("Idempotency-Key: %d %v, %d %v", a.status, a.body, b.status, b.body)
+	}
+	if n := e.count(t); n != 2 {
+		t.Errorf("%d events stored, want 2", n)
+	}
+}
+
+func TestThePerClientRateLimitAnswers429WithRetryAfter(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	e := setup(t, ingest.Options{RateLimit: 1, RateBurst: 2, Trusted: trusted})
+	from := func(ip string) request {
+		return request{body: `{"glpClickId":"x"}`, headers: map[string]string{"X-Forwarded-For": ip}}
+	}
+	for i := 0; i < 2; i++ {
+		if r := e.do(t, from("203.0.113.7")); r.status != 202 {
+			t.Fatalf("within the burst: %d", r.status)
+		}
+	}
+	r := e.do(t, from("203.0.113.7"))
+	if r.status != 429 || r.header.Get("Retry-After") == "" {
+		t.Fatalf("over the limit: %d %v", r.status, r.header)
+	}
+	if r := e.do(t, from("198.51.100.8")); r.status != 202 {
+		t.Errorf("another client was limited: %d", r.status)
+	}
+	for i := 0; i < 5; i++ {
+		if r := e.do(t, request{body: `{"glpClickId":"x"}`}); r.status != 202 {
+			t.Fatalf("the provider's own server (loopback) was limited: %d", r.status)
+		}
+	}
+	if n := e.count(t); n != 8 {
+		t.Errorf("%d stored, want 8", n)
+	}
+}
+
+func TestAFullOutboxAnswers503AndRecovers(t *testing.T) {
+	e := setup(t, ingest.Options{})
+	e.do(t, request{body: `{"glpClickId":"warm"}`})
+	before := e.count(t)
+	if err := e.box.SetMaxPages(1); err != nil {
+		t.Fatal(err)
+	}
+	var r response
+	for i := 0; i < 100; i++ { // fill what the last page had left
+		r = e.do(t, request{body: `{"glpClickId":"x","session_token":"` + strings.Repeat("s", 250) + `"}`})
+		if r.status != 202 {
+			break
+		}
+	}
+	if r.status != 503 || r.header.Get("Retry-After") == "" || !strings.Contains(r.body["error"].(string), "nothing was stored") {
+		t.Fatalf("full: %d %v %v", r.status, r.header, r.body)
+	}
+	stored := e.count(t) - before
+	if err := e.box.SetMaxPages(1 << 30); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.do(t, request{body: `{"glpClickId":"after"}`}); r.status != 202 {
+		t.Fatalf("after space returned: %d %v", r.status, r.body)
+	}
+	if n := e.count(t) - before; n != stored+1 {
+		t.Errorf("%d events, want %d: the 503 left a row", n, stored+1)
+	}
+}
+
+func TestCORSAdmitsOnlyListedOriginsAndTheSameOrigin(t *testing.T) {
+	e := setup(t, ingest.Options{AllowedOrigins: []string{"https://shop.example"}})
+	pre := func(origin string) *http.Response {
+		req, _ := http.NewRequest(http.MethodOptions, e.srv.URL+"/glp-s2s-conversion", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "content-type")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	ok := pre("https://shop.example")
+	if ok.StatusCode != 204 || ok.Header.Get("Access-Control-Allow-Origin") != "https://shop.example" ||
+		ok.Header.Get("Access-Control-Allow-Credentials") != "true" || !strings.Contains(ok.Header.Get("Access-Control-Allow-Headers"), "Content-Type") {
+		t.Errorf("allowed preflight: %d %v", ok.StatusCode, ok.Header)
+	}
+	if bad := pre("https://evil.example"); bad.StatusCode != 403 || bad.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("refused preflight: %d %v", bad.StatusCode, bad.Header)
+	}
+	r := e.do(t, request{body: `{"glpClickId":"x"}`, headers: map[string]string{"Origin": "https://shop.example"}})
+	if r.status != 202 || r.header.Get("Access-Control-Allow-Origin") != "https://shop.example" {
+		t.Errorf("allowed POST: %d %v", r.status, r.header)
+	}
+	same := e.do(t, request{body: `{"glpClickId":"y"}`, headers: map[string]string{"Origin": e.srv.URL}})
+	if same.status != 202 || same.header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("same-origin POST: %d %v", same.status, same.header)
+	}
+}
+
+// FuzzDecodeConversion: whatever the body, decoding never panics, a refusal
+// names at least one field, and what is accepted obeys every rule.
+func FuzzDecodeConversion(f *testing.F) {
+	for _, s := range []string{
+		`{"glpClickId":"abc","email":"a@b.co","ip":"203.0.113.1","conversion_id":"o"}`,
+		`{"transaction_id":null,"sessionToken":"s","testMode":true}`,
+		`{"glpClickId":"a b"}`, `[]`, `null`, `"x"`, `{"email":" A@B.CO "}`, `{"ip":"::ffff:1.2.3.4"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := sidecar.DecodeConversion(body)
+		if err != nil {
+			var e *sidecar.Error
+			if !errors.As(err, &e) || e.Code != sidecar.EInvalid || len(e.Fields) == 0 {
+				t.Fatalf("refusal without a field: %v", err)
+			}
+			return
+		}
+		c := req.Conversion
+		if c.ClickID != "" && !sidecar.ValidClickID(c.ClickID) {
+			t.Fatalf("accepted click id %q", c.ClickID)
+		}
+		if c.Email != "" && (!sidecar.ValidEmail(c.Email) || strings.TrimSpace(c.Email) != c.Email) {
+			t.Fatalf("accepted email %q", c.Email)
+		}
+		if c.IP != "" {
+			if a, err := netip.ParseAddr(c.IP); err != nil || a.Zone() != "" {
+				t.Fatalf("accepted ip %q", c.IP)
+			}
+		}
+		for _, s := range []string{c.SessionToken, c.ConversionID} {
+			if len(s) > sidecar.MaxTokenLen {
+				t.Fatalf("accepted %d bytes", len(s))
+			}
+		}
+	})
+}

@@ -1,0 +1,61 @@
+package outbox_test
+
+import (
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/glpwinner/glp-sidecar/outbox"
+)
+
+// BenchmarkAppend compares one commit per event with the group commit,
+// both under 64 concurrent callers, as a traffic spike would send them.
+func BenchmarkAppend(b *testing.B) {
+	for _, bc := range []struct {
+		name     string
+		maxBatch int
+	}{{"commit-per-event", 1}, {"group-commit", 0}} {
+		b.Run(bc.name, func(b *testing.B) {
+			o := open(b, outbox.Options{MaxBatch: bc.maxBatch})
+			var n atomic.Int64
+			b.SetParallelism(32) // × GOMAXPROCS callers
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := o.Append(ctx, conv(int(n.Add(1)))); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+// BenchmarkClaim claims and records batches from a large backlog.
+func BenchmarkClaim(b *testing.B) {
+	o := open(b, outbox.Options{})
+	const backlog = 100000
+	for i := 0; i < backlog; i++ {
+		e := conv(i)
+		e.Key = fmt.Sprint("k", i)
+		if _, err := o.Append(ctx, e); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	claimed := 0
+	for i := 0; i < b.N; i++ {
+		evs, err := o.Claim(ctx, 32, time.Minute)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(evs) == 0 {
+			b.Fatal("the backlog ran out; raise it")
+		}
+		claimed += len(evs)
+	}
+	b.ReportMetric(float64(claimed)/b.Elapsed().Seconds(), "events/s")
+}

@@ -1,0 +1,343 @@
+package outbox
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	sidecar "github.com/glpwinner/glp-sidecar"
+)
+
+// maxStoredBody bounds an upstream answer kept on an event or attempt.
+const maxStoredBody = 2048
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
+
+// Append stores a new event, queued and due now, and returns its id once it
+// is on disk. An event whose key was already accepted is not stored again:
+// the answer names the first event and says Duplicate.
+func (o *Outbox) Append(ctx context.Context, e sidecar.NewEvent) (sidecar.Appended, error) {
+	payload, err := json.Marshal(e.Conversion)
+	if err != nil {
+		return sidecar.Appended{}, fmt.Errorf("encode conversion: %w", err)
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return sidecar.Appended{}, fmt.Errorf("event id: %w", err)
+	}
+	var out sidecar.Appended
+	err = o.write(ctx, func(tx *sql.Tx) error {
+		now := ms(o.now())
+		res, err := tx.Exec(`INSERT INTO events (id, idem_key, payload, test, click_source, state, next_attempt_at, created_at, queued_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?) ON CONFLICT (idem_key) DO NOTHING`,
+			id.String(), nullable(e.Key), payload, e.Test, e.ClickSource, now, now, now, now)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			out = sidecar.Appended{ID: id.String()}
+			return nil
+		}
+		out.Duplicate = true
+		return tx.QueryRow(`SELECT id FROM events WHERE idem_key = ?`, e.Key).Scan(&out.ID)
+	})
+	if err != nil {
+		return sidecar.Appended{}, fmt.Errorf("append event: %w", err)
+	}
+	return out, nil
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+const claimColumns = `id, idem_key, payload, test, click_source, state, attempts, next_attempt_at, lease_until, created_at, queued_at`
+
+// Claim leases up to n due events for lease and counts an attempt on each,
+// in one statement. A lease that is not released or recorded (a crash)
+// expires, and the event is due again.
+func (o *Outbox) Claim(ctx context.Context, n int, lease time.Duration) ([]sidecar.Event, error) {
+	return o.claim(ctx, `state = 'queued' AND next_attempt_at <= :now ORDER BY next_attempt_at LIMIT :n`, n, lease)
+}
+
+// ClaimProbe leases the queued event that is due first, due or not, unless
+// it is leased: the relay probes a failing upstream with it.
+func (o *Outbox) ClaimProbe(ctx context.Context, lease time.Duration) ([]sidecar.Event, error) {
+	return o.claim(ctx, `state = 'queued' AND (lease_until IS NULL OR lease_until <= :now) ORDER BY next_attempt_at LIMIT :n`, 1, lease)
+}
+
+func (o *Outbox) claim(ctx context.Context, where string, n int, lease time.Duration) ([]sidecar.Event, error) {
+	var events []sidecar.Event
+	err := o.write(ctx, func(tx *sql.Tx) error {
+		events = events[:0]
+		now := o.now()
+		rows, err := tx.Query(`UPDATE events SET lease_until = :until, next_attempt_at = :until, attempts = attempts + 1, updated_at = :now
+			WHERE id IN (SELECT id FROM events WHERE `+where+`) RETURNING `+claimColumns,
+			sql.Named("until", ms(now.Add(lease))), sql.Named("now", ms(now)), sql.Named("n", n))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			e, err := scanClaimed(rows)
+			if err != nil {
+				return err
+			}
+			events = append(events, e)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim events: %w", err)
+	}
+	return events, nil
+}
+
+func scanClaimed(rows *sql.Rows) (sidecar.Event, error) {
+	var e sidecar.Event
+	var key sql.NullString
+	var payload []byte
+	var next, created, queued int64
+	var lease sql.NullInt64
+	if err := rows.Scan(&e.ID, &key, &payload, &e.Test, &e.ClickSource, &e.State, &e.Attempts, &next, &lease, &created, &queued); err != nil {
+		return e, err
+	}
+	e.Key = key.String
+	e.NextAttemptAt, e.LeaseUntil, e.CreatedAt, e.QueuedAt = fromMS(next), fromMS(lease.Int64), fromMS(created), fromMS(queued)
+	if err := json.Unmarshal(payload, &e.Conversion); err != nil {
+		return e, fmt.Errorf("event %s: payload: %w", e.ID, err)
+	}
+	return e, nil
+}
+
+// Record stores the outcome of one delivery attempt: the attempt itself, and
+// the event's new state (or, for StateQueued, its next attempt time), and
+// ends the lease.
+func (o *Outbox) Record(ctx context.Context, r sidecar.Result) error {
+	err := o.write(ctx, func(tx *sql.Tx) error {
+		return recordTx(tx, r, o.now())
+	})
+	if err != nil {
+		return fmt.Errorf("record attempt of %s: %w", r.EventID, err)
+	}
+	return nil
+}
+
+func recordTx(tx *sql.Tx, r sidecar.Result, now time.Time) error {
+	a := r.Attempt
+	body := truncate(a.Body, maxStoredBody)
+	var finished any
+	if r.State != sidecar.StateQueued {
+		finished = ms(now)
+	}
+	next := ms(r.NextAttemptAt)
+	if r.State != sidecar.StateQueued || next == 0 {
+		next = ms(now)
+	}
+	_, err := tx.Exec(`UPDATE events SET state = ?, next_attempt_at = ?, lease_until = NULL, last_status = ?, last_error = ?, last_body = ?,
+			upstream_conversion_id = CASE WHEN ? = '' THEN upstream_conversion_id ELSE ? END,
+			upstream_click_id = CASE WHEN ? = '' THEN upstream_click_id ELSE ? END,
+			upstream_recorded_at = CASE WHEN ? = '' THEN upstream_recorded_at ELSE ? END,
+			updated_at = ?, finished_at = ?
+		WHERE id = ? AND state = 'queued'`,
+		r.State, next, a.Status, a.Error, body,
+		r.Upstream.ConversionID, r.Upstream.ConversionID, r.Upstream.ClickID, r.Upstream.ClickID, r.Upstream.RecordedAt, r.Upstream.RecordedAt,
+		ms(now), finished, r.EventID)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(`INSERT OR REPLACE INTO attempts (event_id, n, started_at, duration_us, status, error, body, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.EventID, a.N, ms(a.StartedAt), a.Duration.Microseconds(), a.Status, a.Error, body, a.Outcome)
+	return err
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// Release gives leased events back without counting the attempt: they are
+// due at once. Shutdown uses it for events claimed but never sent.
+func (o *Outbox) Release(ctx context.Context, ids ...string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	err := o.write(ctx, func(tx *sql.Tx) error {
+		now := ms(o.now())
+		for _, id := range ids {
+			if _, err := tx.Exec(`UPDATE events SET lease_until = NULL, next_attempt_at = ?, attempts = MAX(attempts - 1, 0), updated_at = ?
+				WHERE id = ? AND state = 'queued'`, now, now, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("release events: %w", err)
+	}
+	return nil
+}
+
+// ErrNotRetryable is returned when an operator retries an event that is
+// queued, delivered or duplicate.
+var ErrNotRetryable = errors.New("only rejected and dead events can be retried")
+
+// Retry requeues rejected or dead events by id, due now, with the retry max
+// age counted afresh. It returns how many were requeued; an id that does not
+// exist is a sidecar ENotFound error.
+func (o *Outbox) Retry(ctx context.Context, ids ...string) (int, error) {
+	var n int
+	err := o.write(ctx, func(tx *sql.Tx) error {
+		n = 0
+		now := ms(o.now())
+		for _, id := range ids {
+			var state sidecar.State
+			if err := tx.QueryRow(`SELECT state FROM events WHERE id = ?`, id).Scan(&state); errors.Is(err, sql.ErrNoRows) {
+				return &sidecar.Error{Code: sidecar.ENotFound, Message: "no event " + id}
+			} else if err != nil {
+				return err
+			}
+			if !state.Retryable() {
+				return &sidecar.Error{Code: sidecar.EInvalid, Message: fmt.Sprintf("event %s is %s: %v", id, state, ErrNotRetryable), Err: ErrNotRetryable}
+			}
+			if _, err := tx.Exec(requeueSQL+` WHERE id = ?`, now, now, now, id); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("retry events: %w", err)
+	}
+	return n, nil
+}
+
+const requeueSQL = `UPDATE events SET state = 'queued', next_attempt_at = ?, queued_at = ?, updated_at = ?, lease_until = NULL, finished_at = NULL`
+
+// RetryState requeues every event in a retryable state and returns how many.
+func (o *Outbox) RetryState(ctx context.Context, state sidecar.State) (int, error) {
+	if !state.Retryable() {
+		return 0, &sidecar.Error{Code: sidecar.EInvalid, Message: fmt.Sprintf("state %q: %v", state, ErrNotRetryable)}
+	}
+	var n int64
+	err := o.write(ctx, func(tx *sql.Tx) error {
+		now := ms(o.now())
+		res, err := tx.Exec(requeueSQL+` WHERE state = ?`, now, now, now, state)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("retry %s events: %w", state, err)
+	}
+	return int(n), nil
+}
+
+// ResetBackoff makes every queued event that waits for a later retry due
+// now: once the upstream has recovered from an outage, nothing need wait out
+// a backoff earned while it was down. Leased events are left alone.
+func (o *Outbox) ResetBackoff(ctx context.Context) (int, error) {
+	var n int64
+	err := o.write(ctx, func(tx *sql.Tx) error {
+		now := ms(o.now())
+		res, err := tx.Exec(`UPDATE events SET next_attempt_at = ? WHERE state = 'queued' AND next_attempt_at > ? AND lease_until IS NULL`, now, now)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("reset backoff: %w", err)
+	}
+	return int(n), nil
+}
+
+// ExpireDead marks dead the queued events that were tried and are still
+// undelivered maxAge after they were queued, and returns their ids.
+// Events never tried (the relay was paused on credentials) are left queued.
+func (o *Outbox) ExpireDead(ctx context.Context, maxAge time.Duration) ([]string, error) {
+	var ids []string
+	err := o.write(ctx, func(tx *sql.Tx) error {
+		ids = ids[:0]
+		now := o.now()
+		rows, err := tx.Query(`UPDATE events SET state = 'dead', finished_at = :now, updated_at = :now, next_attempt_at = :now
+			WHERE state = 'queued' AND queued_at <= :cutoff AND attempts > 0 AND (lease_until IS NULL OR lease_until <= :now)
+			RETURNING id`, sql.Named("now", ms(now)), sql.Named("cutoff", ms(now.Add(-maxAge))))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("expire dead events: %w", err)
+	}
+	return ids, nil
+}
+
+// Retain erases the email and IP of events finished more than age ago
+// (these are patients of telehealth providers), and returns how many
+// events it erased.
+func (o *Outbox) Retain(ctx context.Context, age time.Duration) (int, error) {
+	var n int64
+	err := o.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec(`UPDATE events SET payload = json_remove(payload, '$.email', '$.ip'), erased = 1
+			WHERE finished_at IS NOT NULL AND erased = 0 AND finished_at <= ?`, ms(o.now().Add(-age)))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("erase personal data: %w", err)
+	}
+	return int(n), nil
+}
+
+// Purge deletes delivered and duplicate events finished more than age ago,
+// with their attempts, and returns how many. Their idempotency keys are
+// forgotten with them.
+func (o *Outbox) Purge(ctx context.Context, age time.Duration) (int, error) {
+	var n int64
+	err := o.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec(`DELETE FROM events WHERE state IN ('delivered', 'duplicate') AND finished_at <= ?`, ms(o.now().Add(-age)))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("purge events: %w", err)
+	}
+	return int(n), nil
+}

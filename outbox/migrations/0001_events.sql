@@ -1,0 +1,42 @@
+-- Events: one conversion each, and what happened to it. Times are Unix milliseconds.
+CREATE TABLE events (
+	id                     TEXT PRIMARY KEY,          -- UUIDv7: sorts by creation time
+	idem_key               TEXT UNIQUE,               -- Idempotency-Key, else conversion_id; NULL for none
+	payload                TEXT NOT NULL,             -- the conversion as relayed, less providerId
+	test                   INTEGER NOT NULL,
+	click_source           TEXT NOT NULL DEFAULT '',
+	state                  TEXT NOT NULL,
+	attempts               INTEGER NOT NULL DEFAULT 0,
+	next_attempt_at        INTEGER NOT NULL,          -- due time; while leased, the lease's end
+	lease_until            INTEGER,                   -- set while a relay worker holds it
+	last_status            INTEGER NOT NULL DEFAULT 0,
+	last_error             TEXT NOT NULL DEFAULT '',
+	last_body              TEXT NOT NULL DEFAULT '',
+	upstream_conversion_id TEXT NOT NULL DEFAULT '',
+	upstream_click_id      TEXT NOT NULL DEFAULT '',
+	upstream_recorded_at   TEXT NOT NULL DEFAULT '',
+	created_at             INTEGER NOT NULL,
+	queued_at              INTEGER NOT NULL,
+	updated_at             INTEGER NOT NULL,
+	finished_at            INTEGER,
+	erased                 INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX events_due ON events (next_attempt_at) WHERE state = 'queued';
+CREATE INDEX events_state ON events (state, id);
+CREATE INDEX events_finished ON events (finished_at) WHERE finished_at IS NOT NULL AND erased = 0;
+
+CREATE TABLE attempts (
+	event_id    TEXT NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+	n           INTEGER NOT NULL,
+	started_at  INTEGER NOT NULL,
+	duration_us INTEGER NOT NULL,
+	status      INTEGER NOT NULL DEFAULT 0,
+	error       TEXT NOT NULL DEFAULT '',
+	body        TEXT NOT NULL DEFAULT '',
+	outcome     TEXT NOT NULL,
+	PRIMARY KEY (event_id, n)
+) WITHOUT ROWID;
+
+-- A row the readiness probe rewrites to learn whether the disk takes writes.
+CREATE TABLE probe (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL);
+INSERT INTO probe (id, at) VALUES (1, 0);

@@ -1,0 +1,409 @@
+// Package outbox is the sidecar's SQLite file: the events waiting for or done
+// with delivery, their attempts, and the click log. Every write goes through
+// one writer goroutine that gathers concurrent writes into one transaction
+// (group commit), so that each caller is answered only once its write is on
+// disk, and a burst costs one fsync per batch rather than per event.
+package outbox
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+
+	sidecar "github.com/glpwinner/glp-sidecar"
+)
+
+// Defaults.
+const (
+	DefaultMaxBatch = 256              // writes gathered into one transaction at most
+	batchTimeout    = 30 * time.Second // one group commit, busy waits included
+	busyTimeoutMS   = 10000            // another process (the outbox CLI) holding the write lock
+	unavailableMsg  = "the outbox cannot store events now"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options configure an Outbox.
+type Options struct {
+	Path     string
+	MaxBatch int              // 0: DefaultMaxBatch; 1 commits every write alone
+	MaxPages int              // cap on the file's size in pages (PRAGMA max_page_count); 0: SQLite's own
+	Logger   *slog.Logger     // nil discards
+	Now      func() time.Time // nil is time.Now
+}
+
+// Outbox is the open SQLite file.
+type Outbox struct {
+	path     string
+	wdb      *sql.DB   // the one writer connection
+	wconn    *sql.Conn // held by the writer goroutine for life
+	rdb      *sql.DB   // readers, query-only
+	maxBatch int
+	now      func() time.Time
+	log      *slog.Logger
+
+	ops     chan *op
+	mu      sync.RWMutex // guards closed against writes racing Close
+	closed  bool
+	quit    chan struct{}
+	stopped chan struct{}
+
+	lastErr atomic.Pointer[error] // the last write that failed for want of disk, nil once one succeeds
+}
+
+// op is one write for the group commit: fn runs inside the batch's
+// transaction and must have no effect outside it but its captured results.
+type op struct {
+	fn   func(*sql.Tx) error
+	done chan error
+}
+
+// ErrClosed is returned by writes after Close.
+var ErrClosed = errors.New("outbox is closed")
+
+// Open creates or opens the outbox file, owner-only, and migrates it.
+func Open(opts Options) (*Outbox, error) {
+	if opts.Path == "" {
+		return nil, errors.New("outbox: no path")
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = DefaultMaxBatch
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if err := prepareFile(opts.Path); err != nil {
+		return nil, err
+	}
+	o := &Outbox{
+		path: opts.Path, maxBatch: opts.MaxBatch, now: opts.Now, log: opts.Logger,
+		ops: make(chan *op, 4*opts.MaxBatch), quit: make(chan struct{}), stopped: make(chan struct{}),
+	}
+	var err error
+	if o.wdb, err = sql.Open("sqlite3", dsn(opts.Path, false)); err != nil {
+		return nil, fmt.Errorf("open outbox %s: %w", opts.Path, err)
+	}
+	o.wdb.SetMaxOpenConns(1)
+	o.wdb.SetMaxIdleConns(1)
+	o.wdb.SetConnMaxLifetime(0)
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
+	if o.wconn, err = o.wdb.Conn(ctx); err != nil {
+		o.wdb.Close()
+		return nil, fmt.Errorf("open outbox %s: %w", opts.Path, describe(err))
+	}
+	if err := migrate(ctx, o.wconn); err != nil {
+		o.wconn.Close()
+		o.wdb.Close()
+		return nil, fmt.Errorf("migrate outbox %s: %w", opts.Path, describe(err))
+	}
+	if opts.MaxPages > 0 {
+		if err := o.setMaxPages(ctx, opts.MaxPages); err != nil {
+			o.wconn.Close()
+			o.wdb.Close()
+			return nil, err
+		}
+	}
+	if o.rdb, err = sql.Open("sqlite3", dsn(opts.Path, true)); err != nil {
+		o.wconn.Close()
+		o.wdb.Close()
+		return nil, fmt.Errorf("open outbox %s for reading: %w", opts.Path, err)
+	}
+	o.rdb.SetMaxOpenConns(4)
+	go o.writer()
+	return o, nil
+}
+
+// dsn puts every pragma in the DSN, so that each pooled connection gets them.
+func dsn(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", "FULL") // an answered 202 survives power loss
+	q.Set("_busy_timeout", strconv.Itoa(busyTimeoutMS))
+	q.Set("_txlock", "immediate")
+	q.Set("_foreign_keys", "on")
+	if readOnly {
+		q.Set("_query_only", "true")
+	}
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+}
+
+// prepareFile creates the file's directory and the file itself with
+// owner-only permissions, and says which path failed and why.
+func prepareFile(path string) error {
+	dir := filepath.Dir(path)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("outbox: cannot create the data directory: %w", err)
+		}
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("outbox: cannot open the database file for writing: %w", err)
+	}
+	f.Close()
+	if err := os.Chmod(path, 0o600); err != nil {
+		return fmt.Errorf("outbox: cannot make the database file owner-only: %w", err)
+	}
+	probe := filepath.Join(dir, ".glp-sidecar-write-test")
+	if err := os.WriteFile(probe, nil, 0o600); err != nil {
+		return fmt.Errorf("outbox: the data directory %s is not writable (SQLite keeps its -wal and -shm files there): %w", dir, err)
+	}
+	return os.Remove(probe)
+}
+
+func migrate(ctx context.Context, conn *sql.Conn) error {
+	var version int
+	if err := conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return err
+	}
+	files, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(files)
+	for i, name := range files {
+		if i < version {
+			continue
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		tx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", i+1)); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+	if version > len(files) {
+		return fmt.Errorf("the file is at schema version %d, newer than this sidecar (%d): run a newer sidecar", version, len(files))
+	}
+	return nil
+}
+
+// setMaxPages caps the file's size (PRAGMA max_page_count) on the writer.
+func (o *Outbox) setMaxPages(ctx context.Context, pages int) error {
+	if _, err := o.wconn.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", pages)); err != nil {
+		return fmt.Errorf("outbox: set max_page_count: %w", err)
+	}
+	return nil
+}
+
+// SetMaxPages changes the cap on the file's size, in pages, while it is
+// open; it is how the tests make the disk full and free again.
+func (o *Outbox) SetMaxPages(pages int) error {
+	return o.write(context.Background(), func(tx *sql.Tx) error {
+		_, err := tx.Exec(fmt.Sprintf("PRAGMA max_page_count = %d", pages))
+		return err
+	})
+}
+
+// Path is the file's path.
+func (o *Outbox) Path() string { return o.path }
+
+// Close finishes the writes already submitted, checkpoints the WAL and
+// closes the file.
+func (o *Outbox) Close() error {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return nil
+	}
+	o.closed = true
+	o.mu.Unlock()
+	close(o.quit)
+	<-o.stopped
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
+	if _, err := o.wconn.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		o.log.Warn("outbox checkpoint failed", "err", err)
+	}
+	return errors.Join(o.rdb.Close(), o.wconn.Close(), o.wdb.Close())
+}
+
+// write submits fn to the group commit and waits until its transaction is
+// on disk (or failed). It does not give up when ctx ends after submitting:
+// the write is then committed or not as a whole, and the caller learns which.
+func (o *Outbox) write(ctx context.Context, fn func(*sql.Tx) error) error {
+	w := &op{fn: fn, done: make(chan error, 1)}
+	o.mu.RLock()
+	if o.closed {
+		o.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case o.ops <- w:
+	case <-ctx.Done():
+		o.mu.RUnlock()
+		return ctx.Err()
+	}
+	o.mu.RUnlock()
+	return <-w.done
+}
+
+// writer gathers whatever writes are waiting, up to maxBatch, into one
+// transaction; it never waits for more to arrive.
+func (o *Outbox) writer() {
+	defer close(o.stopped)
+	for {
+		var first *op
+		select {
+		case first = <-o.ops:
+		case <-o.quit:
+			for {
+				select {
+				case w := <-o.ops:
+					o.commit([]*op{w})
+				default:
+					return
+				}
+			}
+		}
+		batch := []*op{first}
+	gather:
+		for len(batch) < o.maxBatch {
+			select {
+			case w := <-o.ops:
+				batch = append(batch, w)
+			default:
+				break gather
+			}
+		}
+		o.commit(batch)
+	}
+}
+
+// commit runs the batch in one transaction. If that fails, each write is
+// tried alone, so that one bad write never fails its neighbours.
+func (o *Outbox) commit(batch []*op) {
+	err := o.runTx(batch)
+	if err == nil {
+		o.lastErr.Store(nil)
+		for _, w := range batch {
+			w.done <- nil
+		}
+		return
+	}
+	if len(batch) == 1 {
+		o.fail(batch[0], err)
+		return
+	}
+	for _, w := range batch {
+		if err := o.runTx([]*op{w}); err != nil {
+			o.fail(w, err)
+			continue
+		}
+		o.lastErr.Store(nil)
+		w.done <- nil
+	}
+}
+
+func (o *Outbox) fail(w *op, err error) {
+	err = describe(err)
+	if sidecar.ErrorCode(err) == sidecar.EUnavailable {
+		o.lastErr.Store(&err)
+	}
+	w.done <- err
+}
+
+func (o *Outbox) runTx(batch []*op) error {
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
+	tx, err := o.wconn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	for _, w := range batch {
+		if err := w.fn(tx); err != nil {
+			tx.Rollback()
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// describe turns SQLite's "cannot write now" errors into an EUnavailable
+// sidecar error, which callers answer with 503 and a Retry-After.
+func describe(err error) error {
+	var se sqlite3.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	switch se.Code {
+	case sqlite3.ErrFull, sqlite3.ErrIoErr, sqlite3.ErrReadonly, sqlite3.ErrCantOpen, sqlite3.ErrBusy,
+		sqlite3.ErrLocked, sqlite3.ErrNomem, sqlite3.ErrProtocol, sqlite3.ErrPerm:
+		return &sidecar.Error{Code: sidecar.EUnavailable, Message: unavailableMsg + ": " + strings.ToLower(se.Code.Error()), Err: err}
+	}
+	return err
+}
+
+// Writable reports whether the outbox can take writes: it rewrites one row
+// through the group commit. A failure is an EUnavailable error with the
+// reason.
+func (o *Outbox) Writable(ctx context.Context) error {
+	return o.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec(`UPDATE probe SET at = ? WHERE id = 1`, o.now().UnixMilli())
+		return err
+	})
+}
+
+// LastWriteError is the error of the last write that failed for want of
+// disk, or nil once a write has succeeded since.
+func (o *Outbox) LastWriteError() error {
+	if p := o.lastErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Maintain erases personal data of events finished more than retention ago
+// and checkpoints the WAL, every interval, until ctx ends.
+func (o *Outbox) Maintain(ctx context.Context, retention, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if n, err := o.Retain(ctx, retention); err != nil {
+			o.log.Warn("retention failed", "err", err)
+		} else if n > 0 {
+			o.log.Info("erased email and IP of finished events", "events", n, "older_than", retention.String())
+		}
+		if _, err := o.wdb.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil && ctx.Err() == nil {
+			o.log.Warn("checkpoint failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

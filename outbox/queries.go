@@ -1,0 +1,168 @@
+package outbox
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	sidecar "github.com/glpwinner/glp-sidecar"
+)
+
+const eventColumns = `id, idem_key, payload, test, click_source, state, attempts, next_attempt_at, lease_until, last_status, last_error, last_body,
+	upstream_conversion_id, upstream_click_id, upstream_recorded_at, created_at, queued_at, updated_at, finished_at, erased`
+
+func scanEvent(row interface{ Scan(...any) error }) (sidecar.Event, error) {
+	var e sidecar.Event
+	var key sql.NullString
+	var payload []byte
+	var next, created, queued, updated int64
+	var lease, finished sql.NullInt64
+	err := row.Scan(&e.ID, &key, &payload, &e.Test, &e.ClickSource, &e.State, &e.Attempts, &next, &lease, &e.LastStatus, &e.LastError, &e.LastBody,
+		&e.Upstream.ConversionID, &e.Upstream.ClickID, &e.Upstream.RecordedAt, &created, &queued, &updated, &finished, &e.Erased)
+	if err != nil {
+		return e, err
+	}
+	e.Key = key.String
+	e.NextAttemptAt, e.LeaseUntil = fromMS(next), fromMS(lease.Int64)
+	e.CreatedAt, e.QueuedAt, e.UpdatedAt, e.FinishedAt = fromMS(created), fromMS(queued), fromMS(updated), fromMS(finished.Int64)
+	if err := json.Unmarshal(payload, &e.Conversion); err != nil {
+		return e, fmt.Errorf("event %s: payload: %w", e.ID, err)
+	}
+	return e, nil
+}
+
+// Get returns one event with its attempts, oldest first; a missing id is a
+// sidecar ENotFound error.
+func (o *Outbox) Get(ctx context.Context, id string) (sidecar.Event, []sidecar.Attempt, error) {
+	e, err := scanEvent(o.rdb.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, nil, &sidecar.Error{Code: sidecar.ENotFound, Message: "no event " + id}
+	}
+	if err != nil {
+		return e, nil, fmt.Errorf("get event %s: %w", id, err)
+	}
+	rows, err := o.rdb.QueryContext(ctx, `SELECT n, started_at, duration_us, status, error, body, outcome FROM attempts WHERE event_id = ? ORDER BY n`, id)
+	if err != nil {
+		return e, nil, fmt.Errorf("get attempts of %s: %w", id, err)
+	}
+	defer rows.Close()
+	attempts := []sidecar.Attempt{}
+	for rows.Next() {
+		var a sidecar.Attempt
+		var started, us int64
+		if err := rows.Scan(&a.N, &started, &us, &a.Status, &a.Error, &a.Body, &a.Outcome); err != nil {
+			return e, nil, err
+		}
+		a.StartedAt, a.Duration = fromMS(started), time.Duration(us)*time.Microsecond
+		attempts = append(attempts, a)
+	}
+	return e, attempts, rows.Err()
+}
+
+// Filter selects events for List: newest first, optionally in one state,
+// and older than the event Before (for paging).
+type Filter struct {
+	State  sidecar.State
+	Before string
+	Limit  int
+}
+
+// MaxListLimit caps one page of List.
+const MaxListLimit = 500
+
+// List returns events newest first.
+func (o *Outbox) List(ctx context.Context, f Filter) ([]sidecar.Event, error) {
+	if f.Limit <= 0 || f.Limit > MaxListLimit {
+		f.Limit = MaxListLimit
+	}
+	q := `SELECT ` + eventColumns + ` FROM events WHERE 1 = 1`
+	var args []any
+	if f.State != "" {
+		q += ` AND state = ?`
+		args = append(args, f.State)
+	}
+	if f.Before != "" {
+		q += ` AND id < ?`
+		args = append(args, f.Before)
+	}
+	q += ` ORDER BY id DESC LIMIT ?`
+	args = append(args, f.Limit)
+	rows, err := o.rdb.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	defer rows.Close()
+	out := []sidecar.Event{}
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// Stats are the outbox's counts.
+type Stats struct {
+	States       map[sidecar.State]int `json:"states"`
+	OldestQueued time.Time             `json:"oldest_queued_at,omitzero"` // when the oldest queued event was accepted
+	NextDue      time.Time             `json:"next_due_at,omitzero"`
+}
+
+// Stats counts events per state and finds the oldest queued event.
+func (o *Outbox) Stats(ctx context.Context) (Stats, error) {
+	s := Stats{States: map[sidecar.State]int{}}
+	for _, st := range sidecar.States() {
+		s.States[st] = 0
+	}
+	rows, err := o.rdb.QueryContext(ctx, `SELECT state, COUNT(*) FROM events GROUP BY state`)
+	if err != nil {
+		return s, fmt.Errorf("count events: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var st sidecar.State
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return s, err
+		}
+		s.States[st] = n
+	}
+	if err := rows.Err(); err != nil {
+		return s, err
+	}
+	var oldest, next sql.NullInt64
+	if err := o.rdb.QueryRowContext(ctx, `SELECT (SELECT created_at FROM events WHERE state = 'queued' ORDER BY id LIMIT 1),
+		(SELECT MIN(next_attempt_at) FROM events WHERE state = 'queued')`).Scan(&oldest, &next); err != nil {
+		return s, fmt.Errorf("oldest queued event: %w", err)
+	}
+	s.OldestQueued, s.NextDue = fromMS(oldest.Int64), fromMS(next.Int64)
+	return s, nil
+}
+
+// NextDue is when the earliest queued event is due, and false when none is
+// queued.
+func (o *Outbox) NextDue(ctx context.Context) (time.Time, bool, error) {
+	var next sql.NullInt64
+	if err := o.rdb.QueryRowContext(ctx, `SELECT MIN(next_attempt_at) FROM events WHERE state = 'queued'`).Scan(&next); err != nil {
+		return time.Time{}, false, fmt.Errorf("next due event: %w", err)
+	}
+	return fromMS(next.Int64), next.Valid, nil
+}
+
+// IntegrityCheck runs SQLite's integrity check and returns its complaint,
+// or nil when the file is sound.
+func (o *Outbox) IntegrityCheck(ctx context.Context) error {
+	var res string
+	if err := o.rdb.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&res); err != nil {
+		return err
+	}
+	if res != "ok" {
+		return errors.New(res)
+	}
+	return nil
+}
