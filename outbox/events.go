@@ -237,40 +237,24 @@ func (o *Outbox) RetryState(ctx context.Context, state sidecar.State) (int, erro
 	if !state.Retryable() {
 		return 0, &sidecar.Error{Code: sidecar.EInvalid, Message: fmt.Sprintf("state %q: %v", state, ErrNotRetryable)}
 	}
-	var n int64
-	err := o.write(ctx, func(tx *sql.Tx) error {
-		now := ms(o.now())
-		res, err := tx.Exec(requeueSQL+` WHERE state = ?`, now, now, now, state)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
+	now := ms(o.now())
+	n, err := o.exec(ctx, requeueSQL+` WHERE state = ?`, now, now, now, state)
 	if err != nil {
 		return 0, fmt.Errorf("retry %s events: %w", state, err)
 	}
-	return int(n), nil
+	return n, nil
 }
 
 // ResetBackoff makes every queued event that waits for a later retry due
 // now: once the upstream has recovered from an outage, nothing need wait out
 // a backoff earned while it was down. Leased events are left alone.
 func (o *Outbox) ResetBackoff(ctx context.Context) (int, error) {
-	var n int64
-	err := o.write(ctx, func(tx *sql.Tx) error {
-		now := ms(o.now())
-		res, err := tx.Exec(`UPDATE events SET next_attempt_at = ? WHERE state = 'queued' AND next_attempt_at > ? AND lease_until IS NULL`, now, now)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
+	now := ms(o.now())
+	n, err := o.exec(ctx, `UPDATE events SET next_attempt_at = ? WHERE state = 'queued' AND next_attempt_at > ? AND lease_until IS NULL`, now, now)
 	if err != nil {
 		return 0, fmt.Errorf("reset backoff: %w", err)
 	}
-	return int(n), nil
+	return n, nil
 }
 
 // ExpireDead marks dead the queued events that were tried and are still
@@ -307,37 +291,36 @@ func (o *Outbox) ExpireDead(ctx context.Context, maxAge time.Duration) ([]string
 // (these are patients of telehealth providers), and returns how many
 // events it erased.
 func (o *Outbox) Retain(ctx context.Context, age time.Duration) (int, error) {
-	var n int64
-	err := o.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.Exec(`UPDATE events SET payload = json_remove(payload, '$.email', '$.ip'), erased = 1
-			WHERE finished_at IS NOT NULL AND erased = 0 AND finished_at <= ?`, ms(o.now().Add(-age)))
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
+	n, err := o.exec(ctx, `UPDATE events SET payload = json_remove(payload, '$.email', '$.ip'), erased = 1
+		WHERE finished_at IS NOT NULL AND erased = 0 AND finished_at <= ?`, ms(o.now().Add(-age)))
 	if err != nil {
 		return 0, fmt.Errorf("erase personal data: %w", err)
 	}
-	return int(n), nil
+	return n, nil
 }
 
 // Purge deletes delivered and duplicate events finished more than age ago,
 // with their attempts, and returns how many. Their idempotency keys are
 // forgotten with them.
 func (o *Outbox) Purge(ctx context.Context, age time.Duration) (int, error) {
+	n, err := o.exec(ctx, `DELETE FROM events WHERE state IN ('delivered', 'duplicate') AND finished_at <= ?`, ms(o.now().Add(-age)))
+	if err != nil {
+		return 0, fmt.Errorf("purge events: %w", err)
+	}
+	return n, nil
+}
+
+// exec runs one statement through the group commit and returns how many
+// rows it changed.
+func (o *Outbox) exec(ctx context.Context, query string, args ...any) (int, error) {
 	var n int64
 	err := o.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.Exec(`DELETE FROM events WHERE state IN ('delivered', 'duplicate') AND finished_at <= ?`, ms(o.now().Add(-age)))
+		res, err := tx.Exec(query, args...)
 		if err != nil {
 			return err
 		}
 		n, err = res.RowsAffected()
 		return err
 	})
-	if err != nil {
-		return 0, fmt.Errorf("purge events: %w", err)
-	}
-	return int(n), nil
+	return int(n), err
 }
