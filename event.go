@@ -69,5 +69,6 @@ type Result struct {
 	Attempt       Attempt
 	State         State     // StateQueued to try again
 	NextAttemptAt time.Time // when State is StateQueued
+	Uncounted     bool      // the attempt does not count toward the event's attempts (the relay was paused)
 	Upstream      Upstream
 }

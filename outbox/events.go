@@ -149,19 +149,24 @@ func recordTx(tx *sql.Tx, r sidecar.Result, now time.Time) error {
 	if r.State != sidecar.StateQueued || next == 0 {
 		next = ms(now)
 	}
-	_, err := tx.Exec(`UPDATE events SET state = ?, next_attempt_at = ?, lease_until = NULL, last_status = ?, last_error = ?, last_body = ?,
+	uncount := 0
+	if r.Uncounted {
+		uncount = 1
+	}
+	_, err := tx.Exec(`UPDATE events SET state = ?, next_attempt_at = ?, lease_until = NULL, attempts = MAX(attempts - ?, 0),
+			last_status = ?, last_error = ?, last_body = ?,
 			upstream_conversion_id = CASE WHEN ? = '' THEN upstream_conversion_id ELSE ? END,
 			upstream_click_id = CASE WHEN ? = '' THEN upstream_click_id ELSE ? END,
 			upstream_recorded_at = CASE WHEN ? = '' THEN upstream_recorded_at ELSE ? END,
 			updated_at = ?, finished_at = ?
 		WHERE id = ? AND state = 'queued'`,
-		r.State, next, a.Status, a.Error, body,
+		r.State, next, uncount, a.Status, a.Error, body,
 		r.Upstream.ConversionID, r.Upstream.ConversionID, r.Upstream.ClickID, r.Upstream.ClickID, r.Upstream.RecordedAt, r.Upstream.RecordedAt,
 		ms(now), finished, r.EventID)
 	if err != nil {
 		return err
 	}
-	_, err = tx.Exec(`INSERT OR REPLACE INTO attempts (event_id, n, started_at, duration_us, status, error, body, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = tx.Exec(`INSERT INTO attempts (event_id, n, started_at, duration_us, status, error, body, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.EventID, a.N, ms(a.StartedAt), a.Duration.Microseconds(), a.Status, a.Error, body, a.Outcome)
 	return err
 }
@@ -257,16 +262,27 @@ func (o *Outbox) ResetBackoff(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// ExpireDead marks dead the queued events that were tried and are still
-// undelivered maxAge after they were queued, and returns their ids.
-// Events never tried (the relay was paused on credentials) are left queued.
+// RestartAge counts the retry max age of every queued event afresh from
+// now: after the relay was paused on bad credentials, which is no fault of
+// the events, none of them should go dead for the time it lost.
+func (o *Outbox) RestartAge(ctx context.Context) (int, error) {
+	now := ms(o.now())
+	n, err := o.exec(ctx, `UPDATE events SET queued_at = ? WHERE state = 'queued'`, now)
+	if err != nil {
+		return 0, fmt.Errorf("restart retry age: %w", err)
+	}
+	return n, nil
+}
+
+// ExpireDead marks dead the queued events still undelivered maxAge after
+// they were queued, unless leased, and returns their ids.
 func (o *Outbox) ExpireDead(ctx context.Context, maxAge time.Duration) ([]string, error) {
 	var ids []string
 	err := o.write(ctx, func(tx *sql.Tx) error {
 		ids = ids[:0]
 		now := o.now()
 		rows, err := tx.Query(`UPDATE events SET state = 'dead', finished_at = :now, updated_at = :now, next_attempt_at = :now
-			WHERE state = 'queued' AND queued_at <= :cutoff AND attempts > 0 AND (lease_until IS NULL OR lease_until <= :now)
+			WHERE state = 'queued' AND queued_at <= :cutoff AND (lease_until IS NULL OR lease_until <= :now)
 			RETURNING id`, sql.Named("now", ms(now)), sql.Named("cutoff", ms(now.Add(-maxAge))))
 		if err != nil {
 			return err

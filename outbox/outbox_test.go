@@ -197,27 +197,32 @@ func TestReleaseAndRetry(t *testing.T) {
 	}
 }
 
-func TestExpireDeadSparesEventsNeverTried(t *testing.T) {
+func TestExpireDeadTakesEventsPastTheMaxAgeButNotLeasedOnes(t *testing.T) {
 	clk := newClock()
 	o := open(t, outbox.Options{Now: clk.now})
-	tried, _ := o.Append(ctx, conv(1))
-	untried, _ := o.Append(ctx, conv(2))
-	ev, _ := o.Claim(ctx, 1, time.Second)
-	if ev[0].ID != tried.ID {
+	leased, _ := o.Append(ctx, conv(1))
+	waiting, _ := o.Append(ctx, conv(2))
+	if ev, _ := o.Claim(ctx, 1, 100*time.Hour); len(ev) != 1 || ev[0].ID != leased.ID {
 		t.Fatal("claim order")
 	}
-	o.Record(ctx, sidecar.Result{EventID: tried.ID, State: sidecar.StateQueued, NextAttemptAt: clk.now().Add(time.Hour), Attempt: sidecar.Attempt{N: 1, Status: 503, Outcome: "retry"}})
 	clk.advance(71 * time.Hour)
 	if ids, _ := o.ExpireDead(ctx, 72*time.Hour); len(ids) != 0 {
 		t.Fatalf("expired before the max age: %v", ids)
 	}
 	clk.advance(time.Hour)
 	ids, err := o.ExpireDead(ctx, 72*time.Hour)
-	if err != nil || len(ids) != 1 || ids[0] != tried.ID {
-		t.Fatalf("expired %v %v; want only %s", ids, err, tried.ID)
+	if err != nil || len(ids) != 1 || ids[0] != waiting.ID {
+		t.Fatalf("expired %v %v; want only %s", ids, err, waiting.ID)
 	}
-	if e, _, _ := o.Get(ctx, untried.ID); e.State != sidecar.StateQueued {
-		t.Errorf("an event never tried was dead-lettered: %s", e.State)
+	if e, _, _ := o.Get(ctx, leased.ID); e.State != sidecar.StateQueued {
+		t.Errorf("an event in delivery was dead-lettered: %s", e.State)
+	}
+	if n, err := o.RestartAge(ctx); n != 1 || err != nil {
+		t.Fatalf("restart age: %d %v", n, err)
+	}
+	clk.advance(100 * time.Hour) // the lease is over; the age counts from the restart
+	if ids, _ := o.ExpireDead(ctx, 72*time.Hour); len(ids) != 1 {
+		t.Errorf("after a restart and 100h: %v", ids)
 	}
 }
 

@@ -44,7 +44,7 @@ func (o *Outbox) Get(ctx context.Context, id string) (sidecar.Event, []sidecar.A
 	if err != nil {
 		return e, nil, fmt.Errorf("get event %s: %w", id, err)
 	}
-	rows, err := o.rdb.QueryContext(ctx, `SELECT n, started_at, duration_us, status, error, body, outcome FROM attempts WHERE event_id = ? ORDER BY n`, id)
+	rows, err := o.rdb.QueryContext(ctx, `SELECT n, started_at, duration_us, status, error, body, outcome FROM attempts WHERE event_id = ? ORDER BY id`, id)
 	if err != nil {
 		return e, nil, fmt.Errorf("get attempts of %s: %w", id, err)
 	}

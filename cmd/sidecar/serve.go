@@ -14,6 +14,7 @@ import (
 	"github.com/glpwinner/glp-sidecar/config"
 	"github.com/glpwinner/glp-sidecar/ingest"
 	"github.com/glpwinner/glp-sidecar/outbox"
+	"github.com/glpwinner/glp-sidecar/relay"
 )
 
 const maintenanceEvery = time.Hour
@@ -37,8 +38,16 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	}
 	defer box.Close()
 
+	rl, err := relay.New(relay.Options{
+		Store: box, BaseURL: cfg.APIURL, ProviderID: cfg.ProviderID, Token: cfg.APIToken.Value(), TestMode: cfg.TestMode,
+		Workers: cfg.RelayWorkers, RequestTimeout: cfg.RequestTimeout,
+		RetryInitial: cfg.RetryInitial, RetryMaxInterval: cfg.RetryMaxIntvl, RetryMaxAge: cfg.RetryMaxAge, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
 	ing, err := ingest.New(ingest.Options{
-		Store: box, Trusted: cfg.Trusted, AllowedOrigins: cfg.AllowedOrigins,
+		Store: box, Waiter: rl, Notify: rl.Notify, Trusted: cfg.Trusted, AllowedOrigins: cfg.AllowedOrigins,
 		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, TestMode: cfg.TestMode, CookieName: cfg.CookieName, Logger: log,
 	})
 	if err != nil {
@@ -56,6 +65,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 				}
 				return nil
 			}},
+			{Name: "relay", Fn: rl.Ready},
 			{Name: "outbox", Fn: func(c context.Context) error {
 				if err := box.LastWriteError(); err != nil {
 					return err
@@ -81,6 +91,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	serveUntilDone(gctx, g, pub, publicRoutes(ing), log)
 	serveUntilDone(gctx, g, adm2, adm, log)
 	g.Go(func() error { box.Maintain(gctx, cfg.Retention, maintenanceEvery); return nil })
+	g.Go(func() error { return rl.Run(gctx) })
 
 	fmt.Fprintf(stdout, "glp-sidecar: conversions at http://%s/glp-s2s-conversion · admin at http://%s/\n", pub.Addr(), adm2.Addr())
 	log.Info("sidecar ready", "public", pub.Addr().String(), "admin", adm2.Addr().String(), "db", cfg.DBPath,

@@ -26,16 +26,17 @@ CREATE INDEX events_state ON events (state, id);
 CREATE INDEX events_finished ON events (finished_at) WHERE finished_at IS NOT NULL AND erased = 0;
 
 CREATE TABLE attempts (
+	id          INTEGER PRIMARY KEY,
 	event_id    TEXT NOT NULL REFERENCES events (id) ON DELETE CASCADE,
-	n           INTEGER NOT NULL,
+	n           INTEGER NOT NULL,                      -- the event's attempt count when it was made
 	started_at  INTEGER NOT NULL,
 	duration_us INTEGER NOT NULL,
 	status      INTEGER NOT NULL DEFAULT 0,
 	error       TEXT NOT NULL DEFAULT '',
 	body        TEXT NOT NULL DEFAULT '',
-	outcome     TEXT NOT NULL,
-	PRIMARY KEY (event_id, n)
-) WITHOUT ROWID;
+	outcome     TEXT NOT NULL
+);
+CREATE INDEX attempts_event ON attempts (event_id, id);
 
 -- A row the readiness probe rewrites to learn whether the disk takes writes.
 CREATE TABLE probe (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL);

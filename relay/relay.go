@@ -1,0 +1,549 @@
+// Package relay delivers queued events to GLP Winner. A dispatcher claims due
+// events from the outbox and hands them to a fixed number of workers over one
+// keep-alive client; each worker records what the upstream answered. When the
+// upstream fails, the relay stops fanning out and probes with one event at a
+// backoff pace; when the upstream refuses the credentials it pauses, events
+// stay queued, and it probes until they are accepted again.
+package relay
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+
+	sidecar "github.com/glpwinner/glp-sidecar"
+)
+
+// Defaults and limits.
+const (
+	ConversionPath   = "/api/track/v1/conversion"
+	MaxProbeInterval = time.Minute // the longest wait between probes of a failing upstream
+	maxAnswerBytes   = 64 << 10
+	idlePoll         = 2 * time.Second // look for work the relay was not told about (the CLI's retries)
+	storeRetry       = time.Second
+	minWait          = 10 * time.Millisecond // between two looks, whatever the clock says
+	expireEvery      = time.Minute
+	randomization    = 0.5 // ± jitter of every backoff interval
+)
+
+// Store is the outbox, as the relay uses it.
+type Store interface {
+	Claim(ctx context.Context, n int, lease time.Duration) ([]sidecar.Event, error)
+	ClaimProbe(ctx context.Context, lease time.Duration) ([]sidecar.Event, error)
+	Record(ctx context.Context, r sidecar.Result) error
+	ResetBackoff(ctx context.Context) (int, error)
+	RestartAge(ctx context.Context) (int, error)
+	ExpireDead(ctx context.Context, maxAge time.Duration) ([]string, error)
+	NextDue(ctx context.Context) (time.Time, bool, error)
+	Get(ctx context.Context, id string) (sidecar.Event, []sidecar.Attempt, error)
+}
+
+// Observer is told of every attempt's outcome, for metrics.
+type Observer interface {
+	Attempted(verdict string, status int, d time.Duration)
+}
+
+// Options configure the relay.
+type Options struct {
+	Store            Store
+	BaseURL          string // ConversionPath is appended
+	ProviderID       int64
+	Token            string
+	TestMode         bool // every event with ?testMode=true
+	Workers          int
+	RequestTimeout   time.Duration
+	RetryInitial     time.Duration
+	RetryMaxInterval time.Duration
+	RetryMaxAge      time.Duration
+	Lease            time.Duration // 0: 2 × RequestTimeout + 5s
+	Client           *http.Client  // nil: a keep-alive client that never follows redirects
+	Observer         Observer
+	Logger           *slog.Logger
+	Now              func() time.Time
+	After            func(time.Duration) <-chan time.Time // nil is time.After; tests run time faster
+}
+
+// Modes of the relay.
+const (
+	Running    = "running"
+	BackingOff = "backing_off"
+	Paused     = "paused"
+)
+
+// Status is the relay's state, for readiness, the dashboard and metrics.
+type Status struct {
+	Mode      string    `json:"mode"`
+	Reason    string    `json:"reason,omitempty"`
+	Since     time.Time `json:"since"`
+	NextProbe time.Time `json:"next_probe,omitzero"`
+	InFlight  int       `json:"in_flight"`
+}
+
+// Relay is the delivery loop.
+type Relay struct {
+	opts   Options
+	url    string
+	client *http.Client
+	kick   chan struct{}
+
+	mu      sync.Mutex
+	status  Status
+	waiters map[string][]chan sidecar.Event
+}
+
+// New checks the options and returns the relay; Run starts it.
+func New(opts Options) (*Relay, error) {
+	if opts.Store == nil {
+		return nil, errors.New("relay: no store")
+	}
+	if opts.Workers < 1 || opts.RequestTimeout <= 0 || opts.RetryInitial <= 0 || opts.RetryMaxInterval < opts.RetryInitial || opts.RetryMaxAge <= 0 {
+		return nil, errors.New("relay: workers, request timeout and retry intervals must be positive")
+	}
+	if opts.Lease <= 0 {
+		opts.Lease = 2*opts.RequestTimeout + 5*time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.After == nil {
+		opts.After = time.After
+	}
+	if opts.Client == nil {
+		opts.Client = NewClient(opts.Workers, opts.RequestTimeout)
+	}
+	r := &Relay{
+		opts: opts, client: opts.Client, kick: make(chan struct{}, 1),
+		url:     strings.TrimRight(opts.BaseURL, "/") + ConversionPath,
+		status:  Status{Mode: Running, Since: opts.Now()},
+		waiters: map[string][]chan sidecar.Event{},
+	}
+	return r, nil
+}
+
+// NewClient is the upstream client: keep-alive connections for the workers,
+// timeouts on every phase, and redirects never followed, so that the token
+// goes nowhere but GLP_API_URL.
+func NewClient(workers int, timeout time.Duration) *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:          workers,
+			MaxIdleConnsPerHost:   workers,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   timeout,
+			ResponseHeaderTimeout: timeout,
+			ForceAttemptHTTP2:     true,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// Notify wakes the relay: a new event is queued.
+func (r *Relay) Notify() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Status returns the relay's state.
+func (r *Relay) Status() Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.status
+}
+
+// Ready is nil unless the relay is paused, when it is the reason.
+func (r *Relay) Ready(context.Context) error {
+	if s := r.Status(); s.Mode == Paused {
+		return errors.New("relay paused: " + s.Reason)
+	}
+	return nil
+}
+
+// done is a worker's report to the dispatcher.
+type done struct {
+	verdict verdict
+	reason  string
+	probe   bool
+	wait    time.Duration // Retry-After
+}
+
+// Run delivers until ctx ends, then lets deliveries in flight finish (each
+// is bounded by the request timeout) and returns.
+func (r *Relay) Run(ctx context.Context) error {
+	results := make(chan done, r.opts.Workers)
+	inFlight, probing := 0, false
+	probeBackoff := r.newBackoff(min(r.opts.RetryMaxInterval, MaxProbeInterval))
+	var nextProbe, lastExpire time.Time
+	stopping := ctx.Done()
+	start := func(e sidecar.Event, probe bool) {
+		inFlight++
+		probing = probing || probe
+		r.setInFlight(inFlight)
+		go func() { results <- r.deliver(e, probe) }()
+	}
+	for {
+		if stopping == nil && inFlight == 0 {
+			return nil
+		}
+		wake := r.opts.Now().Add(idlePoll)
+		if stopping != nil {
+			wake = r.dispatch(ctx, inFlight, probing, nextProbe, &lastExpire, start)
+		}
+		var timer <-chan time.Time
+		if stopping != nil {
+			timer = r.opts.After(max(wake.Sub(r.opts.Now()), minWait))
+		}
+		select {
+		case <-stopping:
+			stopping = nil
+			r.opts.Logger.Info("relay stopping", "in_flight", inFlight)
+		case <-r.kick:
+		case <-timer:
+		case d := <-results:
+			inFlight--
+			r.setInFlight(inFlight)
+			if d.probe {
+				probing = false
+			}
+			nextProbe = r.react(ctx, d, probeBackoff, nextProbe)
+		}
+	}
+}
+
+// dispatch starts what the mode allows and returns when to look again.
+func (r *Relay) dispatch(ctx context.Context, inFlight int, probing bool, nextProbe time.Time, lastExpire *time.Time, start func(sidecar.Event, bool)) time.Time {
+	now := r.opts.Now()
+	mode := r.Status().Mode
+	if mode != Paused && now.Sub(*lastExpire) >= expireEvery {
+		*lastExpire = now
+		r.expire(ctx)
+	}
+	if mode != Running {
+		if probing {
+			return now.Add(idlePoll) // the probe's report wakes the loop first
+		}
+		if now.Before(nextProbe) {
+			return nextProbe
+		}
+		evs, err := r.opts.Store.ClaimProbe(ctx, r.opts.Lease)
+		if err != nil {
+			r.opts.Logger.Warn("claim probe failed", "err", err)
+			return now.Add(storeRetry)
+		}
+		for _, e := range evs {
+			start(e, true)
+		}
+		return now.Add(idlePoll)
+	}
+	free := r.opts.Workers - inFlight
+	if free <= 0 {
+		return now.Add(idlePoll) // a worker's report wakes the loop first
+	}
+	evs, err := r.opts.Store.Claim(ctx, free, r.opts.Lease)
+	if err != nil {
+		r.opts.Logger.Warn("claim failed", "err", err)
+		return now.Add(storeRetry)
+	}
+	for _, e := range evs {
+		start(e, false)
+	}
+	if len(evs) == free {
+		return now.Add(idlePoll)
+	}
+	next, ok, err := r.opts.Store.NextDue(ctx)
+	switch {
+	case err != nil:
+		r.opts.Logger.Warn("next due failed", "err", err)
+		return now.Add(storeRetry)
+	case ok && next.Before(now.Add(idlePoll)):
+		return next
+	}
+	return now.Add(idlePoll)
+}
+
+// react changes the mode after an attempt and returns the next probe time.
+func (r *Relay) react(ctx context.Context, d done, b *backoff.ExponentialBackOff, nextProbe time.Time) time.Time {
+	now := r.opts.Now()
+	mode := r.Status().Mode
+	switch d.verdict {
+	case pause, retry:
+		newMode := BackingOff
+		if d.verdict == pause {
+			newMode = Paused
+		}
+		if mode == Running || d.probe || mode != newMode {
+			wait := max(b.NextBackOff(), d.wait)
+			nextProbe = now.Add(wait)
+			r.setMode(newMode, d.reason, nextProbe)
+			if mode != newMode {
+				r.opts.Logger.Warn("relay "+map[string]string{Paused: "paused", BackingOff: "backing off"}[newMode],
+					"reason", d.reason, "next_probe_in", wait.Round(time.Millisecond).String())
+			}
+		}
+	default:
+		if mode != Running {
+			b.Reset()
+			r.setMode(Running, "", time.Time{})
+			n, err := r.opts.Store.ResetBackoff(context.WithoutCancel(ctx))
+			if err != nil {
+				r.opts.Logger.Warn("reset backoff failed", "err", err)
+			}
+			if mode == Paused {
+				if _, err := r.opts.Store.RestartAge(context.WithoutCancel(ctx)); err != nil {
+					r.opts.Logger.Warn("restart retry age failed", "err", err)
+				}
+			}
+			r.opts.Logger.Info("relay resumed", "was", mode, "events_due_now", n)
+			r.Notify()
+		}
+	}
+	return nextProbe
+}
+
+func (r *Relay) expire(ctx context.Context) {
+	ids, err := r.opts.Store.ExpireDead(ctx, r.opts.RetryMaxAge)
+	if err != nil {
+		r.opts.Logger.Warn("dead-lettering failed", "err", err)
+		return
+	}
+	for _, id := range ids {
+		r.opts.Logger.Warn("event dead", "event_id", id, "state", sidecar.StateDead, "reason", "undelivered after "+r.opts.RetryMaxAge.String())
+		r.finish(sidecar.Event{ID: id, State: sidecar.StateDead})
+	}
+}
+
+func (r *Relay) setMode(mode, reason string, nextProbe time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.status.Mode != mode {
+		r.status.Since = r.opts.Now()
+	}
+	r.status.Mode, r.status.Reason, r.status.NextProbe = mode, reason, nextProbe
+}
+
+func (r *Relay) setInFlight(n int) {
+	r.mu.Lock()
+	r.status.InFlight = n
+	r.mu.Unlock()
+}
+
+// newBackoff is backoff/v4's exponential backoff without an end: the retry
+// state lives in the outbox, never in a timer that gives up.
+func (r *Relay) newBackoff(maxInterval time.Duration) *backoff.ExponentialBackOff {
+	b := &backoff.ExponentialBackOff{
+		InitialInterval:     r.opts.RetryInitial,
+		RandomizationFactor: randomization,
+		Multiplier:          backoff.DefaultMultiplier,
+		MaxInterval:         maxInterval,
+		MaxElapsedTime:      0,
+		Stop:                backoff.Stop,
+		Clock:               clockFunc(r.opts.Now),
+	}
+	b.Reset()
+	return b
+}
+
+type clockFunc func() time.Time
+
+func (c clockFunc) Now() time.Time { return c() }
+
+// RetryDelay is the wait before attempt n+1 of an event whose n-th attempt
+// failed: exponential from RetryInitial to RetryMaxInterval, with jitter.
+func (r *Relay) RetryDelay(n int) time.Duration {
+	b := r.newBackoff(r.opts.RetryMaxInterval)
+	d := b.NextBackOff()
+	for i := 1; i < min(n, 64); i++ {
+		d = b.NextBackOff()
+	}
+	return d
+}
+
+// deliver makes one attempt, records it and reports to the dispatcher.
+func (r *Relay) deliver(e sidecar.Event, probe bool) done {
+	started := r.opts.Now()
+	realStart := time.Now()
+	a := r.post(e)
+	took := time.Since(realStart)
+	v, reason := classify(a)
+	res := r.result(e, a, v, reason, started, took)
+	if r.opts.Observer != nil {
+		r.opts.Observer.Attempted(v.String(), a.status, took)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.opts.RequestTimeout+10*time.Second)
+	defer cancel()
+	if err := r.opts.Store.Record(ctx, res); err != nil {
+		// The lease runs out and the event is sent again; the upstream's
+		// per-click dedup makes the repeat harmless.
+		r.opts.Logger.Error("recording an attempt failed", "event_id", e.ID, "err", err)
+	}
+	log := r.opts.Logger.With("event_id", e.ID, "state", res.State, "attempt", e.Attempts, "status", a.status, "duration_ms", took.Milliseconds())
+	switch v {
+	case retry, pause:
+		log.Warn("upstream failure", "reason", reason, "outcome", res.Attempt.Outcome, "next_attempt_at", res.NextAttemptAt)
+	case rejected:
+		log.Warn("event rejected", "reason", reason)
+	default:
+		log.Info("event "+string(res.State), "upstream_conversion_id", res.Upstream.ConversionID)
+	}
+	if res.State != sidecar.StateQueued {
+		r.finish(sidecar.Event{ID: e.ID, State: res.State, LastStatus: a.status, LastBody: res.Attempt.Body, Upstream: res.Upstream})
+	}
+	return done{verdict: v, reason: reason, probe: probe, wait: min(a.retryAfter, r.opts.RetryMaxInterval)}
+}
+
+// result is what the outbox records for an attempt.
+func (r *Relay) result(e sidecar.Event, a answer, v verdict, reason string, started time.Time, took time.Duration) sidecar.Result {
+	now := r.opts.Now()
+	res := sidecar.Result{
+		EventID: e.ID,
+		Attempt: sidecar.Attempt{N: e.Attempts, StartedAt: started, Duration: took, Status: a.status, Error: reason, Body: string(a.body)},
+	}
+	switch v {
+	case delivered:
+		res.State, res.Upstream = sidecar.StateDelivered, upstreamResult(a.body)
+	case duplicate:
+		res.State, res.Upstream = sidecar.StateDuplicate, upstreamResult(a.body)
+	case rejected:
+		res.State = sidecar.StateRejected
+	case pause:
+		// Not the event's fault: it stays queued, due at once, and the
+		// attempt does not count toward its retries.
+		res.State, res.NextAttemptAt, res.Uncounted = sidecar.StateQueued, now, true
+	case retry:
+		deadline := e.QueuedAt.Add(r.opts.RetryMaxAge)
+		if !now.Before(deadline) {
+			res.State = sidecar.StateDead
+			res.Attempt.Error += "; undelivered after " + r.opts.RetryMaxAge.String()
+			break
+		}
+		wait := max(r.RetryDelay(e.Attempts), min(a.retryAfter, r.opts.RetryMaxInterval))
+		next := now.Add(wait)
+		if next.After(deadline) {
+			next = deadline // one last attempt at the deadline
+		}
+		res.State, res.NextAttemptAt = sidecar.StateQueued, next
+	}
+	res.Attempt.Outcome = string(res.State)
+	if v == retry && res.State == sidecar.StateQueued {
+		res.Attempt.Outcome = "retry"
+	} else if v == pause {
+		res.Attempt.Outcome = "paused"
+	}
+	return res
+}
+
+// payload is the upstream's body: providerId and the conversion's fields.
+type payload struct {
+	ProviderID int64 `json:"providerId"`
+	sidecar.Conversion
+}
+
+// post sends one event and reads the answer.
+func (r *Relay) post(e sidecar.Event) answer {
+	body, err := json.Marshal(payload{ProviderID: r.opts.ProviderID, Conversion: e.Conversion})
+	if err != nil {
+		return answer{err: fmt.Errorf("encode: %w", err)}
+	}
+	target := r.url
+	if e.Test || r.opts.TestMode {
+		target += "?testMode=true"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.opts.RequestTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	if err != nil {
+		return answer{err: err}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+r.opts.Token)
+	req.Header.Set("User-Agent", "glp-sidecar")
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return answer{err: scrub(err)}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
+	if err != nil {
+		return answer{err: fmt.Errorf("read answer: %w", scrub(err))}
+	}
+	return answer{status: resp.StatusCode, body: b, header: resp.Header, retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+}
+
+// scrub drops the URL wrapper of a client error: what went wrong is the
+// cause, and the URL is in the configuration already.
+func scrub(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	if ue.Timeout() || errors.Is(ue.Err, context.DeadlineExceeded) {
+		return errors.New("timed out (GLP_REQUEST_TIMEOUT)")
+	}
+	return ue.Err
+}
+
+// Wait returns the event once its delivery ends in a final state, or false
+// when ctx ends first.
+func (r *Relay) Wait(ctx context.Context, id string) (sidecar.Event, bool) {
+	ch := make(chan sidecar.Event, 1)
+	r.mu.Lock()
+	r.waiters[id] = append(r.waiters[id], ch)
+	r.mu.Unlock()
+	defer r.unwait(id, ch)
+	if e, _, err := r.opts.Store.Get(ctx, id); err == nil && e.State != sidecar.StateQueued {
+		return e, true
+	}
+	select {
+	case e := <-ch:
+		return e, true
+	case <-ctx.Done():
+		return sidecar.Event{}, false
+	}
+}
+
+func (r *Relay) unwait(id string, ch chan sidecar.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	list := r.waiters[id]
+	for i, c := range list {
+		if c == ch {
+			list = append(list[:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(r.waiters, id)
+	} else {
+		r.waiters[id] = list
+	}
+}
+
+// finish tells the waiters of an event that it reached a final state.
+func (r *Relay) finish(e sidecar.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ch := range r.waiters[e.ID] {
+		select {
+		case ch <- e:
+		default:
+		}
+	}
+}
