@@ -36,6 +36,7 @@ const (
 	minWait          = 10 * time.Millisecond // between two looks, whatever the clock says
 	expireEvery      = time.Minute
 	randomization    = 0.5 // ± jitter of every backoff interval
+	multiplier       = 2   // each retry interval doubles the last
 )
 
 // Store is the outbox, as the relay uses it.
@@ -351,7 +352,7 @@ func (r *Relay) newBackoff(maxInterval time.Duration) *backoff.ExponentialBackOf
 	b := &backoff.ExponentialBackOff{
 		InitialInterval:     r.opts.RetryInitial,
 		RandomizationFactor: randomization,
-		Multiplier:          backoff.DefaultMultiplier,
+		Multiplier:          multiplier,
 		MaxInterval:         maxInterval,
 		MaxElapsedTime:      0,
 		Stop:                backoff.Stop,

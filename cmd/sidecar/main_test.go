@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -248,5 +249,37 @@ func TestServeAcceptsOnBothPathsAndStopsCleanly(t *testing.T) {
 	}
 	if strings.Contains(c.stderr.String(), "test-token") {
 		t.Error("the token appears in the log")
+	}
+}
+
+func TestWaitAnswersWithTheUpstreamsOutcome(t *testing.T) {
+	mock := start(t, []string{"GLP_MOCK_LISTEN_ADDR=127.0.0.1:0"}, "mock")
+	upURL := mock.url(t)
+	c := start(t, serveEnv(t, "GLP_API_URL="+upURL), "serve")
+	base := c.url(t)
+	tests := []struct {
+		body, status string
+		code         int
+	}{
+		{`{"glpClickId":"wait-1","conversion_id":"w-1"}`, "ok", 201},
+		{`{"glpClickId":"wait-1","conversion_id":"w-2"}`, "duplicate", 200},
+		{`{"email":"nobody@example.com"}`, "rejected", 422},
+	}
+	for _, tt := range tests {
+		req, _ := newJSONRequest(base+"/glp-s2s-conversion?wait=10s", "", tt.body)
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got struct {
+			Status   string          `json:"status"`
+			EventID  string          `json:"event_id"`
+			Upstream json.RawMessage `json:"upstream"`
+		}
+		json.NewDecoder(resp.Body).Decode(&got)
+		resp.Body.Close()
+		if resp.StatusCode != tt.code || got.Status != tt.status || got.EventID == "" || len(got.Upstream) == 0 {
+			t.Errorf("%s: %d %+v, want %d %s with the upstream's body", tt.body, resp.StatusCode, got, tt.code, tt.status)
+		}
 	}
 }

@@ -1,0 +1,164 @@
+package relay_test
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	sidecar "github.com/glpwinner/glp-sidecar"
+	"github.com/glpwinner/glp-sidecar/mockglp"
+	"github.com/glpwinner/glp-sidecar/relay"
+)
+
+// fastClock runs speed times faster than the wall clock: an outage of many
+// minutes passes in well under a second, while the relay, the outbox and the
+// mock do their real work over real HTTP.
+type fastClock struct {
+	base, real time.Time
+	speed      float64
+}
+
+func newFastClock(speed float64) *fastClock {
+	return &fastClock{base: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC), real: time.Now(), speed: speed}
+}
+
+func (c *fastClock) Now() time.Time {
+	return c.base.Add(time.Duration(float64(time.Since(c.real)) * c.speed))
+}
+
+func (c *fastClock) After(d time.Duration) <-chan time.Time {
+	return time.After(time.Duration(float64(d) / c.speed))
+}
+
+// until waits (in real time) until the clock has reached t.
+func (c *fastClock) until(t time.Time) {
+	if d := t.Sub(c.Now()); d > 0 {
+		time.Sleep(time.Duration(float64(d)/c.speed) + time.Millisecond)
+	}
+}
+
+func TestALongOutageSeesATrickleAndDrainsOnRecovery(t *testing.T) {
+	clk := newFastClock(2000) // 20 minutes in 0.6 s
+	u := newUpstream(t, clk.Now)
+	h := start(t, u, relay.Options{
+		Workers: 8, RetryInitial: time.Second, RetryMaxInterval: 10 * time.Minute, RetryMaxAge: 72 * time.Hour,
+		Lease: time.Hour, Now: clk.Now, After: clk.After,
+	})
+	u.fault(mockglp.Fault{Status: 503, Count: -1})
+	start := clk.Now()
+	var ids []string
+	for i := 0; i < 200; i++ {
+		ids = append(ids, h.add(t, sidecar.Conversion{ClickID: fmt.Sprintf("outage-%d", i), ConversionID: fmt.Sprintf("o-%d", i)}))
+	}
+	const outage = 20 * time.Minute
+	clk.until(start.Add(outage))
+
+	st, _ := h.box.Stats(context.Background())
+	if st.States[sidecar.StateDead] != 0 || st.States[sidecar.StateQueued] != 200 {
+		t.Fatalf("during the outage: %v", st.States)
+	}
+	if m := h.relay.Status().Mode; m != relay.BackingOff {
+		t.Errorf("mode %s during the outage", m)
+	}
+	calls := u.callTimes()
+	perMinute := map[int]int{}
+	for _, c := range calls {
+		perMinute[int(c.Sub(start)/time.Minute)]++
+	}
+	var lines []string
+	minutes := make([]int, 0, len(perMinute))
+	for m := range perMinute {
+		minutes = append(minutes, m)
+	}
+	sort.Ints(minutes)
+	for _, m := range minutes {
+		lines = append(lines, fmt.Sprintf("minute %2d: %d", m, perMinute[m]))
+		if m >= 3 && perMinute[m] > 4 {
+			t.Errorf("minute %d of the outage: %d calls, want a trickle", m, perMinute[m])
+		}
+	}
+	if len(calls) > 8+60 {
+		t.Errorf("%d calls in a 20-minute outage of 200 events", len(calls))
+	}
+	t.Logf("upstream calls per simulated minute during a 20-minute outage (200 events waiting):\n%s\ntotal %d", strings.Join(lines, "\n"), len(calls))
+
+	u.fault(mockglp.Fault{})
+	recovered := clk.Now()
+	var firstOK time.Time
+	for _, id := range ids {
+		e, _ := h.await(t, id)
+		if e.State != sidecar.StateDelivered {
+			t.Errorf("%s: %s", id, e.State)
+		}
+		if firstOK.IsZero() || e.FinishedAt.Before(firstOK) {
+			firstOK = e.FinishedAt
+		}
+	}
+	if lag := firstOK.Sub(recovered); lag > 2*relay.MaxProbeInterval {
+		t.Errorf("the first delivery came %v after recovery; the probe interval is at most %v", lag, relay.MaxProbeInterval)
+	}
+	if n := len(u.conversions(t)); n != 200 {
+		t.Errorf("upstream recorded %d conversions, want 200", n)
+	}
+	t.Logf("recovery: first delivery %v (simulated) after the upstream came back", firstOK.Sub(recovered).Round(time.Second))
+}
+
+func TestEventsGoDeadOnlyAfterTheMaxAge(t *testing.T) {
+	clk := newFastClock(2000)
+	u := newUpstream(t, clk.Now)
+	const maxAge = 5 * time.Minute
+	h := start(t, u, relay.Options{
+		RetryInitial: time.Second, RetryMaxInterval: time.Minute, RetryMaxAge: maxAge,
+		Lease: time.Hour, Now: clk.Now, After: clk.After,
+	})
+	u.fault(mockglp.Fault{Status: 500, Count: -1})
+	var ids []string
+	for i := 0; i < 10; i++ {
+		ids = append(ids, h.add(t, sidecar.Conversion{ClickID: fmt.Sprintf("doomed-%d", i)}))
+	}
+	for _, id := range ids {
+		e, _ := h.await(t, id)
+		if e.State != sidecar.StateDead {
+			t.Fatalf("%s: %s", id, e.State)
+		}
+		if age := e.FinishedAt.Sub(e.QueuedAt); age < maxAge {
+			t.Errorf("dead after %v, before the max age %v", age, maxAge)
+		}
+	}
+	if n, err := h.box.RetryState(context.Background(), sidecar.StateDead); n != 10 || err != nil {
+		t.Fatalf("retry dead: %d %v", n, err)
+	}
+	u.fault(mockglp.Fault{})
+	h.relay.Notify()
+	for _, id := range ids {
+		if e, _ := h.await(t, id); e.State != sidecar.StateDelivered {
+			t.Errorf("after a retry by hand: %s", e.State)
+		}
+	}
+}
+
+func TestTheRetryScheduleGrowsToTheMaximum(t *testing.T) {
+	r, err := relay.New(relay.Options{Store: nopStore{}, Workers: 1, RequestTimeout: time.Second,
+		RetryInitial: time.Second, RetryMaxInterval: 10 * time.Minute, RetryMaxAge: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []string
+	for n := 1; n <= 12; n++ {
+		nominal := min(time.Second<<(n-1), 10*time.Minute)
+		lo, hi := time.Duration(float64(nominal)*0.5), time.Duration(float64(nominal)*1.5)
+		for i := 0; i < 200; i++ {
+			if d := r.RetryDelay(n); d < lo || d > hi {
+				t.Fatalf("after attempt %d: %v, want within %v–%v", n, d, lo, hi)
+			}
+		}
+		rows = append(rows, fmt.Sprintf("after attempt %2d: %v (±50%%: %v–%v)", n, nominal, lo, hi))
+	}
+	t.Logf("retry schedule with the defaults:\n%s", strings.Join(rows, "\n"))
+}
+
+// nopStore satisfies relay.Store for tests that never run the relay.
+type nopStore struct{ relay.Store }
