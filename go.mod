@@ -10,6 +10,9 @@ require (
 
 require (
 	github.com/cenkalti/backoff/v4 v4.3.0 // indirect
+	github.com/chromedp/cdproto v0.159.0 // indirect
+	github.com/chromedp/chromedp v0.23.0 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/kelseyhightower/envconfig v1.4.0 // indirect
 	github.com/prometheus/client_golang v1.25.0 // indirect
 	golang.org/x/sync v0.24.0 // indirect

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -19,6 +20,9 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 )
+
+// cookieName is RFC 6265's token.
+var cookieName = regexp.MustCompile("^[!#$%&'*+\\-.^_`|~0-9A-Za-z]+$")
 
 // Prefix is the prefix of every variable.
 const Prefix = "GLP"
@@ -206,6 +210,9 @@ func (c *Config) validate() error {
 		if strings.TrimSpace(v.value) == "" {
 			return &Error{v.name, "must not be empty"}
 		}
+	}
+	if !cookieName.MatchString(c.CookieName) {
+		return &Error{"GLP_COOKIE_NAME", fmt.Sprintf("%q is not a cookie name (letters, digits and !#$%%&'*+-.^_`|~)", c.CookieName)}
 	}
 	if c.AdminToken == "" && !LoopbackAddr(c.AdminAddr) {
 		return &Error{"GLP_ADMIN_TOKEN", "is required when GLP_ADMIN_ADDR (" + c.AdminAddr + ") is not a loopback address"}

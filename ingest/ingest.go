@@ -46,18 +46,19 @@ type Waiter interface {
 	Wait(ctx context.Context, id string) (sidecar.Event, bool)
 }
 
-// ClickMatcher finds the click id of a recent click from the same address
-// and user agent: the click log.
+// ClickMatcher finds the click id of the most recent click since a time from
+// the same address and user agent: the click log.
 type ClickMatcher interface {
-	MatchClick(ctx context.Context, ip netip.Addr, userAgent string) (string, bool, error)
+	MatchClick(ctx context.Context, ip, userAgent string, since time.Time) (string, bool, error)
 }
 
 // Options configure the endpoint.
 type Options struct {
-	Store          Store        // required
-	Waiter         Waiter       // nil: ?wait= answers at once
-	Notify         func()       // called after an event is stored (wakes the relay); may be nil
-	Matcher        ClickMatcher // nil: no local match
+	Store          Store         // required
+	Waiter         Waiter        // nil: ?wait= answers at once
+	Notify         func()        // called after an event is stored (wakes the relay); may be nil
+	Matcher        ClickMatcher  // nil: no local match
+	MatchWindow    time.Duration // how far back the local match looks: the cookie's lifetime
 	Trusted        []netip.Prefix
 	AllowedOrigins []string
 	RateLimit      float64 // per public client address, per second; 0: none
@@ -246,7 +247,7 @@ func (h *Handler) complete(r *http.Request, req sidecar.ConversionRequest, clien
 		c.IP = client.String()
 	}
 	if c.ClickID == "" && h.opts.Matcher != nil && sidecar.EndUserAddr(client) {
-		id, ok, err := h.opts.Matcher.MatchClick(r.Context(), client, r.UserAgent())
+		id, ok, err := h.opts.Matcher.MatchClick(r.Context(), client.String(), r.UserAgent(), h.opts.Now().Add(-h.opts.MatchWindow))
 		if err != nil {
 			h.opts.Logger.Warn("local click match failed", "err", err)
 		}
@@ -262,14 +263,10 @@ func cookie(r *http.Request, name string, valid func(string) bool) string {
 	if err != nil {
 		return ""
 	}
-	v := c.Value
-	if u, err := url.QueryUnescape(v); err == nil {
-		v = u
-	}
-	if !valid(v) {
+	if !valid(c.Value) {
 		return ""
 	}
-	return v
+	return c.Value
 }
 
 // refuse answers an error: its status, its message and, for EInvalid, the

@@ -131,7 +131,7 @@ func TestAcceptedConversionsAreStoredWithWhatTheRequestCarries(t *testing.T) {
 			sidecar.Conversion{ClickID: "from-cookie", Email: "a@example.com"}, false, "cookie", ""},
 		{"a renamed cookie is read", ingest.Options{CookieName: "aff"}, request{body: `{}`, cookies: map[string]string{"aff": "renamed"}},
 			sidecar.Conversion{ClickID: "renamed"}, false, "cookie", ""},
-		{"an invalid cookie is ignored", ingest.Options{}, request{body: `{"email":"b@example.com"}`, cookies: map[string]string{"_glp_cid": "a%20b"}},
+		{"an invalid cookie is ignored", ingest.Options{}, request{body: `{"email":"b@example.com"}`, cookies: map[string]string{"_glp_cid": strings.Repeat("x", 257)}},
 			sidecar.Conversion{Email: "b@example.com"}, false, "", ""},
 		{"the session token comes from the SDK's cookie", ingest.Options{}, request{body: `{}`, cookies: map[string]string{"_glp_sid": "sess-1"}},
 			sidecar.Conversion{SessionToken: "sess-1"}, false, "", ""},

@@ -10,18 +10,24 @@ import (
 )
 
 // publicRoutes is the public listener: the sidecar's own paths first, then
-// everything else.
-func publicRoutes(conversions http.Handler) http.Handler {
+// everything else to the app (through click capture).
+func publicRoutes(conversions, script, app http.Handler) http.Handler {
 	r := mux.NewRouter()
-	r.SkipClean(true)
+	r.SkipClean(true) // the app's paths reach it as they came
 	r.UseEncodedPath()
 	for _, p := range ingest.Paths() {
 		r.Handle(p, conversions)
 	}
-	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	r.Handle("/glp.js", script).Methods(http.MethodGet, http.MethodHead)
+	r.PathPrefix("/").Handler(app)
+	return r
+}
+
+// handleNoApp answers what would go to the app when there is none.
+func handleNoApp() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusNotFound)
-		json.NewEncoder(w).Encode(map[string]string{"error": "Not Found: conversions go to POST /glp-s2s-conversion"})
+		json.NewEncoder(w).Encode(map[string]string{"error": "Not Found: conversions go to POST /glp-s2s-conversion; set GLP_APP_URL to put the sidecar in front of your app"})
 	})
-	return r
 }

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/glpwinner/glp-sidecar/admin"
+	"github.com/glpwinner/glp-sidecar/capture"
 	"github.com/glpwinner/glp-sidecar/config"
 	"github.com/glpwinner/glp-sidecar/ingest"
 	"github.com/glpwinner/glp-sidecar/outbox"
@@ -46,8 +48,27 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	if err != nil {
 		return err
 	}
+	capOpts := capture.Options{
+		CookieName: cfg.CookieName, MaxAge: cfg.CookieMaxAge, Domain: cfg.CookieDomain, Param: cfg.ClickParam,
+		Trusted: cfg.Trusted, Recorder: box, Logger: log,
+	}
+	script, err := capture.Script(capOpts, ingest.Paths()[0])
+	if err != nil {
+		return err
+	}
+	app := handleNoApp()
+	if cfg.AppURL != "" {
+		target, _ := url.Parse(cfg.AppURL) // validated by config
+		if app, err = capture.NewProxy(capture.ProxyOptions{Target: target, Trusted: cfg.Trusted, Logger: log}); err != nil {
+			return err
+		}
+	}
+	var matcher ingest.ClickMatcher
+	if cfg.LocalMatch {
+		matcher = box
+	}
 	ing, err := ingest.New(ingest.Options{
-		Store: box, Waiter: rl, Notify: rl.Notify, Trusted: cfg.Trusted, AllowedOrigins: cfg.AllowedOrigins,
+		Store: box, Waiter: rl, Notify: rl.Notify, Matcher: matcher, MatchWindow: cfg.CookieMaxAge, Trusted: cfg.Trusted, AllowedOrigins: cfg.AllowedOrigins,
 		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, TestMode: cfg.TestMode, CookieName: cfg.CookieName, Logger: log,
 	})
 	if err != nil {
@@ -88,14 +109,17 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	serveUntilDone(gctx, g, pub, publicRoutes(ing), log)
+	serveUntilDone(gctx, g, pub, publicRoutes(ing, script, capture.Middleware(capOpts)(app)), log)
 	serveUntilDone(gctx, g, adm2, adm, log)
 	g.Go(func() error { box.Maintain(gctx, cfg.Retention, maintenanceEvery); return nil })
 	g.Go(func() error { return rl.Run(gctx) })
 
 	fmt.Fprintf(stdout, "glp-sidecar: conversions at http://%s/glp-s2s-conversion · admin at http://%s/\n", pub.Addr(), adm2.Addr())
+	if cfg.AppURL != "" {
+		fmt.Fprintf(stdout, "glp-sidecar: in front of %s at http://%s/\n", cfg.AppURL, pub.Addr())
+	}
 	log.Info("sidecar ready", "public", pub.Addr().String(), "admin", adm2.Addr().String(), "db", cfg.DBPath,
-		"upstream", cfg.APIURL, "provider_id", cfg.ProviderID, "test_mode", cfg.TestMode, "start_ms", time.Since(started).Milliseconds())
+		"upstream", cfg.APIURL, "app", cfg.AppURL, "provider_id", cfg.ProviderID, "test_mode", cfg.TestMode, "start_ms", time.Since(started).Milliseconds())
 	err = g.Wait()
 	log.Info("sidecar stopped")
 	return err

@@ -1,0 +1,170 @@
+// Package capture keeps the affiliate's click id from the landing URL to the
+// sign-up: a first-party cookie set by the server, a click log, a reverse
+// proxy that puts the sidecar in front of the provider's app, and glp.js for
+// pages that are not behind the proxy.
+//
+// Go apps that do not want the proxy can wrap their own handler:
+//
+//	mw := capture.Middleware(capture.Options{})
+//	http.ListenAndServe(":8080", mw(appHandler))
+//
+// Every GET or HEAD request whose URL carries a valid glp_click_id then gets
+// the _glp_cid cookie; the app's frontend posts conversions to the sidecar,
+// or the backend reads the cookie and posts them itself.
+package capture
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"time"
+
+	sidecar "github.com/glpwinner/glp-sidecar"
+)
+
+// Defaults.
+const (
+	DefaultParam  = "glp_click_id"
+	DefaultMaxAge = 720 * time.Hour
+	recordTimeout = 2 * time.Second
+	maxUserAgent  = 512
+	maxPath       = 1024
+	maxUTM        = 256
+)
+
+// Recorder keeps clicks: the outbox's click log.
+type Recorder interface {
+	RecordClick(ctx context.Context, c sidecar.Click) error
+}
+
+// Options configure click capture.
+type Options struct {
+	CookieName string         // "" is sidecar.ClickIDCookie
+	MaxAge     time.Duration  // 0 is DefaultMaxAge
+	Domain     string         // "" sets a host-only cookie
+	Param      string         // "" is DefaultParam
+	Trusted    []netip.Prefix // proxies whose X-Forwarded-For/-Proto are believed
+	Recorder   Recorder       // nil: set the cookie only
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+func (o *Options) defaults() {
+	if o.CookieName == "" {
+		o.CookieName = sidecar.ClickIDCookie
+	}
+	if o.MaxAge <= 0 {
+		o.MaxAge = DefaultMaxAge
+	}
+	if o.Param == "" {
+		o.Param = DefaultParam
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Middleware captures click ids on GET and HEAD requests: it sets the
+// cookie (last click wins), marks the response private and uncacheable so
+// that no cache hands one visitor's click id to another, records the click,
+// and passes the request on unchanged. An invalid click id is ignored.
+func Middleware(opts Options) func(http.Handler) http.Handler {
+	opts.defaults()
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet || r.Method == http.MethodHead {
+				if id, ok := ClickID(r, opts.Param); ok {
+					http.SetCookie(w, cookie(opts, id, sidecar.HTTPS(r, opts.Trusted)))
+					w = &noStore{ResponseWriter: w}
+					record(r, opts, id)
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// ClickID returns the request's click id when it is present and valid.
+func ClickID(r *http.Request, param string) (string, bool) {
+	id := r.URL.Query().Get(param)
+	return id, sidecar.CookieSafeClickID(id)
+}
+
+func cookie(opts Options, id string, secure bool) *http.Cookie {
+	return &http.Cookie{
+		Name:     opts.CookieName,
+		Value:    id,
+		Path:     "/",
+		Domain:   opts.Domain,
+		MaxAge:   int(opts.MaxAge / time.Second),
+		Secure:   secure,
+		SameSite: http.SameSiteLaxMode,
+		// Not HttpOnly: the guide's frontend reads the cookie.
+	}
+}
+
+func record(r *http.Request, opts Options, id string) {
+	if opts.Recorder == nil {
+		return
+	}
+	c := sidecar.Click{
+		ClickID:   id,
+		At:        opts.Now(),
+		IP:        sidecar.ClientAddr(r, opts.Trusted).String(),
+		UserAgent: clip(r.UserAgent(), maxUserAgent),
+		Path:      clip(r.URL.Path, maxPath),
+		Referrer:  clip(r.Referer(), maxPath),
+	}
+	q := r.URL.Query()
+	for _, p := range sidecar.UTMParams() {
+		if v := q.Get(p); v != "" {
+			if c.UTM == nil {
+				c.UTM = map[string]string{}
+			}
+			c.UTM[p] = clip(v, maxUTM)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), recordTimeout)
+	defer cancel()
+	if err := opts.Recorder.RecordClick(ctx, c); err != nil {
+		// The cookie is set all the same; only the local log misses it.
+		opts.Logger.Warn("click not logged", "err", err)
+	}
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// noStore makes the response private and uncacheable, whatever the app
+// says, when its headers are written.
+type noStore struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (n *noStore) WriteHeader(code int) {
+	if !n.wrote {
+		n.wrote = true
+		n.Header().Set("Cache-Control", "private, no-store")
+	}
+	n.ResponseWriter.WriteHeader(code)
+}
+
+func (n *noStore) Write(b []byte) (int, error) {
+	if !n.wrote {
+		n.WriteHeader(http.StatusOK)
+	}
+	return n.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController (and so the proxy's flushing and
+// WebSocket hijack) reach the server's writer.
+func (n *noStore) Unwrap() http.ResponseWriter { return n.ResponseWriter }

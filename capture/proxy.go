@@ -1,0 +1,83 @@
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"time"
+
+	sidecar "github.com/glpwinner/glp-sidecar"
+)
+
+// ProxyOptions configure the reverse proxy to the provider's app.
+type ProxyOptions struct {
+	Target    *url.URL
+	Trusted   []netip.Prefix    // proxies in front of the sidecar whose X-Forwarded-* are kept
+	Transport http.RoundTripper // nil: a transport with connect timeouts and no environment proxy
+	Logger    *slog.Logger
+}
+
+// NewProxy returns a reverse proxy that sends every request on to the app
+// unchanged: path (encoded characters too), query, body, the visitor's
+// Host, streaming responses and WebSocket upgrades. The app learns the
+// visitor from X-Forwarded-For/-Proto/-Host; those that came in are kept
+// only from trusted proxies. When the app does not answer, the visitor gets
+// a plain 502 page.
+func NewProxy(opts ProxyOptions) (http.Handler, error) {
+	if opts.Target == nil || opts.Target.Host == "" {
+		return nil, errors.New("capture: the proxy needs the app's URL")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Transport == nil {
+		opts.Transport = &http.Transport{
+			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:          256,
+			MaxIdleConnsPerHost:   64,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   5 * time.Second,
+			ExpectContinueTimeout: time.Second,
+		}
+	}
+	target := opts.Target
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			trusted := sidecar.Trusted(sidecar.PeerAddr(pr.In), opts.Trusted)
+			pr.SetURL(target)
+			pr.Out.Host = pr.In.Host
+			if trusted {
+				pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
+			}
+			pr.SetXForwarded()
+			if trusted {
+				for _, h := range []string{"X-Forwarded-Proto", "X-Forwarded-Host"} {
+					if v := pr.In.Header.Get(h); v != "" {
+						pr.Out.Header.Set(h, v)
+					}
+				}
+			}
+		},
+		Transport: opts.Transport,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			opts.Logger.Warn("the app did not answer", "path", r.URL.Path, "err", err)
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusBadGateway)
+			fmt.Fprint(w, badGatewayPage)
+		},
+	}, nil
+}
+
+const badGatewayPage = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>502 Bad Gateway</title></head>
+<body style="font:16px system-ui,sans-serif;margin:15vh auto;max-width:32rem;color:#1d2433">
+<h1 style="font-size:22px">The site is not answering right now</h1>
+<p>Please try again in a moment.</p>
+<p style="color:#6b7385;font-size:13px">502 · glp-sidecar could not reach the app (GLP_APP_URL).</p>
+</body></html>
+`

@@ -1,0 +1,29 @@
+package sidecar
+
+import (
+	"strings"
+	"time"
+)
+
+// Click is one landing with a click id, as the click log keeps it.
+type Click struct {
+	ClickID   string            `json:"glp_click_id"`
+	At        time.Time         `json:"at"`
+	IP        string            `json:"ip,omitempty"`
+	UserAgent string            `json:"user_agent,omitempty"`
+	Path      string            `json:"path,omitempty"`
+	Referrer  string            `json:"referrer,omitempty"`
+	UTM       map[string]string `json:"utm,omitempty"`
+}
+
+// UTMParams are the query parameters the click log keeps beside the click id.
+func UTMParams() []string {
+	return []string{"utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"}
+}
+
+// CookieSafeClickID reports whether s is a valid click id that can be a
+// cookie value as it is: no quote, comma, semicolon or backslash. Capture
+// ignores any other id rather than set a cookie that reads back differently.
+func CookieSafeClickID(s string) bool {
+	return ValidClickID(s) && !strings.ContainsAny(s, "\",;\\")
+}
