@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	sidecar "github.com/glpwinner/glp-sidecar"
 	"github.com/glpwinner/glp-sidecar/ingest"
@@ -388,4 +389,44 @@ func FuzzDecodeConversion(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestALostClickIdIsRecoveredFromTheClickLog(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	now := time.Now()
+	box, err := outbox.Open(outbox.Options{Path: filepath.Join(t.TempDir(), "outbox.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer box.Close()
+	box.RecordClick(context.Background(), sidecar.Click{ClickID: "old", At: now.Add(-48 * time.Hour), IP: "203.0.113.5", UserAgent: "UA-1"})
+	box.RecordClick(context.Background(), sidecar.Click{ClickID: "recent", At: now.Add(-time.Hour), IP: "203.0.113.5", UserAgent: "UA-1"})
+	tests := []struct {
+		name      string
+		matcher   ingest.ClickMatcher
+		window    time.Duration
+		ip, ua    string
+		body      string
+		want, src string
+	}{
+		{"same address and user agent", box, 720 * time.Hour, "203.0.113.5", "UA-1", `{"email":"a@example.com"}`, "recent", "local_match"},
+		{"another user agent", box, 720 * time.Hour, "203.0.113.5", "UA-2", `{"email":"a@example.com"}`, "", ""},
+		{"another address", box, 720 * time.Hour, "203.0.113.6", "UA-1", `{"email":"a@example.com"}`, "", ""},
+		{"outside the window", box, 30 * time.Minute, "203.0.113.5", "UA-1", `{"email":"a@example.com"}`, "", ""},
+		{"a click id in the body is never replaced", box, 720 * time.Hour, "203.0.113.5", "UA-1", `{"glpClickId":"mine"}`, "mine", "body"},
+		{"switched off", nil, 720 * time.Hour, "203.0.113.5", "UA-1", `{"email":"a@example.com"}`, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, _ := ingest.New(ingest.Options{Store: box, Matcher: tt.matcher, MatchWindow: tt.window, Trusted: trusted})
+			srv := httptest.NewServer(h)
+			defer srv.Close()
+			e := env{srv, box}
+			resp := e.do(t, request{body: tt.body, headers: map[string]string{"X-Forwarded-For": tt.ip, "User-Agent": tt.ua}})
+			ev := e.stored(t, resp)
+			if ev.Conversion.ClickID != tt.want || ev.ClickSource != tt.src {
+				t.Errorf("click id %q from %q, want %q from %q", ev.Conversion.ClickID, ev.ClickSource, tt.want, tt.src)
+			}
+		})
+	}
 }
