@@ -206,3 +206,27 @@ func EndUserAddr(a netip.Addr) bool {
 	return a.IsValid() && !a.IsLoopback() && !a.IsPrivate() && !a.IsUnspecified() &&
 		!a.IsLinkLocalUnicast() && !a.IsLinkLocalMulticast() && !a.IsMulticast() && !a.IsInterfaceLocalMulticast()
 }
+
+// MaskEmail keeps an address recognisable to its owner and nobody else, for
+// logs: "p•••@example.com".
+func MaskEmail(s string) string {
+	at := strings.LastIndexByte(s, '@')
+	if at < 1 {
+		return ""
+	}
+	return s[:1] + "•••" + s[at:]
+}
+
+// MaskIP keeps the network of an address, for logs: 203.0.113.0/24 or a /48.
+func MaskIP(s string) string {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return ""
+	}
+	bits := 24
+	if a.Is6() && !a.Is4In6() {
+		bits = 48
+	}
+	p, _ := a.Unmap().Prefix(bits)
+	return p.String()
+}

@@ -14,6 +14,7 @@ const (
 	ERateLimited     = "rate_limited"     // 429
 	EForbidden       = "forbidden"        // 403: an origin that may not call
 	ENotFound        = "not_found"        // 404
+	EConflict        = "conflict"         // 409: not possible in the state the thing is in
 	EUnavailable     = "unavailable"      // 503: the outbox cannot take a write now
 	EInternal        = "internal"         // 500
 )
@@ -71,6 +72,8 @@ func HTTPStatus(err error) int {
 		return http.StatusForbidden
 	case ENotFound:
 		return http.StatusNotFound
+	case EConflict:
+		return http.StatusConflict
 	case EUnavailable:
 		return http.StatusServiceUnavailable
 	default:

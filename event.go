@@ -72,3 +72,26 @@ type Result struct {
 	Uncounted     bool      // the attempt does not count toward the event's attempts (the relay was paused)
 	Upstream      Upstream
 }
+
+// Stats are the outbox's counts.
+type Stats struct {
+	States       map[State]int `json:"states"`
+	OldestQueued time.Time     `json:"oldest_queued_at,omitzero"` // when the oldest queued event was accepted
+	NextDue      time.Time     `json:"next_due_at,omitzero"`
+}
+
+// Relay modes.
+const (
+	RelayRunning    = "running"     // delivering
+	RelayBackingOff = "backing_off" // the upstream fails: probing with one event at a backoff pace
+	RelayPaused     = "paused"      // the upstream refused the credentials (or the URL is wrong): probing
+)
+
+// RelayStatus is the relay's state, for readiness, the dashboard and metrics.
+type RelayStatus struct {
+	Mode      string    `json:"mode"`
+	Reason    string    `json:"reason,omitempty"`
+	Since     time.Time `json:"since"`
+	NextProbe time.Time `json:"next_probe,omitzero"`
+	InFlight  int       `json:"in_flight"`
+}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -23,9 +24,13 @@ type Check struct {
 
 // Options configure the admin server.
 type Options struct {
-	Checks []Check
-	Token  string // bearer token for /admin/; "" leaves it open (loopback only)
-	Logger *slog.Logger
+	Checks  []Check
+	Token   string // bearer token for /admin/; "" leaves it open (loopback only)
+	Store   Store
+	Relay   Relay
+	Metrics *Metrics
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 // Server is the admin listener's handler.
@@ -36,8 +41,14 @@ type Server struct {
 
 // New returns the admin server.
 func New(opts Options) (*Server, error) {
+	if opts.Store == nil || opts.Relay == nil || opts.Metrics == nil {
+		return nil, errors.New("admin: store, relay and metrics are required")
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	s := &Server{opts: opts}
 	s.handler = s.routes()
@@ -67,22 +78,33 @@ func handleReadyz(checks []Check) http.Handler {
 	})
 }
 
-// requireToken guards a handler with the bearer token, compared in constant
-// time. The dashboard may also carry it as ?token= once, which sets a cookie.
+const tokenCookie = "glp_admin"
+
+// requireToken guards the admin API and dashboard with the bearer token,
+// compared in constant time. A browser may bring it once as ?token= on the
+// dashboard, which trades it for an HttpOnly, SameSite=Strict cookie.
 func requireToken(token string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		if token == "" {
 			return next
 		}
 		want := []byte(token)
+		ok := func(got string) bool { return subtle.ConstantTimeCompare([]byte(got), want) == 1 }
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if c, err := r.Cookie("glp_admin"); got == "" && err == nil {
+			if q := r.URL.Query().Get("token"); q != "" && ok(q) {
+				http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: q, Path: "/admin/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+				u := *r.URL
+				u.RawQuery = ""
+				http.Redirect(w, r, u.String(), http.StatusSeeOther) // drop the token from the address bar
+				return
+			}
+			got, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if c, err := r.Cookie(tokenCookie); !found && err == nil {
 				got = c.Value
 			}
-			if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+			if !ok(got) {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="glp-sidecar admin"`)
-				writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "Unauthorized: send Authorization: Bearer <GLP_ADMIN_TOKEN>"})
+				writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "Unauthorized: send Authorization: Bearer <GLP_ADMIN_TOKEN>, or open /admin/?token=<GLP_ADMIN_TOKEN> once"})
 				return
 			}
 			next.ServeHTTP(w, r)

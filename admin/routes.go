@@ -1,17 +1,49 @@
 package admin
 
 import (
+	_ "embed"
 	"net/http"
 
 	"github.com/gorilla/mux"
 )
 
+//go:embed dashboard.html
+var dashboardHTML []byte
+
 func (s *Server) routes() http.Handler {
 	r := mux.NewRouter()
+	r.Use(s.opts.Metrics.Instrument("admin"))
 	r.Handle("/healthz", handleHealthz()).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/readyz", handleReadyz(s.opts.Checks)).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/metrics", s.opts.Metrics.Handler()).Methods(http.MethodGet)
+	r.Handle("/admin", http.RedirectHandler("/admin/", http.StatusMovedPermanently)).Methods(http.MethodGet)
+
+	guarded := r.NewRoute().Subrouter()
+	guarded.Use(requireToken(s.opts.Token))
+	guarded.Handle("/admin/", handleDashboard()).Methods(http.MethodGet)
+	guarded.Handle("/admin/api/stats", handleStats(s.opts.Store, s.opts.Relay, s.opts.Now)).Methods(http.MethodGet)
+	guarded.Handle("/admin/api/events", handleEvents(s.opts.Store)).Methods(http.MethodGet)
+	guarded.Handle("/admin/api/events/retry", handleRetryState(s.opts.Store, s.opts.Relay)).Methods(http.MethodPost)
+	guarded.Handle("/admin/api/events/{id}", handleEvent(s.opts.Store)).Methods(http.MethodGet)
+	guarded.Handle("/admin/api/events/{id}/retry", handleRetryOne(s.opts.Store, s.opts.Relay)).Methods(http.MethodPost)
+	guarded.Handle("/admin/api/clicks", handleClicks(s.opts.Store)).Methods(http.MethodGet)
+
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "Not Found"})
 	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "Method Not Allowed"})
+	})
 	return r
+}
+
+func handleDashboard() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		h := w.Header()
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		h.Set("Cache-Control", "no-store")
+		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline' 'self'; style-src 'unsafe-inline'; img-src 'self' data:")
+		h.Set("X-Frame-Options", "DENY")
+		w.Write(dashboardHTML)
+	})
 }

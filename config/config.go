@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -99,6 +100,60 @@ func Load() (Config, error) {
 		return c, err
 	}
 	return c, c.validate()
+}
+
+// Demo defaults: the mock's first provider, so that the demo needs no
+// configuration at all.
+const (
+	DemoProviderID = 123
+	DemoToken      = "test-token"
+)
+
+// LoadDemo reads the sidecar's configuration for sidecar demo: the provider
+// id and token default to the mock's, the outbox goes to a temporary
+// directory unless GLP_DB_PATH is set, and logs are text unless
+// GLP_LOG_FORMAT is set. The API and app URLs are the demo's own: the
+// demo never talks to the real GLP Winner.
+func LoadDemo(apiURL, appURL string) (Config, error) {
+	var c Config
+	if err := process(&c); err != nil {
+		return c, err
+	}
+	if c.ProviderID == 0 {
+		c.ProviderID = DemoProviderID
+	}
+	if c.APIToken == "" && c.APITokenFile == "" {
+		c.APIToken = DemoToken
+	}
+	if _, set := os.LookupEnv("GLP_DB_PATH"); !set {
+		c.DBPath = filepath.Join(os.TempDir(), "glp-sidecar-demo", "outbox.db")
+	}
+	if _, set := os.LookupEnv("GLP_LOG_FORMAT"); !set {
+		c.LogFormat = "text"
+	}
+	c.APIURL, c.AppURL = apiURL, appURL
+	return c, c.validate()
+}
+
+// OutboxConfig is what the outbox commands need: the file.
+type OutboxConfig struct {
+	DBPath string `envconfig:"DB_PATH" default:"glp-sidecar.db" desc:"the SQLite file (outbox and click log)"`
+}
+
+// LoadOutbox reads the outbox commands' configuration.
+func LoadOutbox() (OutboxConfig, error) {
+	var c OutboxConfig
+	err := process(&c)
+	return c, err
+}
+
+// AdminAddr reads GLP_ADMIN_ADDR alone, for sidecar healthcheck.
+func AdminAddr() (string, error) {
+	var c struct {
+		AdminAddr string `envconfig:"ADMIN_ADDR" default:"127.0.0.1:8790"`
+	}
+	err := process(&c)
+	return c.AdminAddr, err
 }
 
 // LoadMock reads and validates the mock's configuration.

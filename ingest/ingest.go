@@ -52,8 +52,14 @@ type ClickMatcher interface {
 	MatchClick(ctx context.Context, ip, userAgent string, since time.Time) (string, bool, error)
 }
 
+// Observer counts what the endpoint answered: metrics.
+type Observer interface {
+	Received(endpoint, outcome string)
+}
+
 // Options configure the endpoint.
 type Options struct {
+	Observer       Observer      // nil: not counted
 	Store          Store         // required
 	Waiter         Waiter        // nil: ?wait= answers at once
 	Notify         func()        // called after an event is stored (wakes the relay); may be nil
@@ -104,20 +110,57 @@ func New(opts Options) (*Handler, error) {
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !h.cors(w, r) {
+	status, body := h.serve(w, r)
+	if h.opts.Observer != nil {
+		h.opts.Observer.Received(r.URL.Path, outcome(status, body))
+	}
+	if status == http.StatusNoContent {
+		w.WriteHeader(status)
 		return
 	}
+	writeJSON(w, status, body)
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (int, any) {
+	if !h.cors(w, r) {
+		return http.StatusForbidden, errorBody{Error: "Origin " + r.Header.Get("Origin") + " may not call this endpoint; add it to GLP_ALLOWED_ORIGINS"}
+	}
 	if r.Method == http.MethodOptions {
-		w.WriteHeader(http.StatusNoContent)
-		return
+		return http.StatusNoContent, nil
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST, OPTIONS")
-		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: "Use POST with a JSON body"})
-		return
+		return http.StatusMethodNotAllowed, errorBody{Error: "Use POST with a JSON body"}
 	}
-	status, body := h.accept(w, r)
-	writeJSON(w, status, body)
+	return h.accept(w, r)
+}
+
+// outcome names an answer for the metrics: a bounded set of words.
+func outcome(status int, body any) string {
+	if a, ok := body.(answerBody); ok {
+		return a.Status // queued, duplicate, ok, rejected
+	}
+	switch status {
+	case http.StatusNoContent:
+		return "preflight"
+	case http.StatusBadRequest:
+		return "invalid"
+	case http.StatusForbidden:
+		return "forbidden_origin"
+	case http.StatusMethodNotAllowed:
+		return "method_not_allowed"
+	case http.StatusRequestEntityTooLarge:
+		return "too_large"
+	case http.StatusUnsupportedMediaType:
+		return "unsupported_type"
+	case http.StatusUnprocessableEntity:
+		return "nothing_to_attribute"
+	case http.StatusTooManyRequests:
+		return "rate_limited"
+	case http.StatusServiceUnavailable:
+		return "unavailable"
+	}
+	return "internal_error"
 }
 
 type errorBody struct {
@@ -177,7 +220,8 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request) (int, any) {
 		h.opts.Logger.Info("duplicate conversion", "event_id", appended.ID)
 		return http.StatusOK, answerBody{Status: "duplicate", EventID: appended.ID}
 	}
-	h.opts.Logger.Info("event queued", "event_id", appended.ID, "state", sidecar.StateQueued, "test", ev.Test, "click_source", ev.ClickSource)
+	h.opts.Logger.Info("event queued", "event_id", appended.ID, "state", sidecar.StateQueued, "test", ev.Test,
+		"click_id", ev.Conversion.ClickID, "click_source", ev.ClickSource, "email", sidecar.MaskEmail(ev.Conversion.Email), "ip", sidecar.MaskIP(ev.Conversion.IP))
 	h.opts.Notify()
 	if wait > 0 && h.opts.Waiter != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), wait)
@@ -285,8 +329,8 @@ func (h *Handler) refuse(err error) (int, any) {
 	return status, errorBody{Error: e.Message, Details: e.Fields}
 }
 
-// cors admits requests from the same origin, from GLP_ALLOWED_ORIGINS, and
-// without an Origin (servers); it answers everything else with 403.
+// cors admits requests from the same origin, from GLP_ALLOWED_ORIGINS (with
+// the CORS headers), and without an Origin (servers).
 func (h *Handler) cors(w http.ResponseWriter, r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
@@ -304,11 +348,7 @@ func (h *Handler) cors(w http.ResponseWriter, r *http.Request) bool {
 		}
 		return true
 	}
-	if h.sameOrigin(r, origin) {
-		return true
-	}
-	writeJSON(w, http.StatusForbidden, errorBody{Error: "Origin " + origin + " may not call this endpoint; add it to GLP_ALLOWED_ORIGINS"})
-	return false
+	return h.sameOrigin(r, origin)
 }
 
 func (h *Handler) sameOrigin(r *http.Request, origin string) bool {

@@ -107,7 +107,7 @@ func TestAcknowledgedEventsSurviveSIGKILL(t *testing.T) {
 		stored := map[string]string{}
 		before := ""
 		for {
-			page, err := o.List(context.Background(), outbox.Filter{Before: before, Limit: outbox.MaxListLimit})
+			page, err := o.List(context.Background(), "", before, outbox.MaxListLimit)
 			if err != nil {
 				t.Fatalf("round %d: list: %v", round, err)
 			}

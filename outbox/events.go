@@ -220,7 +220,7 @@ func (o *Outbox) Retry(ctx context.Context, ids ...string) (int, error) {
 				return err
 			}
 			if !state.Retryable() {
-				return &sidecar.Error{Code: sidecar.EInvalid, Message: fmt.Sprintf("event %s is %s: %v", id, state, ErrNotRetryable), Err: ErrNotRetryable}
+				return &sidecar.Error{Code: sidecar.EConflict, Message: fmt.Sprintf("event %s is %s: %v", id, state, ErrNotRetryable), Err: ErrNotRetryable}
 			}
 			if _, err := tx.Exec(requeueSQL+` WHERE id = ?`, now, now, now, id); err != nil {
 				return err

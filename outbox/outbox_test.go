@@ -360,7 +360,7 @@ func TestConcurrentWritersClaimersAndReadersNeverSeeLocked(t *testing.T) {
 				if _, err := o.Stats(ctx); err != nil {
 					errs <- err
 				}
-				if _, err := o.List(ctx, outbox.Filter{Limit: 20}); err != nil {
+				if _, err := o.List(ctx, "", "", 20); err != nil {
 					errs <- err
 				}
 			}
@@ -384,15 +384,15 @@ func TestListPagesNewestFirst(t *testing.T) {
 		a, _ := o.Append(ctx, conv(i))
 		ids = append(ids, a.ID)
 	}
-	page, _ := o.List(ctx, outbox.Filter{Limit: 2})
+	page, _ := o.List(ctx, "", "", 2)
 	if len(page) != 2 || page[0].ID != ids[4] || page[1].ID != ids[3] {
 		t.Fatalf("first page %v", page)
 	}
-	next, _ := o.List(ctx, outbox.Filter{Limit: 10, Before: page[1].ID})
+	next, _ := o.List(ctx, "", page[1].ID, 10)
 	if len(next) != 3 || next[0].ID != ids[2] {
 		t.Errorf("second page %d", len(next))
 	}
-	if q, _ := o.List(ctx, outbox.Filter{State: sidecar.StateDead}); len(q) != 0 {
+	if q, _ := o.List(ctx, sidecar.StateDead, "", 0); len(q) != 0 {
 		t.Errorf("dead: %d", len(q))
 	}
 }

@@ -62,34 +62,27 @@ func (o *Outbox) Get(ctx context.Context, id string) (sidecar.Event, []sidecar.A
 	return e, attempts, rows.Err()
 }
 
-// Filter selects events for List: newest first, optionally in one state,
-// and older than the event Before (for paging).
-type Filter struct {
-	State  sidecar.State
-	Before string
-	Limit  int
-}
-
 // MaxListLimit caps one page of List.
 const MaxListLimit = 500
 
-// List returns events newest first.
-func (o *Outbox) List(ctx context.Context, f Filter) ([]sidecar.Event, error) {
-	if f.Limit <= 0 || f.Limit > MaxListLimit {
-		f.Limit = MaxListLimit
+// List returns events newest first: in one state unless state is "", older
+// than the event before unless it is "" (for paging), at most limit.
+func (o *Outbox) List(ctx context.Context, state sidecar.State, before string, limit int) ([]sidecar.Event, error) {
+	if limit <= 0 || limit > MaxListLimit {
+		limit = MaxListLimit
 	}
 	q := `SELECT ` + eventColumns + ` FROM events WHERE 1 = 1`
 	var args []any
-	if f.State != "" {
+	if state != "" {
 		q += ` AND state = ?`
-		args = append(args, f.State)
+		args = append(args, state)
 	}
-	if f.Before != "" {
+	if before != "" {
 		q += ` AND id < ?`
-		args = append(args, f.Before)
+		args = append(args, before)
 	}
 	q += ` ORDER BY id DESC LIMIT ?`
-	args = append(args, f.Limit)
+	args = append(args, limit)
 	rows, err := o.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
@@ -106,16 +99,9 @@ func (o *Outbox) List(ctx context.Context, f Filter) ([]sidecar.Event, error) {
 	return out, rows.Err()
 }
 
-// Stats are the outbox's counts.
-type Stats struct {
-	States       map[sidecar.State]int `json:"states"`
-	OldestQueued time.Time             `json:"oldest_queued_at,omitzero"` // when the oldest queued event was accepted
-	NextDue      time.Time             `json:"next_due_at,omitzero"`
-}
-
 // Stats counts events per state and finds the oldest queued event.
-func (o *Outbox) Stats(ctx context.Context) (Stats, error) {
-	s := Stats{States: map[sidecar.State]int{}}
+func (o *Outbox) Stats(ctx context.Context) (sidecar.Stats, error) {
+	s := sidecar.Stats{States: map[sidecar.State]int{}}
 	for _, st := range sidecar.States() {
 		s.States[st] = 0
 	}

@@ -78,19 +78,13 @@ type Options struct {
 
 // Modes of the relay.
 const (
-	Running    = "running"
-	BackingOff = "backing_off"
-	Paused     = "paused"
+	Running    = sidecar.RelayRunning
+	BackingOff = sidecar.RelayBackingOff
+	Paused     = sidecar.RelayPaused
 )
 
-// Status is the relay's state, for readiness, the dashboard and metrics.
-type Status struct {
-	Mode      string    `json:"mode"`
-	Reason    string    `json:"reason,omitempty"`
-	Since     time.Time `json:"since"`
-	NextProbe time.Time `json:"next_probe,omitzero"`
-	InFlight  int       `json:"in_flight"`
-}
+// Status is the relay's state.
+type Status = sidecar.RelayStatus
 
 // Relay is the delivery loop.
 type Relay struct {

@@ -11,8 +11,9 @@ import (
 
 // publicRoutes is the public listener: the sidecar's own paths first, then
 // everything else to the app (through click capture).
-func publicRoutes(conversions, script, app http.Handler) http.Handler {
+func publicRoutes(conversions, script, app http.Handler, instrument mux.MiddlewareFunc) http.Handler {
 	r := mux.NewRouter()
+	r.Use(instrument)
 	r.SkipClean(true) // the app's paths reach it as they came
 	r.UseEncodedPath()
 	for _, p := range ingest.Paths() {

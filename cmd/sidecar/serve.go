@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	sidecar "github.com/glpwinner/glp-sidecar"
 	"github.com/glpwinner/glp-sidecar/admin"
 	"github.com/glpwinner/glp-sidecar/capture"
 	"github.com/glpwinner/glp-sidecar/config"
@@ -27,12 +28,13 @@ func runServe(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := config.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
-	return serve(ctx, cfg, log, stdout)
+	return serve(ctx, cfg, log, stdout, nil)
 }
 
 // serve runs the sidecar until ctx ends: the outbox, the public listener
-// and the admin listener. It prints the listeners' URLs to stdout.
-func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) error {
+// and the admin listener. It prints the listeners' URLs to stdout, then
+// calls ready (when not nil) with their addresses.
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer, ready func(public, admin string)) error {
 	started := time.Now()
 	box, err := outbox.Open(outbox.Options{Path: cfg.DBPath, Logger: log})
 	if err != nil {
@@ -40,8 +42,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	}
 	defer box.Close()
 
-	rl, err := relay.New(relay.Options{
-		Store: box, BaseURL: cfg.APIURL, ProviderID: cfg.ProviderID, Token: cfg.APIToken.Value(), TestMode: cfg.TestMode,
+	var rl *relay.Relay
+	metrics := admin.NewMetrics(box, func() sidecar.RelayStatus { return rl.Status() }, nil)
+	rl, err = relay.New(relay.Options{
+		Observer: metrics,
+		Store:    box, BaseURL: cfg.APIURL, ProviderID: cfg.ProviderID, Token: cfg.APIToken.Value(), TestMode: cfg.TestMode,
 		Workers: cfg.RelayWorkers, RequestTimeout: cfg.RequestTimeout,
 		RetryInitial: cfg.RetryInitial, RetryMaxInterval: cfg.RetryMaxIntvl, RetryMaxAge: cfg.RetryMaxAge, Logger: log,
 	})
@@ -68,7 +73,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 		matcher = box
 	}
 	ing, err := ingest.New(ingest.Options{
-		Store: box, Waiter: rl, Notify: rl.Notify, Matcher: matcher, MatchWindow: cfg.CookieMaxAge, Trusted: cfg.Trusted, AllowedOrigins: cfg.AllowedOrigins,
+		Observer: metrics,
+		Store:    box, Waiter: rl, Notify: rl.Notify, Matcher: matcher, MatchWindow: cfg.CookieMaxAge, Trusted: cfg.Trusted, AllowedOrigins: cfg.AllowedOrigins,
 		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, TestMode: cfg.TestMode, CookieName: cfg.CookieName, Logger: log,
 	})
 	if err != nil {
@@ -77,8 +83,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	adm, err := admin.New(admin.Options{
-		Token:  cfg.AdminToken.Value(),
-		Logger: log,
+		Token:   cfg.AdminToken.Value(),
+		Store:   box,
+		Relay:   rl,
+		Metrics: metrics,
+		Logger:  log,
 		Checks: []admin.Check{
 			{Name: "shutdown", Fn: func(context.Context) error {
 				if ctx.Err() != nil {
@@ -109,7 +118,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	serveUntilDone(gctx, g, pub, publicRoutes(ing, script, capture.Middleware(capOpts)(app)), log)
+	serveUntilDone(gctx, g, pub, publicRoutes(ing, script, capture.Middleware(capOpts)(app), metrics.Instrument("public")), log)
 	serveUntilDone(gctx, g, adm2, adm, log)
 	g.Go(func() error { box.Maintain(gctx, cfg.Retention, maintenanceEvery); return nil })
 	g.Go(func() error { return rl.Run(gctx) })
@@ -120,6 +129,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	}
 	log.Info("sidecar ready", "public", pub.Addr().String(), "admin", adm2.Addr().String(), "db", cfg.DBPath,
 		"upstream", cfg.APIURL, "app", cfg.AppURL, "provider_id", cfg.ProviderID, "test_mode", cfg.TestMode, "start_ms", time.Since(started).Milliseconds())
+	if ready != nil {
+		ready(pub.Addr().String(), adm2.Addr().String())
+	}
 	err = g.Wait()
 	log.Info("sidecar stopped")
 	return err

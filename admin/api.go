@@ -1,0 +1,154 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	sidecar "github.com/glpwinner/glp-sidecar"
+)
+
+// Store is the outbox, as the admin API reads and requeues it.
+type Store interface {
+	StatsSource
+	List(ctx context.Context, state sidecar.State, before string, limit int) ([]sidecar.Event, error)
+	Get(ctx context.Context, id string) (sidecar.Event, []sidecar.Attempt, error)
+	Retry(ctx context.Context, ids ...string) (int, error)
+	RetryState(ctx context.Context, state sidecar.State) (int, error)
+	Clicks(ctx context.Context, limit int) ([]sidecar.Click, error)
+}
+
+// Relay is the relay, as the admin API reports and wakes it.
+type Relay interface {
+	StatusSource
+	Notify()
+}
+
+const defaultPage = 50
+
+type statsBody struct {
+	States         map[sidecar.State]int `json:"states"`
+	Total          int                   `json:"total"`
+	OldestQueuedAt time.Time             `json:"oldest_queued_at,omitzero"`
+	OldestQueuedS  float64               `json:"oldest_queued_age_seconds"`
+	Relay          sidecar.RelayStatus   `json:"relay"`
+	Now            time.Time             `json:"now"`
+}
+
+func handleStats(store Store, relay Relay, now func() time.Time) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st, err := store.Stats(r.Context())
+		if err != nil {
+			answerError(w, err)
+			return
+		}
+		b := statsBody{States: st.States, OldestQueuedAt: st.OldestQueued, Relay: relay.Status(), Now: now()}
+		for _, n := range st.States {
+			b.Total += n
+		}
+		if !st.OldestQueued.IsZero() {
+			b.OldestQueuedS = b.Now.Sub(st.OldestQueued).Seconds()
+		}
+		writeJSON(w, http.StatusOK, b)
+	})
+}
+
+func handleEvents(store Store) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		state := sidecar.State(q.Get("state"))
+		if state != "" && !state.Valid() {
+			answerError(w, &sidecar.Error{Code: sidecar.EInvalid, Message: "Invalid query", Fields: map[string]string{"state": "must be one of queued, delivered, duplicate, rejected, dead"}})
+			return
+		}
+		limit := defaultPage
+		if v := q.Get("limit"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 500 {
+				answerError(w, &sidecar.Error{Code: sidecar.EInvalid, Message: "Invalid query", Fields: map[string]string{"limit": "must be a whole number from 1 to 500"}})
+				return
+			}
+			limit = n
+		}
+		events, err := store.List(r.Context(), state, q.Get("before"), limit)
+		if err != nil {
+			answerError(w, err)
+			return
+		}
+		next := ""
+		if len(events) == limit {
+			next = events[len(events)-1].ID
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"events": events, "next_before": next})
+	})
+}
+
+func handleEvent(store Store) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e, attempts, err := store.Get(r.Context(), mux.Vars(r)["id"])
+		if err != nil {
+			answerError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"event": e, "attempts": attempts})
+	})
+}
+
+func handleRetryOne(store Store, relay Relay) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, err := store.Retry(context.WithoutCancel(r.Context()), mux.Vars(r)["id"])
+		if err != nil {
+			answerError(w, err)
+			return
+		}
+		relay.Notify()
+		writeJSON(w, http.StatusOK, map[string]int{"requeued": n})
+	})
+}
+
+func handleRetryState(store Store, relay Relay) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		state := sidecar.State(r.URL.Query().Get("state"))
+		if !state.Retryable() {
+			answerError(w, &sidecar.Error{Code: sidecar.EInvalid, Message: "Invalid query", Fields: map[string]string{"state": "must be dead or rejected"}})
+			return
+		}
+		n, err := store.RetryState(context.WithoutCancel(r.Context()), state)
+		if err != nil {
+			answerError(w, err)
+			return
+		}
+		relay.Notify()
+		writeJSON(w, http.StatusOK, map[string]int{"requeued": n})
+	})
+}
+
+func handleClicks(store Store) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		clicks, err := store.Clicks(r.Context(), defaultPage)
+		if err != nil {
+			answerError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"clicks": clicks})
+	})
+}
+
+// answerError answers a domain error with its status and message; anything
+// else is a 500 without its cause.
+func answerError(w http.ResponseWriter, err error) {
+	var e *sidecar.Error
+	if !errors.As(err, &e) {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "Internal error reading the outbox"})
+		return
+	}
+	body := map[string]any{"error": e.Message}
+	if len(e.Fields) > 0 {
+		body["details"] = e.Fields
+	}
+	writeJSON(w, sidecar.HTTPStatus(err), body)
+}

@@ -1,0 +1,188 @@
+package admin
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	sidecar "github.com/glpwinner/glp-sidecar"
+)
+
+const namespace = "glp_sidecar"
+
+// Metrics are the sidecar's Prometheus metrics. Labels are bounded: no
+// click ids, emails, event ids or paths of the app.
+type Metrics struct {
+	reg        *prometheus.Registry
+	received   *prometheus.CounterVec
+	deliveries *prometheus.CounterVec
+	delivery   *prometheus.HistogramVec
+	requests   *prometheus.HistogramVec
+}
+
+// StatsSource gives the outbox's counts and the relay's state at scrape time.
+type StatsSource interface {
+	Stats(ctx context.Context) (sidecar.Stats, error)
+}
+
+// StatusSource gives the relay's state.
+type StatusSource interface {
+	Status() sidecar.RelayStatus
+}
+
+// NewMetrics registers the sidecar's metrics, Go's and the process's. The
+// relay's status is read at scrape time.
+func NewMetrics(store StatsSource, relay func() sidecar.RelayStatus, now func() time.Time) *Metrics {
+	if now == nil {
+		now = time.Now
+	}
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		received: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "conversions_received_total",
+			Help: "Conversion requests to the public endpoint, by endpoint path and outcome.",
+		}, []string{"endpoint", "outcome"}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "deliveries_total",
+			Help: "Delivery attempts to GLP Winner, by outcome (delivered, duplicate, rejected, retry, paused) and status class.",
+		}, []string{"outcome", "status_class"}),
+		delivery: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "delivery_duration_seconds",
+			Help:    "Duration of one delivery attempt to GLP Winner, by outcome.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
+		}, []string{"outcome"}),
+		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "http_request_duration_seconds",
+			Help:    "HTTP requests served, by listener, route, method and status code.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"listener", "route", "method", "code"}),
+	}
+	m.reg.MustRegister(m.received, m.deliveries, m.delivery, m.requests,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&stateCollector{store: store, relay: relay, now: now})
+	return m
+}
+
+// Handler serves the metrics in Prometheus's text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// Received counts a conversion request (ingest's observer).
+func (m *Metrics) Received(endpoint, outcome string) {
+	m.received.WithLabelValues(endpoint, outcome).Inc()
+}
+
+// Attempted counts a delivery attempt (the relay's observer).
+func (m *Metrics) Attempted(outcome string, status int, d time.Duration) {
+	class := "none"
+	if status > 0 {
+		class = strconv.Itoa(status/100) + "xx"
+	}
+	m.deliveries.WithLabelValues(outcome, class).Inc()
+	m.delivery.WithLabelValues(outcome).Observe(d.Seconds())
+}
+
+// Instrument times every request of a listener. The route is the matched
+// mux route's template, or "app" for what is proxied to the app.
+func (m *Metrics) Instrument(listener string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+			next.ServeHTTP(rec, r)
+			route := "other"
+			if cur := mux.CurrentRoute(r); cur != nil {
+				if tpl, err := cur.GetPathTemplate(); err == nil {
+					route = tpl
+				}
+				if route == "/" || route == "" {
+					route = "app"
+				}
+			}
+			method := r.Method
+			switch method {
+			case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+			default:
+				method = "other"
+			}
+			m.requests.WithLabelValues(listener, route, method, strconv.Itoa(rec.code)).Observe(time.Since(start).Seconds())
+		})
+	}
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code  int
+	wrote bool
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if !s.wrote {
+		s.code, s.wrote = code, true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	s.wrote = true
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// stateCollector reads the outbox and the relay at scrape time.
+type stateCollector struct {
+	store StatsSource
+	relay func() sidecar.RelayStatus
+	now   func() time.Time
+}
+
+var (
+	eventsDesc   = prometheus.NewDesc(namespace+"_events", "Events in the outbox, by state.", []string{"state"}, nil)
+	oldestDesc   = prometheus.NewDesc(namespace+"_oldest_queued_age_seconds", "Age of the oldest queued event (0 when none is queued).", nil, nil)
+	relayDesc    = prometheus.NewDesc(namespace+"_relay_state", "The relay's mode: 1 for the current one.", []string{"mode"}, nil)
+	inFlightDesc = prometheus.NewDesc(namespace+"_relay_in_flight", "Deliveries in flight.", nil, nil)
+	scrapeDesc   = prometheus.NewDesc(namespace+"_outbox_scrape_error", "1 when the outbox could not be read for this scrape.", nil, nil)
+)
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{eventsDesc, oldestDesc, relayDesc, inFlightDesc, scrapeDesc} {
+		ch <- d
+	}
+}
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
+	defer cancel()
+	st, err := c.store.Stats(ctx)
+	failed := 0.0
+	if err != nil {
+		failed = 1
+	} else {
+		for _, s := range sidecar.States() {
+			ch <- prometheus.MustNewConstMetric(eventsDesc, prometheus.GaugeValue, float64(st.States[s]), string(s))
+		}
+		age := 0.0
+		if !st.OldestQueued.IsZero() {
+			age = c.now().Sub(st.OldestQueued).Seconds()
+		}
+		ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, age)
+	}
+	ch <- prometheus.MustNewConstMetric(scrapeDesc, prometheus.GaugeValue, failed)
+	rs := c.relay()
+	for _, mode := range []string{sidecar.RelayRunning, sidecar.RelayBackingOff, sidecar.RelayPaused} {
+		v := 0.0
+		if rs.Mode == mode {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(relayDesc, prometheus.GaugeValue, v, mode)
+	}
+	ch <- prometheus.MustNewConstMetric(inFlightDesc, prometheus.GaugeValue, float64(rs.InFlight))
+}

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	sidecar "github.com/glpwinner/glp-sidecar"
+	"github.com/glpwinner/glp-sidecar/config"
+	"github.com/glpwinner/glp-sidecar/outbox"
+)
+
+const outboxUsage = `usage: sidecar outbox COMMAND [--db PATH] [--json]
+
+  stats                          counts per state and the oldest queued event
+  list [--state S] [--limit N]   events, newest first
+  show ID                        one event with every attempt and GLP Winner's answers
+  retry ID…                      send rejected or dead events again
+  retry --state dead|rejected    send every dead (or rejected) event again
+  purge [--older-than 720h]      delete delivered and duplicate events finished before then
+
+The file is GLP_DB_PATH (glp-sidecar.db), or --db. Safe while sidecar serve runs.`
+
+// runOutbox runs the operator commands on the outbox file.
+func runOutbox(ctx context.Context, args []string, stdout, _ io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprintln(stdout, outboxUsage)
+		if len(args) == 0 {
+			return &usageError{"outbox needs a command: stats, list, show, retry or purge"}
+		}
+		return nil
+	}
+	cmd, args := args[0], args[1:]
+	cfg, err := config.LoadOutbox()
+	if err != nil {
+		return err
+	}
+	fl := flag.NewFlagSet("outbox "+cmd, flag.ContinueOnError)
+	fl.SetOutput(io.Discard)
+	db := fl.String("db", cfg.DBPath, "the outbox file")
+	asJSON := fl.Bool("json", false, "print JSON")
+	state := fl.String("state", "", "a state")
+	limit := fl.Int("limit", 50, "how many")
+	olderThan := fl.Duration("older-than", 720*time.Hour, "age")
+	if err := fl.Parse(args); err != nil {
+		return &usageError{fmt.Sprintf("outbox %s: %v", cmd, err)}
+	}
+	if _, err := os.Stat(*db); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("no outbox at %s: set GLP_DB_PATH or --db to the sidecar's file", *db)
+	}
+	box, err := outbox.Open(outbox.Options{Path: *db})
+	if err != nil {
+		return err
+	}
+	defer box.Close()
+	out := printer{w: stdout, json: *asJSON}
+	switch cmd {
+	case "stats":
+		st, err := box.Stats(ctx)
+		if err != nil {
+			return err
+		}
+		return out.stats(st)
+	case "list":
+		s := sidecar.State(*state)
+		if s != "" && !s.Valid() {
+			return &usageError{"--state must be one of queued, delivered, duplicate, rejected, dead"}
+		}
+		events, err := box.List(ctx, s, "", *limit)
+		if err != nil {
+			return err
+		}
+		return out.list(events)
+	case "show":
+		if fl.NArg() != 1 {
+			return &usageError{"usage: sidecar outbox show ID"}
+		}
+		e, attempts, err := box.Get(ctx, fl.Arg(0))
+		if err != nil {
+			return err
+		}
+		return out.show(e, attempts)
+	case "retry":
+		var n int
+		switch {
+		case *state != "" && fl.NArg() == 0:
+			n, err = box.RetryState(ctx, sidecar.State(*state))
+		case *state == "" && fl.NArg() > 0:
+			n, err = box.Retry(ctx, fl.Args()...)
+		default:
+			return &usageError{"usage: sidecar outbox retry ID… | retry --state dead|rejected"}
+		}
+		if err != nil {
+			return err
+		}
+		return out.count("requeued", n, "the running sidecar sends them within seconds")
+	case "purge":
+		n, err := box.Purge(ctx, *olderThan)
+		if err != nil {
+			return err
+		}
+		return out.count("purged", n, "delivered and duplicate events finished more than "+olderThan.String()+" ago")
+	}
+	return &usageError{fmt.Sprintf("unknown outbox command %q; run `sidecar outbox help`", cmd)}
+}
+
+// printer writes tables for people, or JSON with --json.
+type printer struct {
+	w    io.Writer
+	json bool
+}
+
+func (p printer) encode(v any) error {
+	enc := json.NewEncoder(p.w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func (p printer) table(rows [][]string) error {
+	tw := tabwriter.NewWriter(p.w, 0, 0, 2, ' ', 0)
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+func (p printer) stats(st sidecar.Stats) error {
+	if p.json {
+		return p.encode(st)
+	}
+	rows := [][]string{{"STATE", "EVENTS"}}
+	for _, s := range sidecar.States() {
+		rows = append(rows, []string{string(s), fmt.Sprint(st.States[s])})
+	}
+	if err := p.table(rows); err != nil {
+		return err
+	}
+	if !st.OldestQueued.IsZero() {
+		fmt.Fprintf(p.w, "\noldest queued: %s ago (%s)\n", time.Since(st.OldestQueued).Round(time.Second), st.OldestQueued.Format(time.RFC3339))
+	}
+	return nil
+}
+
+func (p printer) list(events []sidecar.Event) error {
+	if p.json {
+		return p.encode(events)
+	}
+	rows := [][]string{{"EVENT", "STATE", "RECEIVED", "CLICK ID", "EMAIL", "ATTEMPTS", "LAST"}}
+	for _, e := range events {
+		rows = append(rows, []string{e.ID, string(e.State), e.CreatedAt.Format(time.RFC3339), dash(e.Conversion.ClickID),
+			dash(sidecar.MaskEmail(e.Conversion.Email)), fmt.Sprint(e.Attempts), lastAnswer(e.LastStatus, e.LastError)})
+	}
+	return p.table(rows)
+}
+
+func (p printer) show(e sidecar.Event, attempts []sidecar.Attempt) error {
+	if p.json {
+		return p.encode(map[string]any{"event": e, "attempts": attempts})
+	}
+	c := e.Conversion
+	rows := [][]string{
+		{"event", e.ID}, {"state", string(e.State)}, {"test", fmt.Sprint(e.Test)},
+		{"click id", dash(c.ClickID) + source(e.ClickSource)}, {"session token", dash(c.SessionToken)},
+		{"email", dash(c.Email)}, {"ip", dash(c.IP)}, {"conversion id", dash(c.ConversionID)},
+		{"received", e.CreatedAt.Format(time.RFC3339)}, {"attempts", fmt.Sprint(e.Attempts)},
+	}
+	if e.State == sidecar.StateQueued {
+		rows = append(rows, []string{"next attempt", e.NextAttemptAt.Format(time.RFC3339)})
+	} else {
+		rows = append(rows, []string{"finished", e.FinishedAt.Format(time.RFC3339)})
+	}
+	if e.Upstream.ConversionID != "" {
+		rows = append(rows, []string{"GLP conversion", e.Upstream.ConversionID})
+	}
+	if err := p.table(rows); err != nil {
+		return err
+	}
+	if len(attempts) == 0 {
+		return nil
+	}
+	fmt.Fprintln(p.w)
+	at := [][]string{{"#", "STARTED", "TOOK", "STATUS", "OUTCOME", "WHAT IT MEANT", "ANSWER"}}
+	for _, a := range attempts {
+		at = append(at, []string{fmt.Sprint(a.N), a.StartedAt.Format(time.RFC3339), a.Duration.Round(time.Millisecond).String(),
+			lastAnswer(a.Status, a.Error), a.Outcome, dash(a.Error), dash(strings.TrimSpace(a.Body))})
+	}
+	return p.table(at)
+}
+
+func (p printer) count(what string, n int, note string) error {
+	if p.json {
+		return p.encode(map[string]int{what: n})
+	}
+	_, err := fmt.Fprintf(p.w, "%s %d (%s)\n", what, n, note)
+	return err
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func source(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " (from " + strings.ReplaceAll(s, "_", " ") + ")"
+}
+
+func lastAnswer(status int, errText string) string {
+	switch {
+	case status > 0:
+		return fmt.Sprint(status)
+	case errText != "":
+		return "no answer"
+	}
+	return "-"
+}
