@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -69,25 +68,14 @@ func start(t *testing.T, env []string, args ...string) *child {
 	return c
 }
 
-// url waits for the first http:// URL the child prints and returns it.
+// url waits for the child's first line and returns the first URL in it.
 func (c *child) url(t *testing.T) string {
 	t.Helper()
-	line := make(chan string, 1)
-	go func() {
-		s, _ := c.stdout.ReadString('\n')
-		line <- s
-	}()
-	select {
-	case s := <-line:
-		m := regexp.MustCompile(`http://[0-9.:]+`).FindString(s)
-		if m == "" {
-			t.Fatalf("no URL in %q; stderr: %s", s, c.stderr)
-		}
-		return m
-	case <-time.After(20 * time.Second):
+	u := c.urls(t)
+	if len(u) == 0 {
 		t.Fatalf("no URL printed; stderr: %s", c.stderr)
 	}
-	return ""
+	return u[0]
 }
 
 func exitStatus(err error) int {

@@ -50,7 +50,8 @@ func runOutbox(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	state := fl.String("state", "", "a state")
 	limit := fl.Int("limit", 50, "how many")
 	olderThan := fl.Duration("older-than", 720*time.Hour, "age")
-	if err := fl.Parse(args); err != nil {
+	ids, err := parseInterspersed(fl, args)
+	if err != nil {
 		return &usageError{fmt.Sprintf("outbox %s: %v", cmd, err)}
 	}
 	if _, err := os.Stat(*db); errors.Is(err, fs.ErrNotExist) {
@@ -80,10 +81,10 @@ func runOutbox(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		}
 		return out.list(events)
 	case "show":
-		if fl.NArg() != 1 {
+		if len(ids) != 1 {
 			return &usageError{"usage: sidecar outbox show ID"}
 		}
-		e, attempts, err := box.Get(ctx, fl.Arg(0))
+		e, attempts, err := box.Get(ctx, ids[0])
 		if err != nil {
 			return err
 		}
@@ -91,10 +92,10 @@ func runOutbox(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	case "retry":
 		var n int
 		switch {
-		case *state != "" && fl.NArg() == 0:
+		case *state != "" && len(ids) == 0:
 			n, err = box.RetryState(ctx, sidecar.State(*state))
-		case *state == "" && fl.NArg() > 0:
-			n, err = box.Retry(ctx, fl.Args()...)
+		case *state == "" && len(ids) > 0:
+			n, err = box.Retry(ctx, ids...)
 		default:
 			return &usageError{"usage: sidecar outbox retry ID… | retry --state dead|rejected"}
 		}
@@ -110,6 +111,22 @@ func runOutbox(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		return out.count("purged", n, "delivered and duplicate events finished more than "+olderThan.String()+" ago")
 	}
 	return &usageError{fmt.Sprintf("unknown outbox command %q; run `sidecar outbox help`", cmd)}
+}
+
+// parseInterspersed parses flags wherever they stand among the arguments
+// (`show ID --json` as well as `show --json ID`) and returns the others.
+func parseInterspersed(fl *flag.FlagSet, args []string) ([]string, error) {
+	var rest []string
+	for {
+		if err := fl.Parse(args); err != nil {
+			return nil, err
+		}
+		if fl.NArg() == 0 {
+			return rest, nil
+		}
+		rest = append(rest, fl.Arg(0))
+		args = fl.Args()[1:]
+	}
 }
 
 // printer writes tables for people, or JSON with --json.

@@ -1,0 +1,352 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// stack is a real mock and a real sidecar serve in front of nothing.
+type stack struct {
+	mock, public, admin, db string
+	sidecar                 *child
+}
+
+// urls waits for the child's first line and returns every URL in it.
+func (c *child) urls(t *testing.T) []string {
+	t.Helper()
+	line := make(chan string, 1)
+	go func() {
+		s, _ := c.stdout.ReadString('\n')
+		line <- s
+	}()
+	select {
+	case s := <-line:
+		return regexp.MustCompile(`http://[0-9.:]+`).FindAllString(s, -1)
+	case <-time.After(20 * time.Second):
+		t.Fatalf("nothing printed; stderr: %s", c.stderr)
+	}
+	return nil
+}
+
+func startStack(t *testing.T, env ...string) stack {
+	t.Helper()
+	mock := start(t, []string{"GLP_MOCK_LISTEN_ADDR=127.0.0.1:0"}, "mock")
+	s := stack{mock: mock.url(t), db: filepath.Join(t.TempDir(), "outbox.db")}
+	s.sidecar = start(t, serveEnv(t, append([]string{"GLP_API_URL=" + s.mock, "GLP_DB_PATH=" + s.db,
+		"GLP_RETRY_INITIAL=50ms", "GLP_RETRY_MAX_INTERVAL=200ms"}, env...)...), "serve")
+	u := s.sidecar.urls(t)
+	if len(u) != 2 {
+		t.Fatalf("serve printed %v", u)
+	}
+	s.public, s.admin = u[0], u[1]
+	return s
+}
+
+// call makes a request and decodes a JSON answer.
+func call(t *testing.T, method, url, bearer, body string) (int, map[string]any, http.Header) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := (&http.Client{Timeout: 20 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	json.Unmarshal(raw, &out)
+	return resp.StatusCode, out, resp.Header
+}
+
+// convert posts a conversion and waits for the upstream's answer.
+func (s stack) convert(t *testing.T, body string) string {
+	t.Helper()
+	_, out, _ := call(t, "POST", s.public+"/glp-s2s-conversion?wait=10s", "", body)
+	id, _ := out["event_id"].(string)
+	if id == "" {
+		t.Fatalf("conversion %s: %v", body, out)
+	}
+	return id
+}
+
+func TestTheAdminAPIAnswersWhereEveryConversionIs(t *testing.T) {
+	s := startStack(t)
+	delivered := s.convert(t, `{"glpClickId":"adm-1","conversion_id":"A-1"}`)
+	rejected := s.convert(t, `{"email":"nobody@example.com"}`)
+
+	code, st, _ := call(t, "GET", s.admin+"/admin/api/stats", "", "")
+	states, _ := st["states"].(map[string]any)
+	if code != 200 || states["delivered"] != 1.0 || states["rejected"] != 1.0 || st["relay"].(map[string]any)["mode"] != "running" {
+		t.Fatalf("stats %d %v", code, st)
+	}
+	code, list, _ := call(t, "GET", s.admin+"/admin/api/events?state=rejected", "", "")
+	events, _ := list["events"].([]any)
+	if code != 200 || len(events) != 1 || events[0].(map[string]any)["id"] != rejected {
+		t.Fatalf("rejected events %d %v", code, list)
+	}
+	code, page, _ := call(t, "GET", s.admin+"/admin/api/events?limit=1", "", "")
+	if events, _ := page["events"].([]any); code != 200 || len(events) != 1 || page["next_before"] == "" {
+		t.Fatalf("first page %v", page)
+	}
+	_, page2, _ := call(t, "GET", s.admin+"/admin/api/events?limit=1&before="+page["next_before"].(string), "", "")
+	if events, _ := page2["events"].([]any); len(events) != 1 || events[0].(map[string]any)["id"] != delivered {
+		t.Fatalf("second page %v", page2)
+	}
+	code, one, _ := call(t, "GET", s.admin+"/admin/api/events/"+delivered, "", "")
+	attempts, _ := one["attempts"].([]any)
+	if code != 200 || len(attempts) != 1 || attempts[0].(map[string]any)["status"] != 201.0 || !strings.Contains(attempts[0].(map[string]any)["body"].(string), "Conversion recorded") {
+		t.Fatalf("one event %d %v", code, one)
+	}
+	for _, bad := range []struct {
+		method, path string
+		code         int
+	}{
+		{"GET", "/admin/api/events/no-such-event", 404},
+		{"GET", "/admin/api/events?state=lost", 400},
+		{"GET", "/admin/api/events?limit=0", 400},
+		{"POST", "/admin/api/events/" + delivered + "/retry", 409},
+		{"POST", "/admin/api/events/retry?state=delivered", 400},
+	} {
+		if code, body, _ := call(t, bad.method, s.admin+bad.path, "", ""); code != bad.code || body["error"] == nil {
+			t.Errorf("%s %s: %d %v, want %d with an error", bad.method, bad.path, code, body, bad.code)
+		}
+	}
+	code, r, _ := call(t, "POST", s.admin+"/admin/api/events/"+rejected+"/retry", "", "")
+	if code != 200 || r["requeued"] != 1.0 {
+		t.Fatalf("retry %d %v", code, r)
+	}
+	waitFor(t, func() bool {
+		_, one, _ := call(t, "GET", s.admin+"/admin/api/events/"+rejected, "", "")
+		return one["event"].(map[string]any)["attempts"] == 2.0 && one["event"].(map[string]any)["state"] == "rejected"
+	})
+	if code, r, _ := call(t, "POST", s.admin+"/admin/api/events/retry?state=rejected", "", ""); code != 200 || r["requeued"] != 1.0 {
+		t.Errorf("retry all rejected: %d %v", code, r)
+	}
+	if code, _, _ := call(t, "GET", s.admin+"/readyz", "", ""); code != 200 {
+		t.Errorf("readyz %d", code)
+	}
+}
+
+func waitFor(t *testing.T, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out waiting")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestTheAdminTokenGuardsTheAPIAndTheDashboard(t *testing.T) {
+	s := startStack(t, "GLP_ADMIN_TOKEN=admin-secret-1")
+	for _, path := range []string{"/admin/", "/admin/api/stats", "/admin/api/events"} {
+		if code, _, _ := call(t, "GET", s.admin+path, "", ""); code != 401 {
+			t.Errorf("%s without the token: %d", path, code)
+		}
+		if code, _, _ := call(t, "GET", s.admin+path, "wrong", ""); code != 401 {
+			t.Errorf("%s with a wrong token: %d", path, code)
+		}
+		if code, _, _ := call(t, "GET", s.admin+path, "admin-secret-1", ""); code != 200 {
+			t.Errorf("%s with the token: %d", path, code)
+		}
+	}
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		if code, _, _ := call(t, "GET", s.admin+path, "", ""); code != 200 {
+			t.Errorf("%s is for orchestrators and needs no token: %d", path, code)
+		}
+	}
+	code, _, h := call(t, "GET", s.admin+"/admin/?token=admin-secret-1", "", "")
+	cookie := h.Get("Set-Cookie")
+	if code != 303 || h.Get("Location") != "/admin/" || !strings.Contains(cookie, "HttpOnly") || !strings.Contains(cookie, "SameSite=Strict") {
+		t.Fatalf("?token=: %d %v", code, h)
+	}
+	req, _ := http.NewRequest("GET", s.admin+"/admin/api/stats", nil)
+	req.Header.Set("Cookie", strings.Split(cookie, ";")[0])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Errorf("with the cookie: %v %v", resp, err)
+	}
+}
+
+func TestMetricsUseBoundedLabels(t *testing.T) {
+	s := startStack(t)
+	s.convert(t, `{"glpClickId":"metric-click-1","email":"m@example.com"}`)
+	call(t, "POST", s.public+"/glp-s2s-conversion", "", `{"glpClickId":"bad id"}`)
+	resp, err := http.Get(s.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	text := string(body)
+	for _, want := range []string{
+		`glp_sidecar_conversions_received_total{endpoint="/glp-s2s-conversion",outcome="ok"} 1`,
+		`glp_sidecar_conversions_received_total{endpoint="/glp-s2s-conversion",outcome="invalid"} 1`,
+		`glp_sidecar_deliveries_total{outcome="delivered",status_class="2xx"} 1`,
+		`glp_sidecar_events{state="delivered"} 1`,
+		`glp_sidecar_relay_state{mode="running"} 1`,
+		`glp_sidecar_oldest_queued_age_seconds 0`,
+		`glp_sidecar_delivery_duration_seconds_bucket`,
+		`glp_sidecar_http_request_duration_seconds_bucket{code="201",listener="public",method="POST",route="/glp-s2s-conversion"`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	for _, never := range []string{"metric-click-1", "m@example.com", "bad id"} {
+		if strings.Contains(text, never) {
+			t.Errorf("metrics carry %q as a label", never)
+		}
+	}
+}
+
+func TestTheOutboxCommandsWorkWhileServeRuns(t *testing.T) {
+	s := startStack(t)
+	delivered := s.convert(t, `{"glpClickId":"cli-1","email":"pat@example.com","conversion_id":"C-1"}`)
+	rejected := s.convert(t, `{"email":"nobody@example.com"}`)
+	env := []string{"GLP_DB_PATH=" + s.db}
+	run := func(args ...string) (string, int) {
+		cmd := sidecarCmd(t, env, append([]string{"outbox"}, args...)...)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		code := exitStatus(cmd.Run())
+		return out.String() + errb.String(), code
+	}
+	if out, code := run("stats"); code != 0 || !regexp.MustCompile(`delivered\s+1`).MatchString(out) || !regexp.MustCompile(`rejected\s+1`).MatchString(out) {
+		t.Errorf("stats (%d):\n%s", code, out)
+	}
+	out, code := run("list", "--state", "rejected", "--json")
+	var list []map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list) != 1 || list[0]["id"] != rejected {
+		t.Errorf("list --json (%d): %s", code, out)
+	}
+	if out, code := run("list"); code != 0 || !strings.Contains(out, "p•••@example.com") || strings.Contains(out, "pat@example.com") {
+		t.Errorf("list masks emails (%d):\n%s", code, out)
+	}
+	if out, code := run("show", delivered); code != 0 || !strings.Contains(out, "cli-1") || !strings.Contains(out, "201") || !strings.Contains(out, "Conversion recorded") {
+		t.Errorf("show (%d):\n%s", code, out)
+	}
+	if out, code := run("retry", rejected); code != 0 || !strings.Contains(out, "requeued 1") {
+		t.Errorf("retry (%d): %s", code, out)
+	}
+	waitFor(t, func() bool { out, _ := run("show", rejected, "--json"); return strings.Contains(out, `"attempts": 2`) })
+	if out, code := run("retry", "--state", "rejected"); code != 0 || !strings.Contains(out, "requeued 1") {
+		t.Errorf("retry --state (%d): %s", code, out)
+	}
+	if out, code := run("retry", delivered); code != 1 || !strings.Contains(out, "only rejected and dead") {
+		t.Errorf("retry of a delivered event (%d): %s", code, out)
+	}
+	if out, code := run("purge", "--older-than", "0s"); code != 0 || !strings.Contains(out, "purged 1") {
+		t.Errorf("purge (%d): %s", code, out)
+	}
+	if out, code := run("frobnicate"); code != 2 {
+		t.Errorf("an unknown command (%d): %s", code, out)
+	}
+	cmd := sidecarCmd(t, []string{"GLP_DB_PATH=" + filepath.Join(t.TempDir(), "none.db")}, "outbox", "stats")
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if code := exitStatus(cmd.Run()); code != 1 || !strings.Contains(errb.String(), "no outbox at") {
+		t.Errorf("a missing file (%d): %s", code, errb.String())
+	}
+}
+
+func TestHealthcheckAsksTheAdminListener(t *testing.T) {
+	s := startStack(t)
+	addr := strings.TrimPrefix(s.admin, "http://")
+	if code := exitStatus(sidecarCmd(t, []string{"GLP_ADMIN_ADDR=" + addr}, "healthcheck").Run()); code != 0 {
+		t.Errorf("healthy: exit %d", code)
+	}
+	if code := exitStatus(sidecarCmd(t, []string{"GLP_ADMIN_ADDR=127.0.0.1:1"}, "healthcheck").Run()); code != 1 {
+		t.Errorf("nothing listening: exit %d", code)
+	}
+}
+
+func TestTheDemoRunsOnEmbeddedDefaults(t *testing.T) {
+	c := start(t, []string{"GLP_LISTEN_ADDR=127.0.0.1:0", "GLP_ADMIN_ADDR=127.0.0.1:0", "GLP_MOCK_LISTEN_ADDR=127.0.0.1:0",
+		"GLP_DB_PATH=" + filepath.Join(t.TempDir(), "demo.db")}, "demo")
+	var urls []string
+	for len(urls) < 3 {
+		line, err := c.stdout.ReadString('\n')
+		if err != nil {
+			t.Fatalf("demo printed too little; stderr: %s", c.stderr)
+		}
+		urls = append(urls, regexp.MustCompile(`http://[^\s]+`).FindAllString(line, -1)...)
+	}
+	landing, dashboard, mockPage := urls[0], urls[1], urls[2]
+	resp, err := http.Get(landing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cookies := resp.Cookies()
+	if resp.StatusCode != 200 || len(cookies) != 1 || !strings.HasPrefix(cookies[0].Value, "demo-") {
+		t.Fatalf("landing %s: %d %v", landing, resp.StatusCode, cookies)
+	}
+	public := landing[:strings.Index(landing, "/?")]
+	req, _ := newJSONRequest(public+"/api/glp-s2s-conversion?wait=10s", "", `{"email":"pat@example.com"}`)
+	req.AddCookie(cookies[0])
+	resp, err = httpClient.Do(req)
+	if err != nil || resp.StatusCode != 201 {
+		t.Fatalf("demo sign-up: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	for _, u := range []string{dashboard, mockPage} {
+		if resp, err := http.Get(u); err != nil || resp.StatusCode != 200 {
+			t.Errorf("%s: %v %v", u, resp, err)
+		} else {
+			resp.Body.Close()
+		}
+	}
+	awaitConversion(t, strings.TrimSuffix(mockPage, "/_mock/"), cookies[0].Value)
+}
+
+func TestTheDashboardShowsEventsAndRetriesThem(t *testing.T) {
+	ctx := browser(t)
+	s := startStack(t)
+	s.convert(t, `{"glpClickId":"dash-ok","conversion_id":"D-1"}`)
+	call(t, "POST", s.mock+"/_mock/faults", "", `{"status":400}`) // the next call is refused for good
+	rejected := s.convert(t, `{"glpClickId":"dash-refused","conversion_id":"D-2"}`)
+
+	tab, cancel := context.WithTimeout(ctx, 40*time.Second)
+	defer cancel()
+	row := `tr[data-id="` + rejected + `"]`
+	err := chromedp.Do(tab,
+		chromedp.Navigate(s.admin+"/admin/"),
+		chromedp.WaitVisible(chromedp.CSS(`.b-delivered`)),
+		chromedp.WaitVisible(chromedp.CSS(row+` .b-rejected`)),
+		chromedp.Click(chromedp.CSS(row)),
+		chromedp.WaitVisible(chromedp.CSS(`#retry-one:not([hidden])`)),
+	)
+	if err != nil {
+		html, _ := chromedp.Run(context.WithoutCancel(ctx), chromedp.OuterHTML(chromedp.CSS(`main`)))
+		t.Fatalf("%v\n%s", err, html)
+	}
+	shot, _ := chromedp.Run(tab, chromedp.FullScreenshot(100))
+	os.WriteFile(filepath.Join(os.TempDir(), "glp-dashboard.png"), shot, 0o644)
+	if err := chromedp.Do(tab, chromedp.Click(chromedp.CSS(`#retry-one`)), chromedp.WaitVisible(chromedp.CSS(row+` .b-delivered`))); err != nil {
+		html, _ := chromedp.Run(context.WithoutCancel(ctx), chromedp.OuterHTML(`main`))
+		t.Fatalf("after retry: %v\n%s", err, html)
+	}
+	text, _ := chromedp.Run(tab, chromedp.Text(chromedp.CSS(`#detail`)))
+	if !strings.Contains(strings.ToLower(text), "attempts (2)") || !strings.Contains(text, "dash-refused") {
+		t.Errorf("detail after retry: %q", text)
+	}
+	awaitConversion(t, s.mock, "dash-refused")
+}
