@@ -73,6 +73,7 @@ type Config struct {
 	Retention      time.Duration `envconfig:"RETENTION" default:"720h" desc:"email and IP of finished events are erased after this"`
 	RateLimit      float64       `envconfig:"RATE_LIMIT" default:"10" desc:"conversions per second per public client address (0: no limit)"`
 	RateBurst      int           `envconfig:"RATE_BURST" default:"20" desc:"burst of the per-client rate limit"`
+	ShutdownDelay  time.Duration `envconfig:"SHUTDOWN_DELAY" default:"0s" desc:"on SIGTERM, keep serving this long with /readyz failing, while a load balancer stops sending traffic"`
 	LogLevel       string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	LogFormat      string        `envconfig:"LOG_FORMAT" default:"json" desc:"json or text"`
 
@@ -297,6 +298,9 @@ func (c *Config) validate() error {
 		if p.d <= 0 {
 			return &Error{p.name, "must be a positive duration"}
 		}
+	}
+	if c.ShutdownDelay < 0 || c.ShutdownDelay > 5*time.Minute {
+		return &Error{"GLP_SHUTDOWN_DELAY", "must be between 0s and 5m"}
 	}
 	if c.RetryMaxIntvl < c.RetryInitial {
 		return &Error{"GLP_RETRY_MAX_INTERVAL", "must not be shorter than GLP_RETRY_INITIAL"}

@@ -14,6 +14,9 @@ func (s *Server) routes() http.Handler {
 	r := mux.NewRouter()
 	r.Handle("/api/track/v1/conversion", s.handleConversion()).Methods(http.MethodPost)
 	r.Handle("/api/track/v1/session", s.handleSession()).Methods(http.MethodPost, http.MethodOptions)
+	r.Handle("/healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		encode(w, http.StatusOK, map[string]string{"status": "ok"})
+	})).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/_mock/clicks", s.handleClicks()).Methods(http.MethodGet)
 	r.Handle("/_mock/conversions", s.handleConversions()).Methods(http.MethodGet)
 	r.Handle("/_mock/reset", s.handleReset()).Methods(http.MethodPost)

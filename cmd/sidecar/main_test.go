@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"io"
 	"os"
 	"os/exec"
@@ -269,5 +270,24 @@ func TestWaitAnswersWithTheUpstreamsOutcome(t *testing.T) {
 		if resp.StatusCode != tt.code || got.Status != tt.status || got.EventID == "" || len(got.Upstream) == 0 {
 			t.Errorf("%s: %d %+v, want %d %s with the upstream's body", tt.body, resp.StatusCode, got, tt.code, tt.status)
 		}
+	}
+}
+
+func TestSIGTERMDrainsForTheShutdownDelay(t *testing.T) {
+	c := start(t, serveEnv(t, "GLP_SHUTDOWN_DELAY=1500ms"), "serve")
+	u := c.urls(t)
+	pub, adm := u[0], u[1]
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(200 * time.Millisecond)
+	resp, err := http.Get(adm + "/readyz")
+	if err != nil || resp.StatusCode != 503 {
+		t.Fatalf("readyz while draining: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if status, err := httpPost(pub+"/glp-s2s-conversion", "", `{"glpClickId":"late"}`); err != nil || status != 202 {
+		t.Errorf("a conversion while draining: %d %v", status, err)
+	}
+	if code := exitStatus(c.cmd.Wait()); code != 0 {
+		t.Errorf("exit %d; stderr: %s", code, c.stderr)
 	}
 }

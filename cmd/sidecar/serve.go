@@ -80,8 +80,23 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	if err != nil {
 		return err
 	}
-	ctx, stop := context.WithCancel(ctx)
+	// draining is done when SIGTERM comes: /readyz fails at once; the
+	// listeners go on for GLP_SHUTDOWN_DELAY, so that a load balancer that
+	// still sends traffic is served, and then shut down.
+	draining := ctx
+	ctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
+	go func() {
+		select {
+		case <-draining.Done():
+			if cfg.ShutdownDelay > 0 {
+				log.Info("draining", "for", cfg.ShutdownDelay.String())
+				time.Sleep(cfg.ShutdownDelay)
+			}
+			stop()
+		case <-ctx.Done():
+		}
+	}()
 	adm, err := admin.New(admin.Options{
 		Token:   cfg.AdminToken.Value(),
 		Store:   box,
@@ -90,7 +105,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 		Logger:  log,
 		Checks: []admin.Check{
 			{Name: "shutdown", Fn: func(context.Context) error {
-				if ctx.Err() != nil {
+				if draining.Err() != nil {
 					return errors.New("shutting down")
 				}
 				return nil
