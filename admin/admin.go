@@ -29,6 +29,7 @@ type Options struct {
 	Store   Store
 	Relay   Relay
 	Metrics *Metrics
+	Pprof   bool // serve /debug/pprof/ (behind the token)
 	Logger  *slog.Logger
 	Now     func() time.Time
 }

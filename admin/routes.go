@@ -3,6 +3,7 @@ package admin
 import (
 	_ "embed"
 	"net/http"
+	"net/http/pprof"
 
 	"github.com/gorilla/mux"
 )
@@ -27,6 +28,11 @@ func (s *Server) routes() http.Handler {
 	guarded.Handle("/admin/api/events/{id}", handleEvent(s.opts.Store)).Methods(http.MethodGet)
 	guarded.Handle("/admin/api/events/{id}/retry", handleRetryOne(s.opts.Store, s.opts.Relay)).Methods(http.MethodPost)
 	guarded.Handle("/admin/api/clicks", handleClicks(s.opts.Store)).Methods(http.MethodGet)
+	if s.opts.Pprof {
+		guarded.Handle("/debug/pprof/profile", http.HandlerFunc(pprof.Profile))
+		guarded.Handle("/debug/pprof/trace", http.HandlerFunc(pprof.Trace))
+		guarded.PathPrefix("/debug/pprof/").HandlerFunc(pprof.Index)
+	}
 
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "Not Found"})

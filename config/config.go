@@ -73,6 +73,7 @@ type Config struct {
 	Retention      time.Duration `envconfig:"RETENTION" default:"720h" desc:"email and IP of finished events are erased after this"`
 	RateLimit      float64       `envconfig:"RATE_LIMIT" default:"10" desc:"conversions per second per public client address (0: no limit)"`
 	RateBurst      int           `envconfig:"RATE_BURST" default:"20" desc:"burst of the per-client rate limit"`
+	Pprof          bool          `envconfig:"PPROF" default:"false" desc:"serve Go's profiler at /debug/pprof/ on the admin listener (behind GLP_ADMIN_TOKEN)"`
 	ShutdownDelay  time.Duration `envconfig:"SHUTDOWN_DELAY" default:"0s" desc:"on SIGTERM, keep serving this long with /readyz failing, while a load balancer stops sending traffic"`
 	LogLevel       string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	LogFormat      string        `envconfig:"LOG_FORMAT" default:"json" desc:"json or text"`

@@ -141,6 +141,7 @@ func dsn(path string, readOnly bool) string {
 	q.Set("_busy_timeout", strconv.Itoa(busyTimeoutMS))
 	q.Set("_txlock", "immediate")
 	q.Set("_foreign_keys", "on")
+	q.Set("_stmt_cache_size", "64") // the same few statements run all day: prepare them once per connection
 	if readOnly {
 		q.Set("_query_only", "true")
 	}

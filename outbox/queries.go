@@ -123,7 +123,7 @@ func (o *Outbox) Stats(ctx context.Context) (sidecar.Stats, error) {
 	}
 	var oldest, next sql.NullInt64
 	if err := o.rdb.QueryRowContext(ctx, `SELECT (SELECT created_at FROM events WHERE state = 'queued' ORDER BY id LIMIT 1),
-		(SELECT MIN(next_attempt_at) FROM events WHERE state = 'queued')`).Scan(&oldest, &next); err != nil {
+		(SELECT MIN(next_attempt_at) FROM events INDEXED BY events_due WHERE state = 'queued')`).Scan(&oldest, &next); err != nil {
 		return s, fmt.Errorf("oldest queued event: %w", err)
 	}
 	s.OldestQueued, s.NextDue = fromMS(oldest.Int64), fromMS(next.Int64)
@@ -134,7 +134,7 @@ func (o *Outbox) Stats(ctx context.Context) (sidecar.Stats, error) {
 // queued.
 func (o *Outbox) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var next sql.NullInt64
-	if err := o.rdb.QueryRowContext(ctx, `SELECT MIN(next_attempt_at) FROM events WHERE state = 'queued'`).Scan(&next); err != nil {
+	if err := o.rdb.QueryRowContext(ctx, `SELECT MIN(next_attempt_at) FROM events INDEXED BY events_due WHERE state = 'queued'`).Scan(&next); err != nil {
 		return time.Time{}, false, fmt.Errorf("next due event: %w", err)
 	}
 	return fromMS(next.Int64), next.Valid, nil

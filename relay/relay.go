@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -44,6 +45,7 @@ type Store interface {
 	Claim(ctx context.Context, n int, lease time.Duration) ([]sidecar.Event, error)
 	ClaimProbe(ctx context.Context, lease time.Duration) ([]sidecar.Event, error)
 	Record(ctx context.Context, r sidecar.Result) error
+	Release(ctx context.Context, ids ...string) error
 	ResetBackoff(ctx context.Context) (int, error)
 	RestartAge(ctx context.Context) (int, error)
 	ExpireDead(ctx context.Context, maxAge time.Duration) ([]string, error)
@@ -174,57 +176,108 @@ func (r *Relay) Ready(context.Context) error {
 
 // done is a worker's report to the dispatcher.
 type done struct {
-	verdict verdict
-	reason  string
-	probe   bool
-	wait    time.Duration // Retry-After
+	verdict  verdict
+	reason   string
+	probe    bool
+	released bool          // given back unsent: the relay stopped fanning out, or is stopping
+	wait     time.Duration // Retry-After
+}
+
+// job is a claimed event for a worker.
+type job struct {
+	e     sidecar.Event
+	probe bool
 }
 
 // Run delivers until ctx ends, then lets deliveries in flight finish (each
-// is bounded by the request timeout) and returns.
+// is bounded by the request timeout), gives back what was claimed but not
+// sent, and returns.
+//
+// A fixed pool of workers takes claimed events from a buffer twice their
+// number; the dispatcher claims a worker's worth whenever the buffer is
+// half empty, so workers never wait for a claim's commit.
 func (r *Relay) Run(ctx context.Context) error {
-	results := make(chan done, r.opts.Workers)
+	capacity := 2 * r.opts.Workers
+	jobs := make(chan job, capacity)
+	results := make(chan done, capacity)
+	var stopping atomic.Bool
+	var workers sync.WaitGroup
+	for i := 0; i < r.opts.Workers; i++ {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for j := range jobs {
+				if stopping.Load() || (!j.probe && r.Status().Mode != Running) {
+					r.release(j.e)
+					results <- done{released: true, probe: j.probe}
+					continue
+				}
+				results <- r.deliver(j.e, j.probe)
+			}
+		}()
+	}
+	defer workers.Wait()
+	defer close(jobs)
+
 	inFlight, probing := 0, false
 	probeBackoff := r.newBackoff(min(r.opts.RetryMaxInterval, MaxProbeInterval))
 	var nextProbe, lastExpire time.Time
-	stopping := ctx.Done()
+	stop := ctx.Done()
 	start := func(e sidecar.Event, probe bool) {
 		inFlight++
 		probing = probing || probe
 		r.setInFlight(inFlight)
-		go func() { results <- r.deliver(e, probe) }()
+		jobs <- job{e, probe}
 	}
 	for {
-		if stopping == nil && inFlight == 0 {
+		if stop == nil && inFlight == 0 {
 			return nil
 		}
-		wake := r.opts.Now().Add(idlePoll)
-		if stopping != nil {
-			wake = r.dispatch(ctx, inFlight, probing, nextProbe, &lastExpire, start)
-		}
 		var timer <-chan time.Time
-		if stopping != nil {
+		if stop != nil {
+			wake := r.dispatch(ctx, capacity-inFlight, probing, nextProbe, &lastExpire, start)
 			timer = r.opts.After(max(wake.Sub(r.opts.Now()), minWait))
 		}
 		select {
-		case <-stopping:
-			stopping = nil
+		case <-stop:
+			stop = nil
+			stopping.Store(true)
 			r.opts.Logger.Info("relay stopping", "in_flight", inFlight)
 		case <-r.kick:
 		case <-timer:
 		case d := <-results:
-			inFlight--
-			r.setInFlight(inFlight)
-			if d.probe {
-				probing = false
+			for {
+				inFlight--
+				if d.probe {
+					probing = false
+				}
+				if !d.released {
+					nextProbe = r.react(ctx, d, probeBackoff, nextProbe)
+				}
+				select { // take every report that is waiting before the next claim
+				case d = <-results:
+					continue
+				default:
+				}
+				break
 			}
-			nextProbe = r.react(ctx, d, probeBackoff, nextProbe)
+			r.setInFlight(inFlight)
 		}
 	}
 }
 
-// dispatch starts what the mode allows and returns when to look again.
-func (r *Relay) dispatch(ctx context.Context, inFlight int, probing bool, nextProbe time.Time, lastExpire *time.Time, start func(sidecar.Event, bool)) time.Time {
+// release gives a claimed event back unsent.
+func (r *Relay) release(e sidecar.Event) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.opts.RequestTimeout)
+	defer cancel()
+	if err := r.opts.Store.Release(ctx, e.ID); err != nil {
+		r.opts.Logger.Warn("releasing an event failed; its lease runs out instead", "event_id", e.ID, "err", err)
+	}
+}
+
+// dispatch claims what the mode and the free room allow and returns when to
+// look again.
+func (r *Relay) dispatch(ctx context.Context, free int, probing bool, nextProbe time.Time, lastExpire *time.Time, start func(sidecar.Event, bool)) time.Time {
 	now := r.opts.Now()
 	mode := r.Status().Mode
 	if mode != Paused && now.Sub(*lastExpire) >= expireEvery {
@@ -248,9 +301,8 @@ func (r *Relay) dispatch(ctx context.Context, inFlight int, probing bool, nextPr
 		}
 		return now.Add(idlePoll)
 	}
-	free := r.opts.Workers - inFlight
-	if free <= 0 {
-		return now.Add(idlePoll) // a worker's report wakes the loop first
+	if free < r.opts.Workers {
+		return now.Add(idlePoll) // the buffer is at least half full; a report wakes the loop first
 	}
 	evs, err := r.opts.Store.Claim(ctx, free, r.opts.Lease)
 	if err != nil {
@@ -261,7 +313,7 @@ func (r *Relay) dispatch(ctx context.Context, inFlight int, probing bool, nextPr
 		start(e, false)
 	}
 	if len(evs) == free {
-		return now.Add(idlePoll)
+		return now // more may be due: look again at once
 	}
 	next, ok, err := r.opts.Store.NextDue(ctx)
 	switch {

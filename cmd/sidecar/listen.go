@@ -52,3 +52,5 @@ func serveUntilDone(ctx context.Context, g *errgroup.Group, ln net.Listener, h h
 		return srv.Shutdown(sctx)
 	})
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -102,6 +102,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 		Store:   box,
 		Relay:   rl,
 		Metrics: metrics,
+		Pprof:   cfg.Pprof,
 		Logger:  log,
 		Checks: []admin.Check{
 			{Name: "shutdown", Fn: func(context.Context) error {

@@ -1,0 +1,297 @@
+package bench
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/mux"
+	_ "github.com/mattn/go-sqlite3" // reads the outbox's timings after a run
+)
+
+// Options configure a bench run.
+type Options struct {
+	Exe         string        // the sidecar binary
+	Connections []int         // concurrency levels for the accept runs
+	Duration    time.Duration // one accept run
+	Backlog     int           // events queued while the upstream is down; 0 skips the scenario
+	Workers     int           // GLP_RELAY_WORKERS
+	Dir         string        // where the outbox files go
+	Out         io.Writer
+}
+
+// Ceiling is the machine's ceiling: a handler that decodes the same JSON
+// and answers 202 without storing anything, on the same router.
+func Ceiling() http.Handler {
+	r := mux.NewRouter()
+	r.HandleFunc("/glp-s2s-conversion", func(w http.ResponseWriter, r *http.Request) {
+		var v map[string]any
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10)).Decode(&v); err != nil {
+			http.Error(w, `{"error":"Invalid request body"}`, http.StatusBadRequest)
+			return
+		}
+		id, _ := uuid.NewV7()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		fmt.Fprintf(w, `{"status":"queued","event_id":"%s"}`+"\n", id)
+	}).Methods(http.MethodPost)
+	return r
+}
+
+type acceptRun struct {
+	conns             int
+	ceiling, sidecar  result
+	delivered         int
+	deliveredPerSec   float64
+	e2eP50, e2eP99    time.Duration
+	startToReady      time.Duration
+	idleRSS, peakRSS  int64
+	cpuPerSec         float64 // CPU seconds per wall second while loaded
+	dbBytesPerMillion float64
+}
+
+type backlogRun struct {
+	n                    int
+	acceptPerSec         float64
+	rssWaiting           int64
+	drainStart, drainEnd float64 // events per second
+	drainTotal           time.Duration
+}
+
+// Run runs every scenario and prints the table.
+func Run(ctx context.Context, o Options) error {
+	mock, err := spawn(o.Exe, []string{"GLP_MOCK_LISTEN_ADDR=127.0.0.1:0", "GLP_LOG_LEVEL=error"}, "mock")
+	if err != nil {
+		return err
+	}
+	defer mock.stop()
+	ceil, err := spawn(o.Exe, nil, "bench", "--serve-ceiling", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer ceil.stop()
+
+	var runs []acceptRun
+	for i, c := range o.Connections {
+		fmt.Fprintf(os.Stderr, "bench: %d connections, %s each against the ceiling and the sidecar…\n", c, o.Duration)
+		r := acceptRun{conns: c}
+		r.ceiling = load(ctx, ceil.urls[0]+"/glp-s2s-conversion", fmt.Sprint("ceil", i), c, o.Duration, 0)
+		if err := r.runSidecar(ctx, o, mock.urls[0], fmt.Sprint("run", i)); err != nil {
+			return err
+		}
+		runs = append(runs, r)
+	}
+	var bl *backlogRun
+	if o.Backlog > 0 {
+		fmt.Fprintf(os.Stderr, "bench: a backlog of %d events while the upstream is down…\n", o.Backlog)
+		if bl, err = runBacklog(ctx, o, mock.urls[0]); err != nil {
+			return err
+		}
+	}
+	report(o, runs, bl)
+	return nil
+}
+
+func sidecarEnv(o Options, mock, db string) []string {
+	return []string{
+		"GLP_PROVIDER_ID=123", "GLP_API_TOKEN=test-token", "GLP_API_URL=" + mock, "GLP_DB_PATH=" + db,
+		"GLP_LISTEN_ADDR=127.0.0.1:0", "GLP_ADMIN_ADDR=127.0.0.1:0", "GLP_RATE_LIMIT=0", "GLP_LOG_LEVEL=error",
+		fmt.Sprint("GLP_RELAY_WORKERS=", o.Workers), "GLP_RETRY_INITIAL=100ms", "GLP_RETRY_MAX_INTERVAL=1s",
+	}
+}
+
+func (r *acceptRun) runSidecar(ctx context.Context, o Options, mock, run string) error {
+	db := filepath.Join(o.Dir, run+".db")
+	t0 := time.Now()
+	sc, err := spawn(o.Exe, sidecarEnv(o, mock, db), "serve")
+	if err != nil {
+		return err
+	}
+	defer sc.stop()
+	public, admin := sc.urls[0], sc.urls[1]
+	if err := waitReady(ctx, admin); err != nil {
+		return err
+	}
+	r.startToReady = time.Since(t0)
+	time.Sleep(300 * time.Millisecond)
+	r.idleRSS = sc.usage().rss
+	cpu0 := sc.usage().cpu
+	loadStart := time.Now()
+	r.sidecar = load(ctx, public+"/glp-s2s-conversion", run, r.conns, o.Duration, 0)
+	r.cpuPerSec = (sc.usage().cpu - cpu0).Seconds() / r.sidecar.elapsed.Seconds()
+	for ctx.Err() == nil {
+		s, err := stats(admin)
+		if err == nil && s["queued"] == 0 {
+			r.delivered = s["delivered"]
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r.deliveredPerSec = float64(r.delivered) / time.Since(loadStart).Seconds()
+	r.peakRSS = sc.usage().peakRSS
+	if err := sc.stop(); err != nil {
+		return fmt.Errorf("sidecar: %v: %s", err, sc.stderr.String())
+	}
+	r.e2eP50, r.e2eP99, r.dbBytesPerMillion, err = outboxFigures(db)
+	return err
+}
+
+// outboxFigures reads accept→delivered latencies and the file's size per
+// million events from a stopped sidecar's outbox.
+func outboxFigures(path string) (p50, p99 time.Duration, perMillion float64, err error) {
+	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT finished_at - created_at FROM events WHERE state IN ('delivered', 'duplicate')`)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer rows.Close()
+	var lat []int64
+	for rows.Next() {
+		var ms int64
+		if err := rows.Scan(&ms); err != nil {
+			return 0, 0, 0, err
+		}
+		lat = append(lat, ms)
+	}
+	if len(lat) == 0 {
+		return 0, 0, 0, errors.New("no event was delivered")
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	size := int64(0)
+	for _, suffix := range []string{"", "-wal"} {
+		if st, err := os.Stat(path + suffix); err == nil {
+			size += st.Size()
+		}
+	}
+	return time.Duration(lat[len(lat)/2]) * time.Millisecond, time.Duration(lat[len(lat)*99/100]) * time.Millisecond,
+		float64(size) / float64(len(lat)) * 1e6, rows.Err()
+}
+
+func runBacklog(ctx context.Context, o Options, mock string) (*backlogRun, error) {
+	setFault := func(f string) error {
+		resp, err := http.Post(mock+"/_mock/faults", "application/json", strings.NewReader(f))
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	if err := setFault(`{"status":503,"count":-1}`); err != nil {
+		return nil, err
+	}
+	defer setFault(`{}`)
+	db := filepath.Join(o.Dir, "backlog.db")
+	sc, err := spawn(o.Exe, sidecarEnv(o, mock, db), "serve")
+	if err != nil {
+		return nil, err
+	}
+	defer sc.stop()
+	public, admin := sc.urls[0], sc.urls[1]
+	if err := waitReady(ctx, admin); err != nil {
+		return nil, err
+	}
+	b := &backlogRun{n: o.Backlog}
+	res := load(ctx, public+"/glp-s2s-conversion", "backlog", 64, time.Hour, int64(o.Backlog))
+	b.acceptPerSec = res.perSecond()
+	time.Sleep(2 * time.Second)
+	b.rssWaiting = sc.usage().rss
+
+	if err := setFault(`{}`); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	tenth := max(1, o.Backlog/10)
+	var firstAt, firstTenthAt, lastTenthAt, doneAt time.Time
+	for ctx.Err() == nil {
+		s, err := stats(admin)
+		if err != nil {
+			return nil, err
+		}
+		done := s["delivered"] + s["duplicate"] + s["rejected"] + s["dead"]
+		now := time.Now()
+		switch {
+		case firstAt.IsZero() && done > 0:
+			firstAt = now
+		case firstTenthAt.IsZero() && done >= tenth:
+			firstTenthAt = now
+		case lastTenthAt.IsZero() && done >= o.Backlog-tenth:
+			lastTenthAt = now
+		}
+		if s["queued"] == 0 {
+			doneAt = now
+			break
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	b.drainTotal = doneAt.Sub(start)
+	b.drainStart = float64(tenth) / firstTenthAt.Sub(firstAt).Seconds()
+	b.drainEnd = float64(tenth) / doneAt.Sub(lastTenthAt).Seconds()
+	return b, nil
+}
+
+func report(o Options, runs []acceptRun, bl *backlogRun) {
+	w := o.Out
+	host, _ := os.Hostname()
+	fmt.Fprintf(w, "glp-sidecar bench · %s · %d cores · %s %s/%s · %s\n", host, runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(w, "load: %s per run over keep-alive connections from this process, ~200-byte JSON bodies; relay workers: %d\n\n", o.Duration, o.Workers)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	row := func(cells ...string) { fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t") }
+	for _, r := range runs {
+		row(fmt.Sprintf("accept, %d connections", r.conns), "ceiling", "sidecar", "sidecar/ceiling", "target")
+		row("requests/s", num(r.ceiling.perSecond()), num(r.sidecar.perSecond()), ratio(r.sidecar.perSecond(), r.ceiling.perSecond()), "≥ 0.60")
+		row("p50 latency", ms(r.ceiling.percentile(0.5)), ms(r.sidecar.percentile(0.5)), ratio(float64(r.sidecar.percentile(0.5)), float64(r.ceiling.percentile(0.5))), "")
+		row("p99 latency", ms(r.ceiling.percentile(0.99)), ms(r.sidecar.percentile(0.99)), ratio(float64(r.sidecar.percentile(0.99)), float64(r.ceiling.percentile(0.99))), "≤ 2.00")
+		row("max latency", ms(r.ceiling.max()), ms(r.sidecar.max()), "", "")
+		row("errors", r.ceiling.errorText(), r.sidecar.errorText(), "", "")
+		row("delivered/s (until the queue is empty)", "", num(r.deliveredPerSec), "", "≥ 5,000")
+		row("accept→delivered p50 / p99", "", ms(r.e2eP50)+" / "+ms(r.e2eP99), "", "")
+		row("sidecar CPU (cores busy)", "", fmt.Sprintf("%.2f", r.cpuPerSec), "", "")
+		row("sidecar peak RSS / idle RSS", "", mb(r.peakRSS)+" / "+mb(r.idleRSS), "", "idle ≤ 30 MB")
+		row("start to ready", "", ms(r.startToReady), "", "≤ 200 ms")
+		row("outbox size per million events", "", mb(int64(r.dbBytesPerMillion)), "", "")
+		row("", "", "", "", "")
+	}
+	if bl != nil {
+		row(fmt.Sprintf("backlog of %s events, upstream down then back", num(float64(bl.n))), "", "sidecar", "end/start", "target")
+		row("accepted/s while the upstream is down", "", num(bl.acceptPerSec), "", "")
+		row("RSS while the backlog waits", "", mb(bl.rssWaiting), "", "≤ 100 MB")
+		row("drain rate, first 10%", "", num(bl.drainStart)+"/s", "", "")
+		row("drain rate, last 10%", "", num(bl.drainEnd)+"/s", ratio(bl.drainEnd, bl.drainStart), "≥ 0.90")
+		row("drained in", "", bl.drainTotal.Round(100*time.Millisecond).String(), "", "")
+	}
+	tw.Flush()
+}
+
+func num(f float64) string {
+	s := fmt.Sprintf("%.0f", f)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
+
+func mb(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/(1<<20)) }
+
+func ratio(a, b float64) string {
+	if b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", a/b)
+}

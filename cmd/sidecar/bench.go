@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/glpwinner/glp-sidecar/bench"
+)
+
+// runBench measures the sidecar against the machine's own ceiling.
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	conns := fl.String("connections", "64,256", "comma-separated concurrency levels")
+	dur := fl.Duration("duration", 10*time.Second, "one accept run")
+	backlog := fl.Int("backlog", 100000, "events queued while the upstream is down (1000000 on request; 0 skips)")
+	workers := fl.Int("workers", 8, "GLP_RELAY_WORKERS of the sidecar under test")
+	ceiling := fl.String("serve-ceiling", "", "internal: serve the ceiling handler on this address")
+	if err := fl.Parse(args); err != nil {
+		return &usageError{err.Error()}
+	}
+	if *ceiling != "" {
+		ln, err := listen("ceiling", *ceiling)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "ceiling at http://%s\n", ln.Addr())
+		g, gctx := errgroup.WithContext(ctx)
+		serveUntilDone(gctx, g, ln, bench.Ceiling(), discardLogger())
+		return g.Wait()
+	}
+	var levels []int
+	for _, c := range strings.Split(*conns, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(c))
+		if err != nil || n < 1 {
+			return &usageError{"--connections takes numbers such as 64,256"}
+		}
+		levels = append(levels, n)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "glp-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	return bench.Run(ctx, bench.Options{Exe: exe, Connections: levels, Duration: *dur, Backlog: *backlog, Workers: *workers, Dir: dir, Out: stdout})
+}
