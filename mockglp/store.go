@@ -51,9 +51,9 @@ type store struct {
 }
 
 func openStore(path string) (*store, error) {
-	dsn := ":memory:"
+	dsn := "file::memory:?_stmt_cache_size=64"
 	if path != "" {
-		dsn = "file:" + url.PathEscape(path) + "?_journal_mode=WAL&_busy_timeout=5000&_txlock=immediate&_foreign_keys=on"
+		dsn = "file:" + url.PathEscape(path) + "?_journal_mode=WAL&_busy_timeout=5000&_txlock=immediate&_foreign_keys=on&_stmt_cache_size=64"
 	}
 	db, err := sql.Open("sqlite3", dsn)
 	if err != nil {

@@ -2,10 +2,12 @@ package outbox_test
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	sidecar "github.com/glpwinner/glp-sidecar"
 	"github.com/glpwinner/glp-sidecar/outbox"
 )
 
@@ -58,4 +60,38 @@ func BenchmarkClaim(b *testing.B) {
 		claimed += len(evs)
 	}
 	b.ReportMetric(float64(claimed)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkClaimAndRecord is the relay's own use of the outbox: claim a
+// worker's worth of events, then record each as delivered.
+func BenchmarkClaimAndRecord(b *testing.B) {
+	o := open(b, outbox.Options{})
+	const backlog = 100000
+	for i := 0; i < backlog; i++ {
+		e := conv(i)
+		e.Key = fmt.Sprint("k", i)
+		if _, err := o.Append(ctx, e); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	done := 0
+	for i := 0; i < b.N; i++ {
+		evs, err := o.Claim(ctx, 8, time.Minute)
+		if err != nil || len(evs) == 0 {
+			b.Fatalf("claim: %d %v (raise the backlog)", len(evs), err)
+		}
+		var wg sync.WaitGroup
+		for _, e := range evs { // recorded concurrently, as the workers do
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				o.Record(ctx, sidecar.Result{EventID: e.ID, State: sidecar.StateDelivered,
+					Attempt: sidecar.Attempt{N: e.Attempts, Status: 201, Body: `{"status":"ok"}`, Outcome: "delivered"}})
+			}()
+		}
+		wg.Wait()
+		done += len(evs)
+	}
+	b.ReportMetric(float64(done)/b.Elapsed().Seconds(), "events/s")
 }

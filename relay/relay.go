@@ -98,6 +98,9 @@ type Relay struct {
 	mu      sync.Mutex
 	status  Status
 	waiters map[string][]chan sidecar.Event
+
+	recording chan struct{}  // bounds the records not yet on disk
+	records   sync.WaitGroup // records not yet on disk, which Run waits for
 }
 
 // New checks the options and returns the relay; Run starts it.
@@ -125,9 +128,10 @@ func New(opts Options) (*Relay, error) {
 	}
 	r := &Relay{
 		opts: opts, client: opts.Client, kick: make(chan struct{}, 1),
-		url:     strings.TrimRight(opts.BaseURL, "/") + ConversionPath,
-		status:  Status{Mode: Running, Since: opts.Now()},
-		waiters: map[string][]chan sidecar.Event{},
+		url:       strings.TrimRight(opts.BaseURL, "/") + ConversionPath,
+		status:    Status{Mode: Running, Since: opts.Now()},
+		waiters:   map[string][]chan sidecar.Event{},
+		recording: make(chan struct{}, 4*opts.Workers),
 	}
 	return r, nil
 }
@@ -216,6 +220,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	defer r.records.Wait() // last: every attempt is on disk before Run returns
 	defer workers.Wait()
 	defer close(jobs)
 
@@ -434,14 +439,29 @@ func (r *Relay) deliver(e sidecar.Event, probe bool) done {
 	if r.opts.Observer != nil {
 		r.opts.Observer.Attempted(v.String(), a.status, took)
 	}
+	// The worker goes on to its next event while the attempt is committed:
+	// a crash before the commit only means the lease runs out and the event
+	// is sent again, which the upstream's per-click dedup answers duplicate.
+	r.recording <- struct{}{}
+	r.records.Add(1)
+	go func() {
+		defer func() { <-r.recording; r.records.Done() }()
+		r.record(e, res, a.status, v, reason, took)
+	}()
+	return done{verdict: v, reason: reason, probe: probe, wait: min(a.retryAfter, r.opts.RetryMaxInterval)}
+}
+
+// record commits an attempt, logs it, and tells the event's waiters.
+func (r *Relay) record(e sidecar.Event, res sidecar.Result, status int, v verdict, reason string, took time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), r.opts.RequestTimeout+10*time.Second)
 	defer cancel()
 	if err := r.opts.Store.Record(ctx, res); err != nil {
 		// The lease runs out and the event is sent again; the upstream's
 		// per-click dedup makes the repeat harmless.
 		r.opts.Logger.Error("recording an attempt failed", "event_id", e.ID, "err", err)
+		return
 	}
-	log := r.opts.Logger.With("event_id", e.ID, "state", res.State, "attempt", e.Attempts, "status", a.status, "duration_ms", took.Milliseconds())
+	log := r.opts.Logger.With("event_id", e.ID, "state", res.State, "attempt", e.Attempts, "status", status, "duration_ms", took.Milliseconds())
 	switch v {
 	case retry, pause:
 		log.Warn("upstream failure", "reason", reason, "outcome", res.Attempt.Outcome, "next_attempt_at", res.NextAttemptAt)
@@ -451,9 +471,8 @@ func (r *Relay) deliver(e sidecar.Event, probe bool) done {
 		log.Info("event "+string(res.State), "upstream_conversion_id", res.Upstream.ConversionID)
 	}
 	if res.State != sidecar.StateQueued {
-		r.finish(sidecar.Event{ID: e.ID, State: res.State, LastStatus: a.status, LastBody: res.Attempt.Body, Upstream: res.Upstream})
+		r.finish(sidecar.Event{ID: e.ID, State: res.State, LastStatus: status, LastBody: res.Attempt.Body, Upstream: res.Upstream})
 	}
-	return done{verdict: v, reason: reason, probe: probe, wait: min(a.retryAfter, r.opts.RetryMaxInterval)}
 }
 
 // result is what the outbox records for an attempt.

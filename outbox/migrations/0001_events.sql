@@ -20,7 +20,7 @@ CREATE TABLE events (
 	updated_at             INTEGER NOT NULL,
 	finished_at            INTEGER,
 	erased                 INTEGER NOT NULL DEFAULT 0
-);
+) WITHOUT ROWID; -- the time-ordered id is the table's own key: one B-tree fewer to write per event
 CREATE INDEX events_due ON events (next_attempt_at) WHERE state = 'queued';
 CREATE INDEX events_state ON events (state, id);
 CREATE INDEX events_finished ON events (finished_at) WHERE finished_at IS NOT NULL AND erased = 0;
