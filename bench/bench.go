@@ -116,7 +116,20 @@ func sidecarEnv(o Options, mock, db string) []string {
 	}
 }
 
+// resetMock empties the mock, so that each scenario measures the sidecar and
+// not what earlier scenarios left in the mock's store.
+func resetMock(mock string) error {
+	resp, err := http.Post(mock+"/_mock/reset", "application/json", nil)
+	if err != nil {
+		return err
+	}
+	return resp.Body.Close()
+}
+
 func (r *acceptRun) runSidecar(ctx context.Context, o Options, mock, run string) error {
+	if err := resetMock(mock); err != nil {
+		return err
+	}
 	db := filepath.Join(o.Dir, run+".db")
 	t0 := time.Now()
 	sc, err := spawn(o.Exe, sidecarEnv(o, mock, db), "serve")
@@ -194,6 +207,9 @@ func runBacklog(ctx context.Context, o Options, mock string) (*backlogRun, error
 			resp.Body.Close()
 		}
 		return err
+	}
+	if err := resetMock(mock); err != nil {
+		return nil, err
 	}
 	if err := setFault(`{"status":503,"count":-1}`); err != nil {
 		return nil, err

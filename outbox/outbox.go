@@ -33,6 +33,8 @@ const (
 	DefaultMaxBatch = 256              // writes gathered into one transaction at most
 	batchTimeout    = 30 * time.Second // one group commit, busy waits included
 	busyTimeoutMS   = 10000            // another process (the outbox CLI) holding the write lock
+	writerCacheKiB  = 16384            // the writer's page cache: the indexes of a large backlog stay in memory
+	checkpointEvery = time.Second      // WAL checkpoints, off the writer's path
 	unavailableMsg  = "the outbox cannot store events now"
 )
 
@@ -54,15 +56,17 @@ type Outbox struct {
 	wdb      *sql.DB   // the one writer connection
 	wconn    *sql.Conn // held by the writer goroutine for life
 	rdb      *sql.DB   // readers, query-only
+	cdb      *sql.DB   // the checkpointer's connection
 	maxBatch int
 	now      func() time.Time
 	log      *slog.Logger
 
-	ops     chan *op
-	mu      sync.RWMutex // guards closed against writes racing Close
-	closed  bool
-	quit    chan struct{}
-	stopped chan struct{}
+	ops          chan *op
+	mu           sync.RWMutex // guards closed against writes racing Close
+	closed       bool
+	quit         chan struct{}
+	stopped      chan struct{}
+	checkpointed chan struct{}
 
 	lastErr atomic.Pointer[error] // the last write that failed for want of disk, nil once one succeeds
 }
@@ -96,10 +100,10 @@ func Open(opts Options) (*Outbox, error) {
 	}
 	o := &Outbox{
 		path: opts.Path, maxBatch: opts.MaxBatch, now: opts.Now, log: opts.Logger,
-		ops: make(chan *op, 4*opts.MaxBatch), quit: make(chan struct{}), stopped: make(chan struct{}),
+		ops: make(chan *op, 4*opts.MaxBatch), quit: make(chan struct{}), stopped: make(chan struct{}), checkpointed: make(chan struct{}),
 	}
 	var err error
-	if o.wdb, err = sql.Open("sqlite3", dsn(opts.Path, false)); err != nil {
+	if o.wdb, err = sql.Open("sqlite3", dsn(opts.Path, false)+fmt.Sprintf("&_cache_size=-%d", writerCacheKiB)); err != nil {
 		return nil, fmt.Errorf("open outbox %s: %w", opts.Path, err)
 	}
 	o.wdb.SetMaxOpenConns(1)
@@ -116,6 +120,13 @@ func Open(opts Options) (*Outbox, error) {
 		o.wdb.Close()
 		return nil, fmt.Errorf("migrate outbox %s: %w", opts.Path, describe(err))
 	}
+	// Commits never checkpoint: the checkpointer does, so that no caller
+	// waits for pages to be copied into the main file.
+	if _, err := o.wconn.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 0"); err != nil {
+		o.wconn.Close()
+		o.wdb.Close()
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
 	if opts.MaxPages > 0 {
 		if err := o.setMaxPages(ctx, opts.MaxPages); err != nil {
 			o.wconn.Close()
@@ -129,7 +140,15 @@ func Open(opts Options) (*Outbox, error) {
 		return nil, fmt.Errorf("open outbox %s for reading: %w", opts.Path, err)
 	}
 	o.rdb.SetMaxOpenConns(4)
+	if o.cdb, err = sql.Open("sqlite3", dsn(opts.Path, false)); err != nil {
+		o.rdb.Close()
+		o.wconn.Close()
+		o.wdb.Close()
+		return nil, fmt.Errorf("open outbox %s for checkpoints: %w", opts.Path, err)
+	}
+	o.cdb.SetMaxOpenConns(1)
 	go o.writer()
+	go o.checkpointer()
 	return o, nil
 }
 
@@ -244,12 +263,33 @@ func (o *Outbox) Close() error {
 	o.mu.Unlock()
 	close(o.quit)
 	<-o.stopped
+	<-o.checkpointed
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
 	if _, err := o.wconn.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
 		o.log.Warn("outbox checkpoint failed", "err", err)
 	}
-	return errors.Join(o.rdb.Close(), o.wconn.Close(), o.wdb.Close())
+	return errors.Join(o.cdb.Close(), o.rdb.Close(), o.wconn.Close(), o.wdb.Close())
+}
+
+// checkpointer copies the WAL into the main file every second, without
+// blocking the writer or readers (PASSIVE), until Close.
+func (o *Outbox) checkpointer() {
+	defer close(o.checkpointed)
+	t := time.NewTicker(checkpointEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-o.quit:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+			if _, err := o.cdb.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+				o.log.Warn("outbox checkpoint failed", "err", err)
+			}
+			cancel()
+		}
+	}
 }
 
 // write submits fn to the group commit and waits until its transaction is
@@ -387,8 +427,8 @@ func (o *Outbox) LastWriteError() error {
 	return nil
 }
 
-// Maintain erases personal data of events finished more than retention ago
-// and checkpoints the WAL, every interval, until ctx ends.
+// Maintain erases personal data of events finished more than retention ago,
+// every interval, until ctx ends.
 func (o *Outbox) Maintain(ctx context.Context, retention, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -397,9 +437,6 @@ func (o *Outbox) Maintain(ctx context.Context, retention, every time.Duration) {
 			o.log.Warn("retention failed", "err", err)
 		} else if n > 0 {
 			o.log.Info("erased email and IP of finished events", "events", n, "older_than", retention.String())
-		}
-		if _, err := o.wdb.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil && ctx.Err() == nil {
-			o.log.Warn("checkpoint failed", "err", err)
 		}
 		select {
 		case <-ctx.Done():
