@@ -350,3 +350,22 @@ func TestTheDashboardShowsEventsAndRetriesThem(t *testing.T) {
 	}
 	awaitConversion(t, s.mock, "dash-refused")
 }
+
+func TestBenchPrintsTheTable(t *testing.T) {
+	cmd := sidecarCmd(t, nil, "bench", "--connections", "4", "--duration", "1s", "--backlog", "300")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if code := exitStatus(cmd.Run()); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	table := out.String()
+	for _, want := range []string{"accept, 4 connections", "requests/s", "sidecar/ceiling", "delivered/s", "start to ready",
+		"backlog of 300 events", "drain rate, last 10%"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("the table lacks %q:\n%s", want, table)
+		}
+	}
+	if regexp.MustCompile(`errors\s+none\s+none`).FindString(table) == "" {
+		t.Errorf("errors under a light load:\n%s", table)
+	}
+}
