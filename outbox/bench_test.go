@@ -36,17 +36,31 @@ func BenchmarkAppend(b *testing.B) {
 	}
 }
 
-// BenchmarkClaim claims and records batches from a large backlog.
+// fillBacklog appends n queued events from 64 goroutines, as a burst would.
+func fillBacklog(b *testing.B, o *outbox.Outbox, n int) {
+	b.Helper()
+	var wg sync.WaitGroup
+	for w := 0; w < 64; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < n; i += 64 {
+				e := conv(i)
+				e.Key = fmt.Sprint("k", i)
+				if _, err := o.Append(ctx, e); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+}
+
+// BenchmarkClaim claims batches of 32 from a large backlog.
 func BenchmarkClaim(b *testing.B) {
 	o := open(b, outbox.Options{})
-	const backlog = 100000
-	for i := 0; i < backlog; i++ {
-		e := conv(i)
-		e.Key = fmt.Sprint("k", i)
-		if _, err := o.Append(ctx, e); err != nil {
-			b.Fatal(err)
-		}
-	}
+	fillBacklog(b, o, 100000)
 	b.ResetTimer()
 	claimed := 0
 	for i := 0; i < b.N; i++ {
@@ -66,14 +80,7 @@ func BenchmarkClaim(b *testing.B) {
 // worker's worth of events, then record each as delivered.
 func BenchmarkClaimAndRecord(b *testing.B) {
 	o := open(b, outbox.Options{})
-	const backlog = 100000
-	for i := 0; i < backlog; i++ {
-		e := conv(i)
-		e.Key = fmt.Sprint("k", i)
-		if _, err := o.Append(ctx, e); err != nil {
-			b.Fatal(err)
-		}
-	}
+	fillBacklog(b, o, 100000)
 	b.ResetTimer()
 	done := 0
 	for i := 0; i < b.N; i++ {
