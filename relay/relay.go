@@ -290,8 +290,8 @@ func (r *Relay) dispatch(ctx context.Context, free int, probing bool, nextProbe 
 		r.expire(ctx)
 	}
 	if mode != Running {
-		if probing {
-			return now.Add(idlePoll) // the probe's report wakes the loop first
+		if probing || free <= 0 {
+			return now.Add(idlePoll) // a report wakes the loop first; a probe must never wait for room
 		}
 		if now.Before(nextProbe) {
 			return nextProbe
