@@ -37,6 +37,10 @@ func runHelp(_ context.Context, args []string, stdout, _ io.Writer) error {
 		for _, c := range commands() {
 			if c.name == args[0] {
 				fmt.Fprintf(stdout, "usage: sidecar %s %s\n\n%s\n", c.name, c.args, c.summary)
+				if c.name == "outbox" {
+					_, err := fmt.Fprintln(stdout, "\n"+outboxUsage)
+					return err
+				}
 				if c.name == "mock" {
 					return variables(stdout, &config.MockConfig{})
 				}
@@ -49,10 +53,14 @@ func runHelp(_ context.Context, args []string, stdout, _ io.Writer) error {
 		return &usageError{fmt.Sprintf("unknown command %q; run `sidecar help`", args[0])}
 	}
 	fmt.Fprintln(stdout, "glp-sidecar: the provider's half of GLP Winner's S2S conversion tracking.")
-	fmt.Fprintln(stdout, "\nusage: sidecar [COMMAND] [ARGS]\n\ncommands:")
+	fmt.Fprintln(stdout, "\nusage: sidecar [COMMAND] [ARGS]   (no command: serve)\n\ncommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(stdout, "  %-12s %-45s %s\n", c.name, c.args, c.summary)
+		fmt.Fprintf(stdout, "  %-12s %s\n", c.name, c.summary)
+		if c.args != "" {
+			fmt.Fprintf(stdout, "  %-12s   sidecar %s %s\n", "", c.name, c.args)
+		}
 	}
+	fmt.Fprintln(stdout, "\n`sidecar help COMMAND` shows one command and its variables.")
 	return variables(stdout, &config.Config{}, &config.MockConfig{})
 }
 
