@@ -66,8 +66,6 @@ func nullable(s string) any {
 	return s
 }
 
-const claimColumns = `id, idem_key, payload, test, click_source, state, attempts, next_attempt_at, lease_until, created_at, queued_at`
-
 // Claim leases up to n due events for lease and counts an attempt on each,
 // in one statement. The claim reads the partial index of queued events by
 // due time (INDEXED BY: inside an UPDATE the planner otherwise sorts the
@@ -89,14 +87,14 @@ func (o *Outbox) claim(ctx context.Context, where string, n int, lease time.Dura
 		events = events[:0]
 		now := o.now()
 		rows, err := tx.Query(`UPDATE events SET lease_until = :until, next_attempt_at = :until, attempts = attempts + 1, updated_at = :now
-			WHERE id IN (SELECT id FROM events INDEXED BY events_due WHERE `+where+`) RETURNING `+claimColumns,
+			WHERE id IN (SELECT id FROM events INDEXED BY events_due WHERE `+where+`) RETURNING `+eventColumns,
 			sql.Named("until", ms(now.Add(lease))), sql.Named("now", ms(now)), sql.Named("n", n))
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
-			e, err := scanClaimed(rows)
+			e, err := scanEvent(rows)
 			if err != nil {
 				return err
 			}
@@ -108,23 +106,6 @@ func (o *Outbox) claim(ctx context.Context, where string, n int, lease time.Dura
 		return nil, fmt.Errorf("claim events: %w", err)
 	}
 	return events, nil
-}
-
-func scanClaimed(rows *sql.Rows) (sidecar.Event, error) {
-	var e sidecar.Event
-	var key sql.NullString
-	var payload []byte
-	var next, created, queued int64
-	var lease sql.NullInt64
-	if err := rows.Scan(&e.ID, &key, &payload, &e.Test, &e.ClickSource, &e.State, &e.Attempts, &next, &lease, &created, &queued); err != nil {
-		return e, err
-	}
-	e.Key = key.String
-	e.NextAttemptAt, e.LeaseUntil, e.CreatedAt, e.QueuedAt = fromMS(next), fromMS(lease.Int64), fromMS(created), fromMS(queued)
-	if err := json.Unmarshal(payload, &e.Conversion); err != nil {
-		return e, fmt.Errorf("event %s: payload: %w", e.ID, err)
-	}
-	return e, nil
 }
 
 // Record stores the outcome of one delivery attempt: the attempt itself, and
