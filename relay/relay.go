@@ -493,6 +493,7 @@ func (r *Relay) result(e sidecar.Event, a answer, v verdict, reason string, star
 		// Not the event's fault: it stays queued, due at once, and the
 		// attempt does not count toward its retries.
 		res.State, res.NextAttemptAt, res.Uncounted = sidecar.StateQueued, now, true
+		res.Attempt.Outcome = "paused"
 	case retry:
 		deadline := e.QueuedAt.Add(r.opts.RetryMaxAge)
 		if !now.Before(deadline) {
@@ -506,12 +507,10 @@ func (r *Relay) result(e sidecar.Event, a answer, v verdict, reason string, star
 			next = deadline // one last attempt at the deadline
 		}
 		res.State, res.NextAttemptAt = sidecar.StateQueued, next
-	}
-	res.Attempt.Outcome = string(res.State)
-	if v == retry && res.State == sidecar.StateQueued {
 		res.Attempt.Outcome = "retry"
-	} else if v == pause {
-		res.Attempt.Outcome = "paused"
+	}
+	if res.Attempt.Outcome == "" {
+		res.Attempt.Outcome = string(res.State) // a final state names itself
 	}
 	return res
 }
