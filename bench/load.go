@@ -19,11 +19,10 @@ import (
 
 // result is one load run.
 type result struct {
-	n        int
-	errors   map[int]int // status → count; 0 for no answer
-	lat      []time.Duration
-	elapsed  time.Duration
-	firstReq time.Time
+	n       int
+	errors  map[int]int // status → count; 0 for no answer
+	lat     []time.Duration
+	elapsed time.Duration
 }
 
 func (r result) perSecond() float64 { return float64(r.n) / r.elapsed.Seconds() }
