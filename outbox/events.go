@@ -112,7 +112,7 @@ func (o *Outbox) claim(ctx context.Context, where string, n int, lease time.Dura
 // the event's new state (or, for StateQueued, its next attempt time), and
 // ends the lease.
 func (o *Outbox) Record(ctx context.Context, r sidecar.Result) error {
-	err := o.write(ctx, func(tx *sql.Tx) error {
+	err := o.writeLazy(ctx, func(tx *sql.Tx) error {
 		return recordTx(tx, r, o.now())
 	})
 	if err != nil {

@@ -30,11 +30,13 @@ import (
 
 // Defaults.
 const (
-	DefaultMaxBatch = 256              // writes gathered into one transaction at most
-	batchTimeout    = 30 * time.Second // one group commit, busy waits included
-	busyTimeoutMS   = 10000            // another process (the outbox CLI) holding the write lock
-	writerCacheKiB  = 16384            // the writer's page cache: the indexes of a large backlog stay in memory
-	checkpointEvery = time.Second      // WAL checkpoints, off the writer's path
+	DefaultMaxBatch = 256                  // writes gathered into one transaction at most
+	batchTimeout    = 30 * time.Second     // one group commit, busy waits included
+	busyTimeoutMS   = 10000                // another process (the outbox CLI) holding the write lock
+	writerCacheKiB  = 16384                // the writer's page cache: the indexes of a large backlog stay in memory
+	checkpointEvery = time.Second          // WAL checkpoints, mostly off the writer's path
+	walSizeLimit    = 64 << 20             // the WAL file is cut back to this after it restarts
+	lazyWait        = 2 * time.Millisecond // how long a batch of lazy writes alone waits for company
 	unavailableMsg  = "the outbox cannot store events now"
 )
 
@@ -48,18 +50,21 @@ type Options struct {
 	MaxPages int              // cap on the file's size in pages (PRAGMA max_page_count); 0: SQLite's own
 	Logger   *slog.Logger     // nil discards
 	Now      func() time.Time // nil is time.Now
+
+	CheckpointEvery time.Duration // 0: every second
 }
 
 // Outbox is the open SQLite file.
 type Outbox struct {
-	path     string
-	wdb      *sql.DB   // the one writer connection
-	wconn    *sql.Conn // held by the writer goroutine for life
-	rdb      *sql.DB   // readers, query-only
-	cdb      *sql.DB   // the checkpointer's connection
-	maxBatch int
-	now      func() time.Time
-	log      *slog.Logger
+	path      string
+	ckptEvery time.Duration
+	wdb       *sql.DB   // the one writer connection
+	wconn     *sql.Conn // held by the writer goroutine for life
+	rdb       *sql.DB   // readers, query-only
+	cdb       *sql.DB   // the checkpointer's connection
+	maxBatch  int
+	now       func() time.Time
+	log       *slog.Logger
 
 	ops          chan *op
 	mu           sync.RWMutex // guards closed against writes racing Close
@@ -68,14 +73,19 @@ type Outbox struct {
 	stopped      chan struct{}
 	checkpointed chan struct{}
 
-	lastErr atomic.Pointer[error] // the last write that failed for want of disk, nil once one succeeds
+	lastErr       atomic.Pointer[error] // the last write that failed for want of disk, nil once one succeeds
+	finishCkpt    atomic.Bool           // the writer is to finish the checkpointer's work between batches
+	writerCkptErr atomic.Pointer[error] // the last failed finishing checkpoint, for the log
 }
 
 // op is one write for the group commit: fn runs inside the batch's
 // transaction and must have no effect outside it but its captured results.
+// A lazy op has nobody waiting on its answer in a hurry: a batch of lazy ops
+// alone waits a little for more to share its commit.
 type op struct {
 	fn   func(*sql.Tx) error
 	done chan error
+	lazy bool
 }
 
 // ErrClosed is returned by writes after Close.
@@ -95,11 +105,14 @@ func Open(opts Options) (*Outbox, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.CheckpointEvery <= 0 {
+		opts.CheckpointEvery = checkpointEvery
+	}
 	if err := prepareFile(opts.Path); err != nil {
 		return nil, err
 	}
 	o := &Outbox{
-		path: opts.Path, maxBatch: opts.MaxBatch, now: opts.Now, log: opts.Logger,
+		path: opts.Path, ckptEvery: opts.CheckpointEvery, maxBatch: opts.MaxBatch, now: opts.Now, log: opts.Logger,
 		ops: make(chan *op, 4*opts.MaxBatch), quit: make(chan struct{}), stopped: make(chan struct{}), checkpointed: make(chan struct{}),
 	}
 	var err error
@@ -122,7 +135,7 @@ func Open(opts Options) (*Outbox, error) {
 	}
 	// Commits never checkpoint: the checkpointer does, so that no caller
 	// waits for pages to be copied into the main file.
-	if _, err := o.wconn.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 0"); err != nil {
+	if _, err := o.wconn.ExecContext(ctx, fmt.Sprintf("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = %d", walSizeLimit)); err != nil {
 		o.wconn.Close()
 		o.wdb.Close()
 		return nil, fmt.Errorf("outbox: %w", err)
@@ -273,10 +286,16 @@ func (o *Outbox) Close() error {
 }
 
 // checkpointer copies the WAL into the main file every second, without
-// blocking the writer or readers (PASSIVE), until Close.
+// blocking the writer or readers (PASSIVE), until Close. Under a steady
+// stream of writes such a checkpoint never catches up with the last frame,
+// and SQLite only starts the WAL afresh once every frame is copied: the file
+// would grow without end, and with it the cost of finding a page in it. So
+// after each one the writer is asked to copy the few frames added meanwhile
+// between two batches, on its own connection, where nothing can write
+// behind it; its next transaction then starts the WAL from the beginning.
 func (o *Outbox) checkpointer() {
 	defer close(o.checkpointed)
-	t := time.NewTicker(checkpointEvery)
+	t := time.NewTicker(o.ckptEvery)
 	defer t.Stop()
 	for {
 		select {
@@ -288,6 +307,10 @@ func (o *Outbox) checkpointer() {
 				o.log.Warn("outbox checkpoint failed", "err", err)
 			}
 			cancel()
+			o.finishCkpt.Store(true)
+			if p := o.writerCkptErr.Swap(nil); p != nil {
+				o.log.Warn("outbox checkpoint failed", "err", *p)
+			}
 		}
 	}
 }
@@ -296,7 +319,17 @@ func (o *Outbox) checkpointer() {
 // on disk (or failed). It does not give up when ctx ends after submitting:
 // the write is then committed or not as a whole, and the caller learns which.
 func (o *Outbox) write(ctx context.Context, fn func(*sql.Tx) error) error {
-	w := &op{fn: fn, done: make(chan error, 1)}
+	return o.submit(ctx, &op{fn: fn, done: make(chan error, 1)})
+}
+
+// writeLazy is write for a caller that can wait a few milliseconds more:
+// the relay's records, which would otherwise each pay a commit of their own
+// between the claims.
+func (o *Outbox) writeLazy(ctx context.Context, fn func(*sql.Tx) error) error {
+	return o.submit(ctx, &op{fn: fn, done: make(chan error, 1), lazy: true})
+}
+
+func (o *Outbox) submit(ctx context.Context, w *op) error {
 	o.mu.RLock()
 	if o.closed {
 		o.mu.RUnlock()
@@ -313,7 +346,9 @@ func (o *Outbox) write(ctx context.Context, fn func(*sql.Tx) error) error {
 }
 
 // writer gathers whatever writes are waiting, up to maxBatch, into one
-// transaction; it never waits for more to arrive.
+// transaction. It waits for more to arrive only when every write gathered
+// is lazy: then for lazyWait at most, or until a write that is not lazy
+// comes.
 func (o *Outbox) writer() {
 	defer close(o.stopped)
 	for {
@@ -330,17 +365,61 @@ func (o *Outbox) writer() {
 				}
 			}
 		}
-		batch := []*op{first}
-	gather:
-		for len(batch) < o.maxBatch {
-			select {
-			case w := <-o.ops:
-				batch = append(batch, w)
-			default:
-				break gather
-			}
+		batch, lazy := o.gather([]*op{first}, first.lazy)
+		if lazy && len(batch) < o.maxBatch {
+			batch = o.gatherLazy(batch)
 		}
 		o.commit(batch)
+		if o.finishCkpt.Swap(false) {
+			o.finishCheckpoint()
+		}
+	}
+}
+
+// gather adds the writes already waiting to batch, up to maxBatch, and
+// reports whether all of them are lazy.
+func (o *Outbox) gather(batch []*op, lazy bool) ([]*op, bool) {
+	for len(batch) < o.maxBatch {
+		select {
+		case w := <-o.ops:
+			batch = append(batch, w)
+			lazy = lazy && w.lazy
+		default:
+			return batch, lazy
+		}
+	}
+	return batch, lazy
+}
+
+// gatherLazy waits up to lazyWait for more writes to join a batch of lazy
+// ones, and stops at the first that is not lazy, or when the batch is full.
+func (o *Outbox) gatherLazy(batch []*op) []*op {
+	t := time.NewTimer(lazyWait)
+	defer t.Stop()
+	for len(batch) < o.maxBatch {
+		select {
+		case w := <-o.ops:
+			batch = append(batch, w)
+			if !w.lazy {
+				batch, _ = o.gather(batch, false)
+				return batch
+			}
+		case <-t.C:
+			return batch
+		case <-o.quit:
+			return batch
+		}
+	}
+	return batch
+}
+
+// finishCheckpoint copies into the main file the frames the checkpointer
+// left, on the writer's connection between two batches.
+func (o *Outbox) finishCheckpoint() {
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
+	if _, err := o.wconn.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+		o.writerCkptErr.Store(&err)
 	}
 }
 
