@@ -126,7 +126,11 @@ func convertClick(tx *sql.Tx, clk click, req conversionRequest, c call, method s
 		}
 		return outcome{status: http.StatusOK, body: duplicateBody{Status: "duplicate", Message: msgAlreadyTracked, ConversionID: orig}}, nil
 	}
-	conv := conversion{ConversionID: uuid.NewString(), ExternalID: req.ConversionID, Email: req.Email, IP: req.IP, Method: method}
+	id, err := uuid.NewV7() // time-ordered: the unique index grows at its end
+	if err != nil {
+		return outcome{}, err
+	}
+	conv := conversion{ConversionID: id.String(), ExternalID: req.ConversionID, Email: req.Email, IP: req.IP, Method: method}
 	if err := insertConversion(tx, clk, conv, c.now.UnixNano()); err != nil {
 		return outcome{}, err
 	}

@@ -28,7 +28,11 @@ CREATE TABLE IF NOT EXISTS track_clicks (
 	created_at    INTEGER NOT NULL,
 	UNIQUE (provider_id, test, glp_click_id)
 );
-CREATE INDEX IF NOT EXISTS track_clicks_recent ON track_clicks (provider_id, test, converted, created_at);
+-- Soft-matching reads the unconverted clicks only: a click leaves this index
+-- when it converts, and an inferred click, converted as it is created, never
+-- enters it.
+DROP INDEX IF EXISTS track_clicks_recent;
+CREATE INDEX IF NOT EXISTS track_clicks_unconverted ON track_clicks (provider_id, test, created_at) WHERE converted = 0;
 CREATE TABLE IF NOT EXISTS conversions (
 	id            INTEGER PRIMARY KEY,
 	conversion_id TEXT    NOT NULL UNIQUE,
@@ -136,10 +140,13 @@ func findClick(tx *sql.Tx, provider int64, test bool, where string, args ...any)
 	return c, err == nil, err
 }
 
+// insertClick logs a click. An inferred click is created for the
+// conversion that names it, in the same transaction, so it is stored
+// converted already.
 func insertClick(tx *sql.Tx, c click) (int64, error) {
-	res, err := tx.Exec(`INSERT INTO track_clicks (glp_click_id, provider_id, test, ip, email, user_agent, utm, session_token, inferred, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.ClickID, c.ProviderID, c.Test, c.IP, c.Email, c.UserAgent, c.UTM, nullIfEmpty(c.sessionTok), c.Inferred, c.createdNano)
+	res, err := tx.Exec(`INSERT INTO track_clicks (glp_click_id, provider_id, test, ip, email, user_agent, utm, session_token, inferred, converted, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.ClickID, c.ProviderID, c.Test, c.IP, c.Email, c.UserAgent, c.UTM, nullIfEmpty(c.sessionTok), c.Inferred, c.Inferred, c.createdNano)
 	if err != nil {
 		return 0, fmt.Errorf("insert click: %w", err)
 	}
@@ -160,11 +167,16 @@ func originalConversion(tx *sql.Tx, clickRow int64) (string, error) {
 	return id, err
 }
 
+// insertConversion records conv on the click c and marks c converted,
+// unless it was created converted (an inferred click).
 func insertConversion(tx *sql.Tx, c click, conv conversion, now int64) error {
 	if _, err := tx.Exec(`INSERT INTO conversions (conversion_id, click_id, provider_id, glp_click_id, external_id, email, ip, method, test, recorded_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		conv.ConversionID, c.ID, c.ProviderID, c.ClickID, conv.ExternalID, conv.Email, conv.IP, conv.Method, c.Test, now); err != nil {
 		return fmt.Errorf("insert conversion: %w", err)
+	}
+	if c.Inferred {
+		return nil
 	}
 	if _, err := tx.Exec(`UPDATE track_clicks SET converted = 1 WHERE id = ?`, c.ID); err != nil {
 		return fmt.Errorf("mark click converted: %w", err)
