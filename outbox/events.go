@@ -83,8 +83,9 @@ func (o *Outbox) ClaimProbe(ctx context.Context, lease time.Duration) ([]sidecar
 
 func (o *Outbox) claim(ctx context.Context, where string, n int, lease time.Duration) ([]sidecar.Event, error) {
 	var events []sidecar.Event
+	var payloads [][]byte
 	err := o.write(ctx, func(tx *sql.Tx) error {
-		events = events[:0]
+		events, payloads = events[:0], payloads[:0]
 		now := o.now()
 		rows, err := tx.Query(`UPDATE events SET lease_until = :until, next_attempt_at = :until, attempts = attempts + 1, updated_at = :now
 			WHERE id IN (SELECT id FROM events INDEXED BY events_due WHERE `+where+`) RETURNING `+eventColumns,
@@ -94,16 +95,22 @@ func (o *Outbox) claim(ctx context.Context, where string, n int, lease time.Dura
 		}
 		defer rows.Close()
 		for rows.Next() {
-			e, err := scanEvent(rows)
+			e, payload, err := scanEventRaw(rows)
 			if err != nil {
 				return err
 			}
-			events = append(events, e)
+			events, payloads = append(events, e), append(payloads, payload)
 		}
 		return rows.Err()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim events: %w", err)
+	}
+	// Decoded here, not in the transaction: the writer serves everyone.
+	for i := range events {
+		if err := decodePayload(&events[i], payloads[i]); err != nil {
+			return nil, fmt.Errorf("claim events: %w", err)
+		}
 	}
 	return events, nil
 }
