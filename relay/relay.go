@@ -197,11 +197,12 @@ type job struct {
 // is bounded by the request timeout), gives back what was claimed but not
 // sent, and returns.
 //
-// A fixed pool of workers takes claimed events from a buffer twice their
-// number; the dispatcher claims a worker's worth whenever the buffer is
-// half empty, so workers never wait for a claim's commit.
+// A fixed pool of workers takes claimed events from a buffer four times
+// their number; the dispatcher claims whenever the buffer is half empty, at
+// least two workers' worth, so workers never wait for a claim's commit and
+// a drain commits few claims.
 func (r *Relay) Run(ctx context.Context) error {
-	capacity := 2 * r.opts.Workers
+	capacity := 4 * r.opts.Workers
 	jobs := make(chan job, capacity)
 	results := make(chan done, capacity)
 	var stopping atomic.Bool
@@ -306,7 +307,7 @@ func (r *Relay) dispatch(ctx context.Context, free int, probing bool, nextProbe 
 		}
 		return now.Add(idlePoll)
 	}
-	if free < r.opts.Workers {
+	if free < 2*r.opts.Workers {
 		return now.Add(idlePoll) // the buffer is at least half full; a report wakes the loop first
 	}
 	evs, err := r.opts.Store.Claim(ctx, free, r.opts.Lease)
