@@ -24,12 +24,21 @@ type Metrics struct {
 	deliveries *prometheus.CounterVec
 	delivery   *prometheus.HistogramVec
 	requests   *prometheus.HistogramVec
+	commits    prometheus.Histogram
+	batch      prometheus.Histogram
 }
 
 // StatsSource gives the outbox's counts and the relay's state at scrape time.
 type StatsSource interface {
 	Stats(ctx context.Context) (sidecar.Stats, error)
 }
+
+// StatsFunc is a StatsSource; it lets the metrics exist before the outbox,
+// which reports its commits to them.
+type StatsFunc func(ctx context.Context) (sidecar.Stats, error)
+
+// Stats calls f.
+func (f StatsFunc) Stats(ctx context.Context) (sidecar.Stats, error) { return f(ctx) }
 
 // StatusSource gives the relay's state.
 type StatusSource interface {
@@ -62,8 +71,18 @@ func NewMetrics(store StatsSource, relay func() sidecar.RelayStatus, now func() 
 			Help:    "HTTP requests served, by listener, route, method and status code.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"listener", "route", "method", "code"}),
+		commits: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "outbox_commit_duration_seconds",
+			Help:    "Duration of one outbox transaction (a group commit), disk sync included: how fast this disk makes a 202 durable.",
+			Buckets: prometheus.ExponentialBuckets(0.00025, 2, 13),
+		}),
+		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "outbox_commit_writes",
+			Help:    "Writes (accepted events, claims, attempts) carried by one outbox transaction.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 9),
+		}),
 	}
-	m.reg.MustRegister(m.received, m.deliveries, m.delivery, m.requests,
+	m.reg.MustRegister(m.received, m.deliveries, m.delivery, m.requests, m.commits, m.batch,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&stateCollector{store: store, relay: relay, now: now})
 	return m
@@ -87,6 +106,12 @@ func (m *Metrics) Attempted(outcome string, status int, d time.Duration) {
 	}
 	m.deliveries.WithLabelValues(outcome, class).Inc()
 	m.delivery.WithLabelValues(outcome).Observe(d.Seconds())
+}
+
+// Committed observes one outbox transaction (the outbox's observer).
+func (m *Metrics) Committed(writes int, took time.Duration) {
+	m.commits.Observe(took.Seconds())
+	m.batch.Observe(float64(writes))
 }
 
 // Instrument times every request of a listener. The route is the matched

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -204,10 +205,20 @@ func TestMetricsUseBoundedLabels(t *testing.T) {
 		`glp_sidecar_relay_state{mode="running"} 1`,
 		`glp_sidecar_oldest_queued_age_seconds 0`,
 		`glp_sidecar_delivery_duration_seconds_bucket`,
+		`glp_sidecar_outbox_commit_duration_seconds_bucket{le="0.00025"}`,
+		`glp_sidecar_outbox_commit_writes_bucket{le="1"}`,
 		`glp_sidecar_http_request_duration_seconds_bucket{code="201",listener="public",method="POST",route="/glp-s2s-conversion"`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("metrics lack %s", want)
+		}
+	}
+	// The outbox reports its commits: at least the conversion and its delivery.
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, "glp_sidecar_outbox_commit_writes_sum "); ok {
+			if n, err := strconv.ParseFloat(v, 64); err != nil || n < 2 {
+				t.Errorf("the outbox's commits carried %s writes; want 2 at least (the conversion, its claim, its attempt)", v)
+			}
 		}
 	}
 	for _, never := range []string{"metric-click-1", "m@example.com", "bad id"} {

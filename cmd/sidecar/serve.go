@@ -36,14 +36,17 @@ func runServe(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
 // calls ready (when not nil) with their addresses.
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer, ready func(public, admin string)) error {
 	started := time.Now()
-	box, err := outbox.Open(outbox.Options{Path: cfg.DBPath, Logger: log})
+	var box *outbox.Outbox
+	var rl *relay.Relay
+	// Read at scrape time, once the listeners run: box and rl are set by then.
+	metrics := admin.NewMetrics(admin.StatsFunc(func(ctx context.Context) (sidecar.Stats, error) { return box.Stats(ctx) }),
+		func() sidecar.RelayStatus { return rl.Status() }, nil)
+	box, err := outbox.Open(outbox.Options{Path: cfg.DBPath, Logger: log, Observer: metrics})
 	if err != nil {
 		return err
 	}
 	defer box.Close()
 
-	var rl *relay.Relay
-	metrics := admin.NewMetrics(box, func() sidecar.RelayStatus { return rl.Status() }, nil)
 	rl, err = relay.New(relay.Options{
 		Observer: metrics,
 		Store:    box, BaseURL: cfg.APIURL, ProviderID: cfg.ProviderID, Token: cfg.APIToken.Value(), TestMode: cfg.TestMode,
