@@ -464,14 +464,18 @@ func (r *Relay) record(e sidecar.Event, res sidecar.Result, status int, v verdic
 	}
 	// One line per attempt, built only when its level is logged: at the
 	// rates of a drain, formatting lines nobody reads costs real CPU.
-	level, msg, extra := slog.LevelInfo, "event "+string(res.State), []any{"upstream_conversion_id", res.Upstream.ConversionID}
-	switch v {
-	case retry, pause:
-		level, msg, extra = slog.LevelWarn, "upstream failure", []any{"reason", reason, "outcome", res.Attempt.Outcome, "next_attempt_at", res.NextAttemptAt}
-	case rejected:
-		level, msg, extra = slog.LevelWarn, "event rejected", []any{"reason", reason}
+	level := slog.LevelInfo
+	if v == retry || v == pause || v == rejected {
+		level = slog.LevelWarn
 	}
 	if r.opts.Logger.Enabled(ctx, level) {
+		msg, extra := "event "+string(res.State), []any{"upstream_conversion_id", res.Upstream.ConversionID}
+		switch v {
+		case retry, pause:
+			msg, extra = "upstream failure", []any{"reason", reason, "outcome", res.Attempt.Outcome, "next_attempt_at", res.NextAttemptAt}
+		case rejected:
+			msg, extra = "event rejected", []any{"reason", reason}
+		}
 		r.opts.Logger.Log(ctx, level, msg, append([]any{"event_id", e.ID, "state", res.State, "attempt", e.Attempts, "status", status, "duration_ms", took.Milliseconds()}, extra...)...)
 	}
 	if res.State != sidecar.StateQueued {
