@@ -81,9 +81,8 @@ type Outbox struct {
 	stopped      chan struct{}
 	checkpointed chan struct{}
 
-	lastErr       atomic.Pointer[error] // the last write that failed for want of disk, nil once one succeeds
-	finishCkpt    atomic.Bool           // the writer is to finish the checkpointer's work between batches
-	writerCkptErr atomic.Pointer[error] // the last failed finishing checkpoint, for the log
+	lastErr    atomic.Pointer[error] // the last write that failed for want of disk, nil once one succeeds
+	finishCkpt atomic.Bool           // the writer is to finish the checkpointer's work between batches
 }
 
 // op is one write for the group commit: fn runs inside the batch's
@@ -310,15 +309,8 @@ func (o *Outbox) checkpointer() {
 		case <-o.quit:
 			return
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
-			if _, err := o.cdb.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
-				o.log.Warn("outbox checkpoint failed", "err", err)
-			}
-			cancel()
+			o.checkpoint(o.cdb)
 			o.finishCkpt.Store(true)
-			if p := o.writerCkptErr.Swap(nil); p != nil {
-				o.log.Warn("outbox checkpoint failed", "err", *p)
-			}
 		}
 	}
 }
@@ -379,7 +371,7 @@ func (o *Outbox) writer() {
 		}
 		o.commit(batch)
 		if o.finishCkpt.Swap(false) {
-			o.finishCheckpoint()
+			o.checkpoint(o.wconn) // the frames the checkpointer left
 		}
 	}
 }
@@ -421,13 +413,15 @@ func (o *Outbox) gatherLazy(batch []*op) []*op {
 	return batch
 }
 
-// finishCheckpoint copies into the main file the frames the checkpointer
-// left, on the writer's connection between two batches.
-func (o *Outbox) finishCheckpoint() {
+// checkpoint copies the WAL's frames into the main file, as far as readers
+// allow, on conn: the checkpointer's own, or the writer's between batches.
+func (o *Outbox) checkpoint(conn interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}) {
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
-	if _, err := o.wconn.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
-		o.writerCkptErr.Store(&err)
+	if _, err := conn.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+		o.log.Warn("outbox checkpoint failed", "err", err)
 	}
 }
 
