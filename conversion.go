@@ -2,12 +2,14 @@ package sidecar
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"regexp"
 	"strings"
+	"sync"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Limits of the conversion contract.
@@ -42,8 +44,8 @@ type ConversionRequest struct {
 	TestMode bool
 }
 
-// stringField is one accepted string field: its spellings, its rule and where
-// the value goes.
+// stringField is one accepted string field: its spellings, the first
+// present one winning, its rule and where the value goes.
 type stringField struct {
 	names []string
 	check func(string) (string, string) // value → normalised value, or "" and what is wrong
@@ -58,40 +60,79 @@ var conversionFields = []stringField{
 	{[]string{"conversion_id", "conversionId"}, checkToken, func(r *ConversionRequest) *string { return &r.ConversionID }},
 }
 
+const testModeName = "testMode"
+
+// member is the last value a body gave one accepted name.
+type member struct {
+	kind jsontext.Kind // 0 when absent
+	text string        // a string's value
+}
+
+// memberIndex numbers every accepted name: its slot in a body's members.
+var memberIndex = func() map[string]int {
+	m := map[string]int{testModeName: 0}
+	for _, f := range conversionFields {
+		for _, n := range f.names {
+			m[n] = len(m)
+		}
+	}
+	return m
+}()
+
+// decoder reads one body; pooled, for a conversion arrives with every request.
+type decoder struct {
+	r       bytes.Reader
+	d       jsontext.Decoder
+	members [16]member // indexed by memberIndex: room for every accepted name
+}
+
+var decoders = sync.Pool{New: func() any { return new(decoder) }}
+
+// decodeOptions make the tokenizer as lenient as encoding/json.Unmarshal: a
+// repeated name's last value wins, invalid UTF-8 becomes U+FFFD.
+var decodeOptions = []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)}
+
 // DecodeConversion decodes and validates a conversion request body. Absent
 // and null fields are left empty; unknown fields are ignored. A failure is an
 // *Error with code EInvalid naming each bad field, as the caller spelt it.
+//
+// It reads the body once, token by token, keeping only the names it knows
+// (a map of raw values, then each value again, cost an eighth of an
+// accept's CPU).
 func DecodeConversion(data []byte) (ConversionRequest, error) {
+	dc := decoders.Get().(*decoder)
+	defer decoders.Put(dc)
+	dc.members = [16]member{}
+	dc.r.Reset(data)
+	dc.d.Reset(&dc.r, decodeOptions...)
+	if len(bytes.TrimSpace(data)) == 0 {
+		return ConversionRequest{}, invalid(map[string]string{"body": "is empty; send a JSON object"})
+	}
+	if problem := dc.readObject(); problem != "" {
+		return ConversionRequest{}, invalid(map[string]string{"body": problem})
+	}
 	var req ConversionRequest
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(data, &obj); err != nil {
-		return req, invalid(map[string]string{"body": bodyProblem(data, err)})
-	}
-	if obj == nil { // the body was null
-		return req, invalid(map[string]string{"body": "must be a JSON object"})
-	}
 	bad := map[string]string{}
 	for _, f := range conversionFields {
-		name, raw := firstPresent(obj, f.names)
-		if raw == nil {
-			continue
+		name, m := dc.firstPresent(f.names)
+		switch {
+		case m.kind == 0:
+		case m.kind != '"':
+			bad[name] = "must be a string, not " + kindName(m.kind)
+		default:
+			if v, problem := f.check(m.text); problem != "" {
+				bad[name] = problem
+			} else {
+				*f.dst(&req) = v
+			}
 		}
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			bad[name] = "must be a string, not " + jsonKind(raw)
-			continue
-		}
-		v, problem := f.check(s)
-		if problem != "" {
-			bad[name] = problem
-			continue
-		}
-		*f.dst(&req) = v
 	}
-	if _, raw := firstPresent(obj, []string{"testMode"}); raw != nil {
-		if err := json.Unmarshal(raw, &req.TestMode); err != nil {
-			bad["testMode"] = "must be a boolean, not " + jsonKind(raw)
-		}
+	switch m := dc.members[memberIndex[testModeName]]; m.kind {
+	case 0, 'n', 'f':
+	case 't':
+		req.TestMode = true
+	default:
+		bad[testModeName] = "must be a boolean, not " + kindName(m.kind)
 	}
 	if len(bad) > 0 {
 		return ConversionRequest{}, invalid(bad)
@@ -99,38 +140,86 @@ func DecodeConversion(data []byte) (ConversionRequest, error) {
 	return req, nil
 }
 
+// readObject reads the body's one object into members, and says what is
+// wrong with the body when it is not one JSON object.
+func (dc *decoder) readObject() string {
+	d := &dc.d
+	switch d.PeekKind() {
+	case '{':
+	case 'n', '"', 't', 'f', '0', '[':
+		k := d.PeekKind()
+		if d.SkipValue() != nil || !atEnd(d) {
+			return "is not valid JSON"
+		}
+		if k == 'n' {
+			return "must be a JSON object"
+		}
+		return "must be a JSON object, not " + map[jsontext.Kind]string{'"': "string", 't': "bool", 'f': "bool", '0': "number", '[': "array"}[k]
+	default:
+		return "is not valid JSON"
+	}
+	if _, err := d.ReadToken(); err != nil {
+		return "is not valid JSON"
+	}
+	for d.PeekKind() != '}' {
+		name, err := d.ReadToken()
+		if err != nil {
+			return "is not valid JSON"
+		}
+		i, known := memberIndex[name.String()]
+		if !known {
+			if d.SkipValue() != nil {
+				return "is not valid JSON"
+			}
+			continue
+		}
+		m := member{kind: d.PeekKind()}
+		switch m.kind {
+		case '"', 'n', 't', 'f':
+			tok, err := d.ReadToken()
+			if err != nil {
+				return "is not valid JSON"
+			}
+			if m.kind == '"' {
+				m.text = tok.String()
+			}
+		default:
+			if d.SkipValue() != nil {
+				return "is not valid JSON"
+			}
+		}
+		dc.members[i] = m
+	}
+	if _, err := d.ReadToken(); err != nil || !atEnd(d) {
+		return "is not valid JSON"
+	}
+	return ""
+}
+
+// atEnd reports whether nothing but white space follows the top-level value.
+func atEnd(d *jsontext.Decoder) bool {
+	_, err := d.ReadToken()
+	return err == io.EOF
+}
+
+// firstPresent returns the first of names that the body gave a value other
+// than null.
+func (dc *decoder) firstPresent(names []string) (string, member) {
+	for _, n := range names {
+		if m := dc.members[memberIndex[n]]; m.kind != 0 && m.kind != 'n' {
+			return n, m
+		}
+	}
+	return "", member{}
+}
+
 func invalid(fields map[string]string) *Error {
 	return &Error{Code: EInvalid, Message: "Invalid request body", Fields: fields}
 }
 
-// firstPresent returns the first of names that obj holds with a value other
-// than null.
-func firstPresent(obj map[string]json.RawMessage, names []string) (string, json.RawMessage) {
-	for _, n := range names {
-		if raw, ok := obj[n]; ok && !bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
-			return n, raw
-		}
-	}
-	return "", nil
-}
-
-func bodyProblem(data []byte, err error) string {
-	if len(bytes.TrimSpace(data)) == 0 {
-		return "is empty; send a JSON object"
-	}
-	if typeErr := (*json.UnmarshalTypeError)(nil); errors.As(err, &typeErr) {
-		return "must be a JSON object, not " + typeErr.Value
-	}
-	return "is not valid JSON"
-}
-
-// jsonKind names the JSON type of a raw value for an error message.
-func jsonKind(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return "empty"
-	}
-	switch raw[0] {
+// kindName names a JSON kind for an error message.
+func kindName(k jsontext.Kind) string {
+	switch k {
 	case '"':
 		return "a string"
 	case '{':
