@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -32,7 +33,8 @@ const backlogConns = 64
 type Options struct {
 	Exe         string        // the sidecar binary
 	Connections []int         // concurrency levels for the accept runs
-	Duration    time.Duration // one accept run
+	Duration    time.Duration // one accept run, split into Rounds
+	Rounds      int           // ceiling and sidecar slices taken in turn
 	Backlog     int           // events queued while the upstream is down; 0 skips the scenario
 	Workers     int           // GLP_RELAY_WORKERS
 	Dir         string        // where the outbox files go
@@ -59,7 +61,8 @@ func Ceiling() http.Handler {
 
 type acceptRun struct {
 	conns             int
-	ceiling, sidecar  result
+	ceiling, sidecar  result    // the rounds' slices merged
+	ratios            []float64 // sidecar/ceiling requests per second, round by round
 	delivered         int
 	deliveredPerSec   float64
 	e2eP50, e2eP99    time.Duration
@@ -94,8 +97,7 @@ func Run(ctx context.Context, o Options) error {
 	for i, c := range o.Connections {
 		fmt.Fprintf(os.Stderr, "bench: %d connections, %s each against the ceiling and the sidecar…\n", c, o.Duration)
 		r := acceptRun{conns: c}
-		r.ceiling = load(ctx, ceil.urls[0]+"/glp-s2s-conversion", fmt.Sprint("ceil", i), c, o.Duration, 0)
-		if err := r.runSidecar(ctx, o, mock.urls[0], fmt.Sprint("run", i)); err != nil {
+		if err := r.runSidecar(ctx, o, ceil.urls[0], mock.urls[0], fmt.Sprint("run", i)); err != nil {
 			return err
 		}
 		runs = append(runs, r)
@@ -129,7 +131,13 @@ func resetMock(mock string) error {
 	return resp.Body.Close()
 }
 
-func (r *acceptRun) runSidecar(ctx context.Context, o Options, mock, run string) error {
+// runSidecar starts a sidecar and loads it and the ceiling in turn, round by
+// round: the machine's noise (a neighbour, a frequency change) drifts over
+// seconds, and a ratio taken from two slices seconds apart survives it
+// better than one taken from two runs a minute apart. Before each slice of
+// the ceiling the sidecar has delivered everything, so that nothing of it
+// runs while the ceiling is measured.
+func (r *acceptRun) runSidecar(ctx context.Context, o Options, ceiling, mock, run string) error {
 	if err := resetMock(mock); err != nil {
 		return err
 	}
@@ -147,25 +155,44 @@ func (r *acceptRun) runSidecar(ctx context.Context, o Options, mock, run string)
 	r.startToReady = time.Since(t0)
 	time.Sleep(300 * time.Millisecond)
 	r.idleRSS = sc.usage().rss
-	cpu0 := sc.usage().cpu
-	loadStart := time.Now()
-	r.sidecar = load(ctx, public+"/glp-s2s-conversion", run, r.conns, o.Duration, 0)
-	r.cpuPerSec = (sc.usage().cpu - cpu0).Seconds() / r.sidecar.elapsed.Seconds()
-	for ctx.Err() == nil {
-		s, err := stats(admin)
-		if err == nil && s["queued"] == 0 {
-			r.delivered = s["delivered"]
-			break
+	rounds := max(1, o.Rounds)
+	slice := o.Duration / time.Duration(rounds)
+	var ceil, side []result
+	var cpu, untilEmpty time.Duration
+	for i := range rounds {
+		c := load(ctx, ceiling+"/glp-s2s-conversion", fmt.Sprint(run, "ceil", i), r.conns, slice, 0)
+		cpu0, start := sc.usage().cpu, time.Now()
+		s := load(ctx, public+"/glp-s2s-conversion", fmt.Sprint(run, "r", i), r.conns, slice, 0)
+		cpu += sc.usage().cpu - cpu0
+		for ctx.Err() == nil {
+			st, err := stats(admin)
+			if err == nil && st["queued"] == 0 {
+				r.delivered = st["delivered"]
+				break
+			}
+			time.Sleep(pollEvery)
 		}
-		time.Sleep(pollEvery)
+		untilEmpty += time.Since(start)
+		ceil, side = append(ceil, c), append(side, s)
+		r.ratios = append(r.ratios, s.perSecond()/c.perSecond())
 	}
-	r.deliveredPerSec = float64(r.delivered) / time.Since(loadStart).Seconds()
+	r.ceiling, r.sidecar = merge(ceil), merge(side)
+	r.cpuPerSec = cpu.Seconds() / r.sidecar.elapsed.Seconds()
+	r.deliveredPerSec = float64(r.delivered) / untilEmpty.Seconds()
 	r.peakRSS = sc.usage().peakRSS
 	if err := sc.stop(); err != nil {
 		return fmt.Errorf("sidecar: %v: %s", err, sc.stderr.String())
 	}
 	r.e2eP50, r.e2eP99, r.dbBytesPerMillion, err = outboxFigures(db)
 	return err
+}
+
+// ratio is the sidecar's requests per second as a share of the ceiling's:
+// the median of the rounds' ratios.
+func (r acceptRun) ratio() float64 {
+	s := slices.Clone(r.ratios)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 // outboxFigures reads accept→delivered latencies and the file's size per
@@ -271,12 +298,14 @@ func report(o Options, runs []acceptRun, bl *backlogRun) {
 	w := o.Out
 	host, _ := os.Hostname()
 	fmt.Fprintf(w, "glp-sidecar bench · %s · %d cores · %s %s/%s · %s\n", host, runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, time.Now().UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(w, "load: %s per run over keep-alive connections from this process, ~200-byte JSON bodies; relay workers: %d\n\n", o.Duration, o.Workers)
+	fmt.Fprintf(w, "load: %s per run in %d rounds of the ceiling, then the sidecar, then its queue emptied; keep-alive connections from this process, ~200-byte JSON bodies; relay workers: %d\n\n",
+		o.Duration, max(1, o.Rounds), o.Workers)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	row := func(cells ...string) { fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t") }
 	for _, r := range runs {
 		row(fmt.Sprintf("accept, %d connections", r.conns), "ceiling", "sidecar", "sidecar/ceiling", "target")
-		row("requests/s", num(r.ceiling.perSecond()), num(r.sidecar.perSecond()), ratio(r.sidecar.perSecond(), r.ceiling.perSecond()), "≥ 0.60")
+		row("requests/s", num(r.ceiling.perSecond()), num(r.sidecar.perSecond()), fmt.Sprintf("%.2f", r.ratio()), "≥ 0.60")
+		row("requests/s ratio by round (median above)", "", "", rounds(r.ratios), "")
 		row("p50 latency", ms(r.ceiling.percentile(0.5)), ms(r.sidecar.percentile(0.5)), ratio(float64(r.sidecar.percentile(0.5)), float64(r.ceiling.percentile(0.5))), "")
 		row("p99 latency", ms(r.ceiling.percentile(0.99)), ms(r.sidecar.percentile(0.99)), ratio(float64(r.sidecar.percentile(0.99)), float64(r.ceiling.percentile(0.99))), "≤ 2.00")
 		row("max latency", ms(r.ceiling.max()), ms(r.sidecar.max()), "", "")
@@ -306,6 +335,14 @@ func report(o Options, runs []acceptRun, bl *backlogRun) {
 		row("drained in", "", bl.drainTotal.Round(100*time.Millisecond).String(), "", "")
 	}
 	tw.Flush()
+}
+
+func rounds(ratios []float64) string {
+	s := make([]string, len(ratios))
+	for i, r := range ratios {
+		s[i] = fmt.Sprintf("%.2f", r)
+	}
+	return strings.Join(s, " ")
 }
 
 func num(f float64) string {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -114,6 +115,21 @@ func load(ctx context.Context, url, run string, conns int, dur time.Duration, li
 	res.n = len(res.lat) - countNon202(res.errors)
 	sort.Slice(res.lat, func(i, j int) bool { return res.lat[i] < res.lat[j] })
 	return res
+}
+
+// merge puts the slices of one load's rounds together.
+func merge(rs []result) result {
+	m := result{errors: map[int]int{}}
+	for _, r := range rs {
+		m.n += r.n
+		m.elapsed += r.elapsed
+		m.lat = append(m.lat, r.lat...)
+		for k, v := range r.errors {
+			m.errors[k] += v
+		}
+	}
+	slices.Sort(m.lat)
+	return m
 }
 
 func countNon202(errs map[int]int) int {

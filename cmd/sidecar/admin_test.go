@@ -363,7 +363,7 @@ func TestTheDashboardShowsEventsAndRetriesThem(t *testing.T) {
 }
 
 func TestBenchPrintsTheTable(t *testing.T) {
-	cmd := sidecarCmd(t, nil, "bench", "--connections", "4", "--duration", "1s", "--backlog", "300")
+	cmd := sidecarCmd(t, nil, "bench", "--connections", "4", "--duration", "1s", "--rounds", "2", "--backlog", "300")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if code := exitStatus(cmd.Run()); code != 0 {
@@ -375,6 +375,9 @@ func TestBenchPrintsTheTable(t *testing.T) {
 		if !strings.Contains(table, want) {
 			t.Errorf("the table lacks %q:\n%s", want, table)
 		}
+	}
+	if regexp.MustCompile(`ratio by round \(median above\)\s+\d\.\d\d \d\.\d\d\s`).FindString(table) == "" {
+		t.Errorf("the table lacks the two rounds' ratios:\n%s", table)
 	}
 	if regexp.MustCompile(`errors\s+none\s+none`).FindString(table) == "" {
 		t.Errorf("errors under a light load:\n%s", table)

@@ -20,7 +20,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fl := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	conns := fl.String("connections", "64,256", "comma-separated concurrency levels")
-	dur := fl.Duration("duration", 10*time.Second, "one accept run")
+	dur := fl.Duration("duration", 10*time.Second, "one accept run, split into rounds")
+	rounds := fl.Int("rounds", 3, "slices of the ceiling and the sidecar taken in turn; the ratio is their median")
 	backlog := fl.Int("backlog", 100000, "events queued while the upstream is down (1000000 on request; 0 skips)")
 	workers := fl.Int("workers", 8, "GLP_RELAY_WORKERS of the sidecar under test")
 	ceiling := fl.String("serve-ceiling", "", "internal: serve the ceiling handler on this address")
@@ -36,6 +37,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		g, gctx := errgroup.WithContext(ctx)
 		serveUntilDone(gctx, g, ln, bench.Ceiling(), discardLogger())
 		return g.Wait()
+	}
+	if *rounds < 1 {
+		return &usageError{"--rounds takes a number of at least 1"}
 	}
 	var levels []int
 	for _, c := range strings.Split(*conns, ",") {
@@ -54,5 +58,5 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer os.RemoveAll(dir)
-	return bench.Run(ctx, bench.Options{Exe: exe, Connections: levels, Duration: *dur, Backlog: *backlog, Workers: *workers, Dir: dir, Out: stdout})
+	return bench.Run(ctx, bench.Options{Exe: exe, Connections: levels, Duration: *dur, Rounds: *rounds, Backlog: *backlog, Workers: *workers, Dir: dir, Out: stdout})
 }

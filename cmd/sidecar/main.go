@@ -40,7 +40,7 @@ func commands() []command {
 		{"demo", "", "run mock + sidecar (proxy mode) + a demo app on embedded defaults", runDemo},
 		{"healthcheck", "[URL]", "exit 0 when the admin listener's /healthz (or URL) answers 200", runHealthcheck},
 		{"outbox", "stats|list|show ID|retry ID…|retry --state dead|purge", "operator commands on the outbox file", runOutbox},
-		{"bench", "[--connections 64,256] [--duration 10s] [--backlog N]", "measure the sidecar against this machine's ceiling", runBench},
+		{"bench", "[--connections 64,256] [--duration 10s] [--rounds 3] [--backlog N]", "measure the sidecar against this machine's ceiling", runBench},
 		{"version", "", "print version, commit and Go version", runVersion},
 		{"help", "[COMMAND]", "usage, with the table of environment variables", runHelp},
 	}
