@@ -164,15 +164,15 @@ func (r *acceptRun) runSidecar(ctx context.Context, o Options, ceiling, mock, ru
 		cpu0, start := sc.usage().cpu, time.Now()
 		s := load(ctx, public+"/glp-s2s-conversion", fmt.Sprint(run, "r", i), r.conns, slice, 0)
 		cpu += sc.usage().cpu - cpu0
-		for ctx.Err() == nil {
-			st, err := stats(admin)
+		var done time.Time
+		for p := (poller{admin: admin}); ctx.Err() == nil; {
+			st, at, err := p.next()
 			if err == nil && st["queued"] == 0 {
-				r.delivered = st["delivered"]
+				r.delivered, done = st["delivered"], at
 				break
 			}
-			time.Sleep(pollEvery)
 		}
-		untilEmpty += time.Since(start)
+		untilEmpty += done.Sub(start)
 		ceil, side = append(ceil, c), append(side, s)
 		r.ratios = append(r.ratios, s.perSecond()/c.perSecond())
 	}
@@ -266,27 +266,34 @@ func runBacklog(ctx context.Context, o Options, mock string) (*backlogRun, error
 	}
 	start := time.Now()
 	tenth := max(1, o.Backlog/10)
+	// Between two reads the drain is taken as steady: the moment a tenth
+	// was crossed is interpolated, not rounded up to the next read.
 	var firstAt, firstTenthAt, lastTenthAt, doneAt time.Time
-	for ctx.Err() == nil {
-		s, err := stats(admin)
+	prevAt, prevDone := start, 0
+	crossed := func(at time.Time, done, mark int) time.Time {
+		f := float64(mark-prevDone) / float64(done-prevDone)
+		return prevAt.Add(time.Duration(f * float64(at.Sub(prevAt))))
+	}
+	for p := (poller{admin: admin}); ctx.Err() == nil; {
+		s, at, err := p.next()
 		if err != nil {
 			return nil, err
 		}
 		done := s["delivered"] + s["duplicate"] + s["rejected"] + s["dead"]
-		now := time.Now()
-		switch {
-		case firstAt.IsZero() && done > 0:
-			firstAt = now
-		case firstTenthAt.IsZero() && done >= tenth:
-			firstTenthAt = now
-		case lastTenthAt.IsZero() && done >= o.Backlog-tenth:
-			lastTenthAt = now
+		if firstAt.IsZero() && done > 0 {
+			firstAt = crossed(at, done, 1)
+		}
+		if firstTenthAt.IsZero() && done >= tenth {
+			firstTenthAt = crossed(at, done, tenth)
+		}
+		if lastTenthAt.IsZero() && done >= o.Backlog-tenth {
+			lastTenthAt = crossed(at, done, o.Backlog-tenth)
 		}
 		if s["queued"] == 0 {
-			doneAt = now
+			doneAt = at
 			break
 		}
-		time.Sleep(pollEvery)
+		prevAt, prevDone = at, done
 	}
 	b.drainTotal = doneAt.Sub(start)
 	b.drainStart = float64(tenth) / firstTenthAt.Sub(firstAt).Seconds()

@@ -108,6 +108,25 @@ func stats(admin string) (map[string]int, error) {
 	return s.States, json.NewDecoder(resp.Body).Decode(&s)
 }
 
+// poller reads the sidecar's stats, at most every pollEvery and no more
+// often than ten times what the last read took: counting the states of a
+// million events takes about 100 ms, and the bench must not weigh on the
+// drain it measures.
+type poller struct {
+	admin string
+	every time.Duration
+}
+
+// next waits, reads the stats, and says when they were taken.
+func (p *poller) next() (map[string]int, time.Time, error) {
+	time.Sleep(max(p.every, pollEvery))
+	t0 := time.Now()
+	s, err := stats(p.admin)
+	took := time.Since(t0)
+	p.every = 10 * took
+	return s, t0.Add(took / 2), err
+}
+
 // waitReady polls /readyz until it answers 200.
 func waitReady(ctx context.Context, admin string) error {
 	for ctx.Err() == nil {
