@@ -265,40 +265,48 @@ func runBacklog(ctx context.Context, o Options, mock string) (*backlogRun, error
 		return nil, err
 	}
 	start := time.Now()
-	tenth := max(1, o.Backlog/10)
-	// Between two reads the drain is taken as steady: the moment a tenth
-	// was crossed is interpolated, not rounded up to the next read.
-	var firstAt, firstTenthAt, lastTenthAt, doneAt time.Time
-	prevAt, prevDone := start, 0
-	crossed := func(at time.Time, done, mark int) time.Time {
-		f := float64(mark-prevDone) / float64(done-prevDone)
-		return prevAt.Add(time.Duration(f * float64(at.Sub(prevAt))))
-	}
 	for p := (poller{admin: admin}); ctx.Err() == nil; {
-		s, at, err := p.next()
+		s, _, err := p.next()
 		if err != nil {
 			return nil, err
 		}
-		done := s["delivered"] + s["duplicate"] + s["rejected"] + s["dead"]
-		if firstAt.IsZero() && done > 0 {
-			firstAt = crossed(at, done, 1)
-		}
-		if firstTenthAt.IsZero() && done >= tenth {
-			firstTenthAt = crossed(at, done, tenth)
-		}
-		if lastTenthAt.IsZero() && done >= o.Backlog-tenth {
-			lastTenthAt = crossed(at, done, o.Backlog-tenth)
-		}
 		if s["queued"] == 0 {
-			doneAt = at
 			break
 		}
-		prevAt, prevDone = at, done
 	}
-	b.drainTotal = doneAt.Sub(start)
-	b.drainStart = float64(tenth) / firstTenthAt.Sub(firstAt).Seconds()
-	b.drainEnd = float64(tenth) / doneAt.Sub(lastTenthAt).Seconds()
+	if err := sc.stop(); err != nil {
+		return nil, fmt.Errorf("sidecar: %v: %s", err, sc.stderr.String())
+	}
+	// The rates come from the events' own finishing times, not from the
+	// moments the bench happened to look.
+	first, firstTenth, lastTenth, last, err := drainTimes(db, res.n)
+	if err != nil {
+		return nil, err
+	}
+	tenth := float64(max(1, res.n/10))
+	b.drainTotal = last.Sub(start)
+	b.drainStart = tenth / firstTenth.Sub(first).Seconds()
+	b.drainEnd = tenth / last.Sub(lastTenth).Seconds()
 	return b, nil
+}
+
+// drainTimes reads from a drained outbox when the first event finished, the
+// tenth, the one a tenth before the last, and the last.
+func drainTimes(path string, n int) (first, firstTenth, lastTenth, last time.Time, err error) {
+	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	if err != nil {
+		return
+	}
+	defer db.Close()
+	tenth := max(1, n/10)
+	var at [4]int64
+	for i, k := range []int{0, tenth - 1, n - tenth, n - 1} {
+		if err = db.QueryRow(`SELECT finished_at FROM events INDEXED BY events_finished
+			WHERE finished_at IS NOT NULL AND erased = 0 ORDER BY finished_at LIMIT 1 OFFSET ?`, k).Scan(&at[i]); err != nil {
+			return first, firstTenth, lastTenth, last, fmt.Errorf("the drained outbox: %w", err)
+		}
+	}
+	return time.UnixMilli(at[0]), time.UnixMilli(at[1]), time.UnixMilli(at[2]), time.UnixMilli(at[3]), nil
 }
 
 func report(o Options, runs []acceptRun, bl *backlogRun) {
