@@ -106,7 +106,9 @@ func TestClaimLeasesDueEventsUntilTheLeaseExpires(t *testing.T) {
 	clk := newClock()
 	o := open(t, outbox.Options{Now: clk.now})
 	for i := 0; i < 3; i++ {
-		if _, err := o.Append(ctx, conv(i)); err != nil {
+		e := conv(i)
+		e.Test, e.ClickSource = true, "cookie"
+		if _, err := o.Append(ctx, e); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -116,6 +118,15 @@ func TestClaimLeasesDueEventsUntilTheLeaseExpires(t *testing.T) {
 	}
 	if got[0].Attempts != 1 || got[0].LeaseUntil.IsZero() {
 		t.Errorf("a claimed event counts an attempt and carries a lease: %+v", got[0])
+	}
+	// A claimed event is the stored one, less its key and last outcome.
+	stored, _, err := o.Get(ctx, got[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored.Key = ""
+	if got[0] != stored {
+		t.Errorf("claimed %+v\nstored  %+v", got[0], stored)
 	}
 	rest, _ := o.Claim(ctx, 10, time.Minute)
 	if len(rest) != 1 {
