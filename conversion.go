@@ -100,14 +100,14 @@ var decodeOptions = []jsontext.Options{jsontext.AllowDuplicateNames(true), jsont
 // (a map of raw values, then each value again, cost an eighth of an
 // accept's CPU).
 func DecodeConversion(data []byte) (ConversionRequest, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return ConversionRequest{}, invalid(map[string]string{"body": "is empty; send a JSON object"})
+	}
 	dc := decoders.Get().(*decoder)
 	defer decoders.Put(dc)
 	dc.members = [16]member{}
 	dc.r.Reset(data)
 	dc.d.Reset(&dc.r, decodeOptions...)
-	if len(bytes.TrimSpace(data)) == 0 {
-		return ConversionRequest{}, invalid(map[string]string{"body": "is empty; send a JSON object"})
-	}
 	if problem := dc.readObject(); problem != "" {
 		return ConversionRequest{}, invalid(map[string]string{"body": problem})
 	}
