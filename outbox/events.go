@@ -93,7 +93,7 @@ func (o *Outbox) claim(ctx context.Context, where string, n int, lease time.Dura
 	err := o.write(ctx, func(tx *sql.Tx) error {
 		events, payloads = events[:0], payloads[:0]
 		now := o.now()
-		until := fromMS(ms(now.Add(lease))) // as stored: milliseconds
+		until, updated := fromMS(ms(now.Add(lease))), fromMS(ms(now)) // as stored: milliseconds
 		rows, err := tx.Query(`UPDATE events SET lease_until = :until, next_attempt_at = :until, attempts = attempts + 1, updated_at = :now
 			WHERE id IN (SELECT id FROM events INDEXED BY events_due WHERE `+where+`) RETURNING id, payload, test, click_source, attempts, created_at, queued_at`,
 			sql.Named("until", ms(until)), sql.Named("now", ms(now)), sql.Named("n", n))
@@ -102,7 +102,7 @@ func (o *Outbox) claim(ctx context.Context, where string, n int, lease time.Dura
 		}
 		defer rows.Close()
 		for rows.Next() {
-			e := sidecar.Event{State: sidecar.StateQueued, NextAttemptAt: until, LeaseUntil: until, UpdatedAt: fromMS(ms(now))}
+			e := sidecar.Event{State: sidecar.StateQueued, NextAttemptAt: until, LeaseUntil: until, UpdatedAt: updated}
 			var payload []byte
 			var created, queued int64
 			if err := rows.Scan(&e.ID, &payload, &e.Test, &e.ClickSource, &e.Attempts, &created, &queued); err != nil {

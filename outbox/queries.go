@@ -15,16 +15,6 @@ const eventColumns = `id, idem_key, payload, test, click_source, state, attempts
 	upstream_conversion_id, upstream_click_id, upstream_recorded_at, created_at, queued_at, updated_at, finished_at, erased`
 
 func scanEvent(row interface{ Scan(...any) error }) (sidecar.Event, error) {
-	e, payload, err := scanEventRaw(row)
-	if err != nil {
-		return e, err
-	}
-	return e, decodePayload(&e, payload)
-}
-
-// scanEventRaw reads an event's columns and leaves its payload undecoded,
-// for a caller that decodes it outside the writer's transaction.
-func scanEventRaw(row interface{ Scan(...any) error }) (sidecar.Event, []byte, error) {
 	var e sidecar.Event
 	var key sql.NullString
 	var payload []byte
@@ -33,12 +23,12 @@ func scanEventRaw(row interface{ Scan(...any) error }) (sidecar.Event, []byte, e
 	err := row.Scan(&e.ID, &key, &payload, &e.Test, &e.ClickSource, &e.State, &e.Attempts, &next, &lease, &e.LastStatus, &e.LastError, &e.LastBody,
 		&e.Upstream.ConversionID, &e.Upstream.ClickID, &e.Upstream.RecordedAt, &created, &queued, &updated, &finished, &e.Erased)
 	if err != nil {
-		return e, nil, err
+		return e, err
 	}
 	e.Key = key.String
 	e.NextAttemptAt, e.LeaseUntil = fromMS(next), fromMS(lease.Int64)
 	e.CreatedAt, e.QueuedAt, e.UpdatedAt, e.FinishedAt = fromMS(created), fromMS(queued), fromMS(updated), fromMS(finished.Int64)
-	return e, payload, nil
+	return e, decodePayload(&e, payload)
 }
 
 func decodePayload(e *sidecar.Event, payload []byte) error {
