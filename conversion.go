@@ -144,10 +144,9 @@ func DecodeConversion(data []byte) (ConversionRequest, error) {
 // wrong with the body when it is not one JSON object.
 func (dc *decoder) readObject() string {
 	d := &dc.d
-	switch d.PeekKind() {
+	switch k := d.PeekKind(); k {
 	case '{':
 	case 'n', '"', 't', 'f', '0', '[':
-		k := d.PeekKind()
 		if d.SkipValue() != nil || !atEnd(d) {
 			return "is not valid JSON"
 		}
