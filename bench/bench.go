@@ -195,10 +195,15 @@ func (r acceptRun) ratio() float64 {
 	return (s[(len(s)-1)/2] + s[len(s)/2]) / 2
 }
 
+// openStopped opens a stopped sidecar's outbox for reading.
+func openStopped(path string) (*sql.DB, error) {
+	return sql.Open("sqlite3", "file:"+path+"?mode=ro")
+}
+
 // outboxFigures reads accept→delivered latencies and the file's size per
 // million events from a stopped sidecar's outbox.
 func outboxFigures(path string) (p50, p99 time.Duration, perMillion float64, err error) {
-	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	db, err := openStopped(path)
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -293,7 +298,7 @@ func runBacklog(ctx context.Context, o Options, mock string) (*backlogRun, error
 // drainTimes reads from a drained outbox when the first event finished, the
 // tenth, the one a tenth before the last, and the last.
 func drainTimes(path string, n int) (first, firstTenth, lastTenth, last time.Time, err error) {
-	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	db, err := openStopped(path)
 	if err != nil {
 		return
 	}
