@@ -36,10 +36,10 @@ func BenchmarkAppend(b *testing.B) {
 	}
 }
 
-// fillBacklog appends n queued events from 64 goroutines, as a burst would.
 // filled numbers the events of every fill, so that each fill's keys are new.
 var filled atomic.Int64
 
+// fillBacklog appends n queued events from 64 goroutines, as a burst would.
 func fillBacklog(b *testing.B, o *outbox.Outbox, n int) {
 	b.Helper()
 	base := int(filled.Add(int64(n))) - n
