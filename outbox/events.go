@@ -90,7 +90,7 @@ func (o *Outbox) ClaimProbe(ctx context.Context, lease time.Duration) ([]sidecar
 func (o *Outbox) claim(ctx context.Context, where string, n int, lease time.Duration) ([]sidecar.Event, error) {
 	var events []sidecar.Event
 	var payloads [][]byte
-	err := o.write(ctx, func(tx *sql.Tx) error {
+	err := o.writeRelay(ctx, func(tx *sql.Tx) error {
 		events, payloads = events[:0], payloads[:0]
 		now := o.now()
 		until, updated := fromMS(ms(now.Add(lease))), fromMS(ms(now)) // as stored: milliseconds
@@ -112,7 +112,7 @@ func (o *Outbox) claim(ctx context.Context, where string, n int, lease time.Dura
 			events, payloads = append(events, e), append(payloads, payload)
 		}
 		return rows.Err()
-	})
+	}, false)
 	if err != nil {
 		return nil, fmt.Errorf("claim events: %w", err)
 	}
@@ -129,9 +129,9 @@ func (o *Outbox) claim(ctx context.Context, where string, n int, lease time.Dura
 // the event's new state (or, for StateQueued, its next attempt time), and
 // ends the lease.
 func (o *Outbox) Record(ctx context.Context, r sidecar.Result) error {
-	err := o.writeLazy(ctx, func(tx *sql.Tx) error {
+	err := o.writeRelay(ctx, func(tx *sql.Tx) error {
 		return recordTx(tx, r, o.now())
-	})
+	}, true)
 	if err != nil {
 		return fmt.Errorf("record attempt of %s: %w", r.EventID, err)
 	}

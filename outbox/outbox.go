@@ -2,7 +2,9 @@
 // with delivery, their attempts, and the click log. Every write goes through
 // one writer goroutine that gathers concurrent writes into one transaction
 // (group commit), so that each caller is answered only once its write is on
-// disk, and a burst costs one fsync per batch rather than per event.
+// disk, and a burst costs one fsync per batch rather than per event. While
+// accepts keep the writer busy, the relay's claims and records wait their
+// turn, a quarter of a second at most: delivery catches up after a burst.
 package outbox
 
 import (
@@ -30,13 +32,16 @@ import (
 
 // Defaults.
 const (
-	DefaultMaxBatch = 256                  // writes gathered into one transaction at most
-	batchTimeout    = 30 * time.Second     // one group commit, busy waits included
-	busyTimeoutMS   = 10000                // another process (the outbox CLI) holding the write lock
-	writerCacheKiB  = 16384                // the writer's page cache: the indexes of a large backlog stay in memory
-	checkpointEvery = time.Second          // WAL checkpoints, mostly off the writer's path
-	walSizeLimit    = 64 << 20             // the WAL file is cut back to this after it restarts
-	lazyWait        = 2 * time.Millisecond // how long a batch of lazy writes alone waits for company
+	DefaultMaxBatch = 256                    // writes gathered into one transaction at most
+	batchTimeout    = 30 * time.Second       // one group commit, busy waits included
+	busyTimeoutMS   = 10000                  // another process (the outbox CLI) holding the write lock
+	writerCacheKiB  = 16384                  // the writer's page cache: the indexes of a large backlog stay in memory
+	checkpointEvery = time.Second            // WAL checkpoints, mostly off the writer's path
+	walSizeLimit    = 64 << 20               // the WAL file is cut back to this after it restarts
+	lazyWait        = 2 * time.Millisecond   // how long a batch of lazy writes alone waits for company
+	relayMaxWait    = 250 * time.Millisecond // how long the relay's writes wait at most while accepts keep the writer busy
+	loadWindow      = 100 * time.Millisecond // how often the writer weighs how busy the callers' writes keep it
+	crowd           = 8                      // callers' writes per commit, on average, that make a burst
 	unavailableMsg  = "the outbox cannot store events now"
 )
 
@@ -74,7 +79,8 @@ type Outbox struct {
 	now       func() time.Time
 	log       *slog.Logger
 
-	ops          chan *op
+	ops          chan *op     // the callers' writes: accepts, operators' commands
+	relayOps     chan *op     // the relay's claims and records
 	mu           sync.RWMutex // guards closed against writes racing Close
 	closed       bool
 	quit         chan struct{}
@@ -83,16 +89,29 @@ type Outbox struct {
 
 	lastErr    atomic.Pointer[error] // the last write that failed for want of disk, nil once one succeeds
 	finishCkpt atomic.Bool           // the writer is to finish the checkpointer's work between batches
+
+	// The writer's own: whether a burst keeps it busy, the window being
+	// weighed (its time committing callers' writes, how many, in how many
+	// commits), and when the relay's writes last had a turn.
+	busy         bool
+	window       time.Time
+	busyInWindow time.Duration
+	callers      int
+	commits      int
+	relayTurn    time.Time
 }
 
 // op is one write for the group commit: fn runs inside the batch's
 // transaction and must have no effect outside it but its captured results.
-// A lazy op has nobody waiting on its answer in a hurry: a batch of lazy ops
-// alone waits a little for more to share its commit.
+// A relay op is the relay's claim or record: it yields to the callers'
+// writes while they keep the writer busy. A lazy op (a record) has nobody
+// waiting on its answer in a hurry: a batch of lazy ops alone waits a little
+// for more to share its commit.
 type op struct {
-	fn   func(*sql.Tx) error
-	done chan error
-	lazy bool
+	fn    func(*sql.Tx) error
+	done  chan error
+	relay bool
+	lazy  bool
 }
 
 // ErrClosed is returned by writes after Close.
@@ -120,7 +139,7 @@ func Open(opts Options) (*Outbox, error) {
 	}
 	o := &Outbox{
 		path: opts.Path, ckptEvery: opts.CheckpointEvery, maxBatch: opts.MaxBatch, observer: opts.Observer, now: opts.Now, log: opts.Logger,
-		ops: make(chan *op, 4*opts.MaxBatch), quit: make(chan struct{}), stopped: make(chan struct{}), checkpointed: make(chan struct{}),
+		ops: make(chan *op, 4*opts.MaxBatch), relayOps: make(chan *op, 4*opts.MaxBatch), quit: make(chan struct{}), stopped: make(chan struct{}), checkpointed: make(chan struct{}),
 	}
 	var err error
 	if o.wdb, err = sql.Open("sqlite3", dsn(opts.Path, false)+fmt.Sprintf("&_cache_size=-%d", writerCacheKiB)); err != nil {
@@ -322,11 +341,12 @@ func (o *Outbox) write(ctx context.Context, fn func(*sql.Tx) error) error {
 	return o.submit(ctx, &op{fn: fn, done: make(chan error, 1)})
 }
 
-// writeLazy is write for a caller that can wait a few milliseconds more:
-// the relay's records, which would otherwise each pay a commit of their own
-// between the claims.
-func (o *Outbox) writeLazy(ctx context.Context, fn func(*sql.Tx) error) error {
-	return o.submit(ctx, &op{fn: fn, done: make(chan error, 1), lazy: true})
+// writeRelay is write for the relay, whose claims and records yield to the
+// accepts during a burst. A lazy write (a record) can also wait a few
+// milliseconds for company, rather than pay a commit of its own between
+// the claims.
+func (o *Outbox) writeRelay(ctx context.Context, fn func(*sql.Tx) error, lazy bool) error {
+	return o.submit(ctx, &op{fn: fn, done: make(chan error, 1), relay: true, lazy: lazy})
 }
 
 func (o *Outbox) submit(ctx context.Context, w *op) error {
@@ -335,8 +355,12 @@ func (o *Outbox) submit(ctx context.Context, w *op) error {
 		o.mu.RUnlock()
 		return ErrClosed
 	}
+	queue := o.ops
+	if w.relay {
+		queue = o.relayOps
+	}
 	select {
-	case o.ops <- w:
+	case queue <- w:
 	case <-ctx.Done():
 		o.mu.RUnlock()
 		return ctx.Err()
@@ -346,49 +370,139 @@ func (o *Outbox) submit(ctx context.Context, w *op) error {
 }
 
 // writer gathers whatever writes are waiting, up to maxBatch, into one
-// transaction. It waits for more to arrive only when every write gathered
-// is lazy: then for lazyWait at most, or until a write that is not lazy
-// comes.
+// transaction. The relay's join the callers' at once, except during a burst:
+// when in the last loadWindow the writer spent half its time or more on
+// commits of callers' writes, crowd of them or more a commit, it is what the
+// accepts wait for. Then the relay's writes get a turn every relayMaxWait,
+// so that the burst is taken first and delivered after. The writer waits
+// for more writes to arrive only when every write gathered is lazy: then for
+// lazyWait at most, or until a write that is not lazy comes.
 func (o *Outbox) writer() {
 	defer close(o.stopped)
 	for {
-		var first *op
-		select {
-		case first = <-o.ops:
-		case <-o.quit:
-			for {
-				select {
-				case w := <-o.ops:
-					o.commit([]*op{w})
-				default:
-					return
-				}
+		first := o.next()
+		if first == nil {
+			o.drain()
+			return
+		}
+		batch := o.gather([]*op{first}, o.ops)
+		if first.relay || o.relayWait() <= 0 {
+			n := len(batch)
+			if batch = o.gather(batch, o.relayOps); first.relay || len(batch) > n {
+				o.relayTurn = time.Now()
 			}
 		}
-		batch, lazy := o.gather([]*op{first}, first.lazy)
-		if lazy && len(batch) < o.maxBatch {
+		if allLazy(batch) && len(batch) < o.maxBatch {
 			batch = o.gatherLazy(batch)
 		}
+		start := time.Now()
 		o.commit(batch)
+		o.weigh(batch, start)
 		if o.finishCkpt.Swap(false) {
 			o.checkpoint(o.wconn) // the frames the checkpointer left
 		}
 	}
 }
 
-// gather adds the writes already waiting to batch, up to maxBatch, and
-// reports whether all of them are lazy.
-func (o *Outbox) gather(batch []*op, lazy bool) ([]*op, bool) {
-	for len(batch) < o.maxBatch {
+// next waits for a write, a caller's before the relay's, and returns nil on
+// Close. While the relay's writes must wait, it does not take them.
+func (o *Outbox) next() *op {
+	select {
+	case w := <-o.ops:
+		return w
+	default:
+	}
+	var relay chan *op // nil, never ready, until the relay's turn
+	var turn <-chan time.Time
+	if wait := o.relayWait(); wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		turn = t.C
+	} else {
+		relay = o.relayOps
+	}
+	for {
 		select {
 		case w := <-o.ops:
-			batch = append(batch, w)
-			lazy = lazy && w.lazy
-		default:
-			return batch, lazy
+			return w
+		case w := <-relay:
+			return w
+		case <-turn:
+			relay, turn = o.relayOps, nil
+		case <-o.quit:
+			return nil
 		}
 	}
-	return batch, lazy
+}
+
+// relayWait is how long yet the relay's writes must wait for their turn:
+// nothing while the writer keeps up with the callers, or sits idle.
+func (o *Outbox) relayWait() time.Duration {
+	if !o.busy || time.Since(o.window) > 2*loadWindow {
+		return 0
+	}
+	return relayMaxWait - time.Since(o.relayTurn)
+}
+
+// weigh adds a commit to the load window and, once the window is over,
+// decides whether a burst keeps the writer busy.
+func (o *Outbox) weigh(batch []*op, start time.Time) {
+	now := time.Now()
+	if n := len(batch) - countRelay(batch); n > 0 {
+		o.busyInWindow += now.Sub(start)
+		o.callers += n
+		o.commits++
+	}
+	if took := now.Sub(o.window); took >= loadWindow {
+		o.busy = 2*o.busyInWindow >= took && o.callers >= crowd*o.commits
+		o.window, o.busyInWindow, o.callers, o.commits = now, 0, 0, 0
+	}
+}
+
+func countRelay(batch []*op) int {
+	n := 0
+	for _, w := range batch {
+		if w.relay {
+			n++
+		}
+	}
+	return n
+}
+
+// drain commits the writes still waiting at Close, each alone.
+func (o *Outbox) drain() {
+	for {
+		select {
+		case w := <-o.ops:
+			o.commit([]*op{w})
+		case w := <-o.relayOps:
+			o.commit([]*op{w})
+		default:
+			return
+		}
+	}
+}
+
+// gather adds the writes already waiting in queue to batch, up to maxBatch.
+func (o *Outbox) gather(batch []*op, queue chan *op) []*op {
+	for len(batch) < o.maxBatch {
+		select {
+		case w := <-queue:
+			batch = append(batch, w)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+func allLazy(batch []*op) bool {
+	for _, w := range batch {
+		if !w.lazy {
+			return false
+		}
+	}
+	return true
 }
 
 // gatherLazy waits up to lazyWait for more writes to join a batch of lazy
@@ -397,17 +511,18 @@ func (o *Outbox) gatherLazy(batch []*op) []*op {
 	t := time.NewTimer(lazyWait)
 	defer t.Stop()
 	for len(batch) < o.maxBatch {
+		var w *op
 		select {
-		case w := <-o.ops:
-			batch = append(batch, w)
-			if !w.lazy {
-				batch, _ = o.gather(batch, false)
-				return batch
-			}
+		case w = <-o.relayOps:
+		case w = <-o.ops:
 		case <-t.C:
 			return batch
 		case <-o.quit:
 			return batch
+		}
+		batch = append(batch, w)
+		if !w.lazy {
+			return o.gather(o.gather(batch, o.ops), o.relayOps)
 		}
 	}
 	return batch

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -445,5 +446,65 @@ func TestTheWALStartsAfreshUnderSteadyWrites(t *testing.T) {
 	t.Logf("the WAL started afresh %d times in a second of steady writes", restarts)
 	if restarts < 5 {
 		t.Errorf("the WAL started afresh %d times in a second of steady writes, checkpointing every 20ms; want 5 at least", restarts)
+	}
+}
+
+// A burst of accepts is taken first: while callers' appends keep the writer
+// busy, the relay's claims wait for a turn, one every quarter of a second,
+// and never longer; once the burst is over they go at once.
+func TestTheRelayYieldsToABurstOfAppendsButIsNeverStarved(t *testing.T) {
+	o := open(t, outbox.Options{})
+	burst, stop := make(chan struct{}), make(chan struct{})
+	var appenders sync.WaitGroup
+	var appended atomic.Int64
+	for w := 0; w < 64; w++ {
+		appenders.Add(1)
+		go func() {
+			defer appenders.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				n := appended.Add(1)
+				if _, err := o.Append(ctx, conv(int(n))); err != nil {
+					t.Error(err)
+					return
+				}
+				if n == 2000 {
+					close(burst)
+				}
+			}
+		}()
+	}
+	<-burst
+	time.Sleep(300 * time.Millisecond) // the writer weighs its load every 100 ms
+	claims, claimed := 0, 0
+	for start := time.Now(); time.Since(start) < 1500*time.Millisecond; claims++ {
+		evs, err := o.Claim(ctx, 16, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		claimed += len(evs)
+	}
+	close(stop)
+	appenders.Wait()
+	// A turn every 250 ms: six in 1.5 s, and one more begun at its end.
+	// Without the yielding, claims go as fast as appends: hundreds.
+	if claims < 3 || claims > 9 {
+		t.Errorf("%d claims in 1.5 s of a burst of %d appends, want 3 to 9 (a turn every 250 ms)", claims, appended.Load())
+	}
+	if claimed == 0 {
+		t.Error("the claims during the burst leased nothing")
+	}
+	start := time.Now()
+	for i := 0; i < 10; i++ {
+		if _, err := o.Claim(ctx, 16, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if took := time.Since(start); took > 1500*time.Millisecond {
+		t.Errorf("10 claims after the burst took %v: the relay still waits for turns (2.5 s would be ten turns)", took)
 	}
 }
