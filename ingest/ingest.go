@@ -220,8 +220,10 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request) (int, any) {
 		h.opts.Logger.Info("duplicate conversion", "event_id", appended.ID)
 		return http.StatusOK, answerBody{Status: "duplicate", EventID: appended.ID}
 	}
-	h.opts.Logger.Info("event queued", "event_id", appended.ID, "state", sidecar.StateQueued, "test", ev.Test,
-		"click_id", ev.Conversion.ClickID, "click_source", ev.ClickSource, "email", sidecar.MaskEmail(ev.Conversion.Email), "ip", sidecar.MaskIP(ev.Conversion.IP))
+	if h.opts.Logger.Enabled(r.Context(), slog.LevelInfo) { // masking costs a burst's CPU even when not logged
+		h.opts.Logger.Info("event queued", "event_id", appended.ID, "state", sidecar.StateQueued, "test", ev.Test,
+			"click_id", ev.Conversion.ClickID, "click_source", ev.ClickSource, "email", sidecar.MaskEmail(ev.Conversion.Email), "ip", sidecar.MaskIP(ev.Conversion.IP))
+	}
 	h.opts.Notify()
 	if wait > 0 && h.opts.Waiter != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), wait)
