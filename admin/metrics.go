@@ -26,6 +26,7 @@ type Metrics struct {
 	requests   *prometheus.HistogramVec
 	commits    prometheus.Histogram
 	batch      prometheus.Histogram
+	burst      prometheus.Gauge
 }
 
 // StatsSource gives the outbox's counts and the relay's state at scrape time.
@@ -81,8 +82,12 @@ func NewMetrics(store StatsSource, relay func() sidecar.RelayStatus, now func() 
 			Help:    "Writes (accepted events, claims, attempts) carried by one outbox transaction.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 9),
 		}),
+		burst: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "outbox_burst",
+			Help: "1 while a burst of conversions keeps the outbox's writer busy and delivery waits its turn (every 250 ms), else 0.",
+		}),
 	}
-	m.reg.MustRegister(m.received, m.deliveries, m.delivery, m.requests, m.commits, m.batch,
+	m.reg.MustRegister(m.received, m.deliveries, m.delivery, m.requests, m.commits, m.batch, m.burst,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&stateCollector{store: store, relay: relay, now: now})
 	return m
@@ -112,6 +117,16 @@ func (m *Metrics) Attempted(outcome string, status int, d time.Duration) {
 func (m *Metrics) Committed(writes int, took time.Duration) {
 	m.commits.Observe(took.Seconds())
 	m.batch.Observe(float64(writes))
+}
+
+// Burst shows whether a burst keeps the outbox's writer busy (the outbox's
+// observer).
+func (m *Metrics) Burst(on bool) {
+	if on {
+		m.burst.Set(1)
+	} else {
+		m.burst.Set(0)
+	}
 }
 
 // Instrument times every request of a listener. The route is the matched

@@ -61,9 +61,12 @@ type Options struct {
 }
 
 // Observer is told of every group commit: how many writes it carried and
-// how long its transaction took, disk sync included. Metrics.
+// how long its transaction took, disk sync included; and of every start
+// and end of a burst, during which the relay's writes wait their turn.
+// Metrics.
 type Observer interface {
 	Committed(writes int, took time.Duration)
+	Burst(on bool)
 }
 
 // Outbox is the open SQLite file.
@@ -454,7 +457,11 @@ func (o *Outbox) weigh(batch []*op, start time.Time) {
 		o.commits++
 	}
 	if took := now.Sub(o.window); took >= loadWindow {
-		o.busy = 2*o.busyInWindow >= took && o.callers >= crowd*o.commits
+		busy := 2*o.busyInWindow >= took && o.callers >= crowd*o.commits
+		if busy != o.busy && o.observer != nil {
+			o.observer.Burst(busy)
+		}
+		o.busy = busy
 		o.window, o.busyInWindow, o.callers, o.commits = now, 0, 0, 0
 	}
 }

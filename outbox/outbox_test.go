@@ -449,11 +449,30 @@ func TestTheWALStartsAfreshUnderSteadyWrites(t *testing.T) {
 	}
 }
 
+// bursts is an Observer that keeps the bursts it is told of.
+type bursts struct {
+	mu  sync.Mutex
+	ons []bool
+}
+
+func (b *bursts) Committed(int, time.Duration) {}
+func (b *bursts) Burst(on bool)                { b.mu.Lock(); b.ons = append(b.ons, on); b.mu.Unlock() }
+func (b *bursts) last() (bool, int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.ons) == 0 {
+		return false, 0
+	}
+	return b.ons[len(b.ons)-1], len(b.ons)
+}
+
 // A burst of accepts is taken first: while callers' appends keep the writer
 // busy, the relay's claims wait for a turn, one every quarter of a second,
-// and never longer; once the burst is over they go at once.
+// and never longer; once the burst is over they go at once. The observer
+// (the metrics) is told when the burst starts and ends.
 func TestTheRelayYieldsToABurstOfAppendsButIsNeverStarved(t *testing.T) {
-	o := open(t, outbox.Options{})
+	obs := &bursts{}
+	o := open(t, outbox.Options{Observer: obs})
 	burst, stop := make(chan struct{}), make(chan struct{})
 	var appenders sync.WaitGroup
 	var appended atomic.Int64
@@ -488,6 +507,9 @@ func TestTheRelayYieldsToABurstOfAppendsButIsNeverStarved(t *testing.T) {
 		}
 		claimed += len(evs)
 	}
+	if on, _ := obs.last(); !on {
+		t.Error("the observer was not told of the burst")
+	}
 	close(stop)
 	appenders.Wait()
 	// A turn every 250 ms: six in 1.5 s, and one more begun at its end.
@@ -506,5 +528,12 @@ func TestTheRelayYieldsToABurstOfAppendsButIsNeverStarved(t *testing.T) {
 	}
 	if took := time.Since(start); took > 1500*time.Millisecond {
 		t.Errorf("10 claims after the burst took %v: the relay still waits for turns (2.5 s would be ten turns)", took)
+	}
+	time.Sleep(150 * time.Millisecond)
+	if err := o.Writable(ctx); err != nil { // a commit after a window without a burst ends it
+		t.Fatal(err)
+	}
+	if on, n := obs.last(); on || n < 2 {
+		t.Errorf("after the burst the observer's last word was on=%v (%d in all); want its end", on, n)
 	}
 }

@@ -207,6 +207,7 @@ func TestMetricsUseBoundedLabels(t *testing.T) {
 		`glp_sidecar_delivery_duration_seconds_bucket`,
 		`glp_sidecar_outbox_commit_duration_seconds_bucket{le="0.00025"}`,
 		`glp_sidecar_outbox_commit_writes_bucket{le="1"}`,
+		`glp_sidecar_outbox_burst 0`,
 		`glp_sidecar_http_request_duration_seconds_bucket{code="201",listener="public",method="POST",route="/glp-s2s-conversion"`,
 	} {
 		if !strings.Contains(text, want) {
