@@ -78,6 +78,7 @@ type Stats struct {
 	States       map[State]int `json:"states"`
 	OldestQueued time.Time     `json:"oldest_queued_at,omitzero"` // when the oldest queued event was accepted
 	NextDue      time.Time     `json:"next_due_at,omitzero"`
+	Burst        bool          `json:"burst,omitempty"` // a burst keeps the serving process's writer busy: delivery waits its turn (never set for another process)
 }
 
 // Relay modes.

@@ -36,6 +36,7 @@ type statsBody struct {
 	OldestQueuedAt time.Time             `json:"oldest_queued_at,omitzero"`
 	OldestQueuedS  float64               `json:"oldest_queued_age_seconds"`
 	Relay          sidecar.RelayStatus   `json:"relay"`
+	Burst          bool                  `json:"burst"`
 	Now            time.Time             `json:"now"`
 }
 
@@ -46,7 +47,7 @@ func handleStats(store Store, relay Relay, now func() time.Time) http.Handler {
 			answerError(w, err)
 			return
 		}
-		b := statsBody{States: st.States, OldestQueuedAt: st.OldestQueued, Relay: relay.Status(), Now: now()}
+		b := statsBody{States: st.States, OldestQueuedAt: st.OldestQueued, Relay: relay.Status(), Burst: st.Burst, Now: now()}
 		for _, n := range st.States {
 			b.Total += n
 		}

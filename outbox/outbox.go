@@ -92,6 +92,7 @@ type Outbox struct {
 
 	lastErr    atomic.Pointer[error] // the last write that failed for want of disk, nil once one succeeds
 	finishCkpt atomic.Bool           // the writer is to finish the checkpointer's work between batches
+	burst      atomic.Bool           // the writer's busy, for Stats
 
 	// The writer's own: whether a burst keeps it busy, the window being
 	// weighed (its time committing callers' writes, how many, in how many
@@ -458,8 +459,11 @@ func (o *Outbox) weigh(batch []*op, start time.Time) {
 	}
 	if took := now.Sub(o.window); took >= loadWindow {
 		busy := 2*o.busyInWindow >= took && o.callers >= crowd*o.commits
-		if busy != o.busy && o.observer != nil {
-			o.observer.Burst(busy)
+		if busy != o.busy {
+			o.burst.Store(busy)
+			if o.observer != nil {
+				o.observer.Burst(busy)
+			}
 		}
 		o.busy = busy
 		o.window, o.busyInWindow, o.callers, o.commits = now, 0, 0, 0

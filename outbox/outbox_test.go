@@ -510,6 +510,9 @@ func TestTheRelayYieldsToABurstOfAppendsButIsNeverStarved(t *testing.T) {
 	if on, _ := obs.last(); !on {
 		t.Error("the observer was not told of the burst")
 	}
+	if st, err := o.Stats(ctx); err != nil || !st.Burst {
+		t.Errorf("stats during the burst: burst %v, %v; want true", st.Burst, err)
+	}
 	close(stop)
 	appenders.Wait()
 	// A turn every 250 ms: six in 1.5 s, and one more begun at its end.
@@ -535,5 +538,8 @@ func TestTheRelayYieldsToABurstOfAppendsButIsNeverStarved(t *testing.T) {
 	}
 	if on, n := obs.last(); on || n < 2 {
 		t.Errorf("after the burst the observer's last word was on=%v (%d in all); want its end", on, n)
+	}
+	if st, err := o.Stats(ctx); err != nil || st.Burst {
+		t.Errorf("stats after the burst: burst %v, %v; want false", st.Burst, err)
 	}
 }
