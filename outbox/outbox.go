@@ -95,11 +95,12 @@ type Outbox struct {
 	burst      atomic.Bool           // the writer's busy, for Stats
 
 	// The writer's own: whether a burst keeps it busy, the window being
-	// weighed (its time committing callers' writes, how many, in how many
-	// commits), and when the relay's writes last had a turn.
+	// weighed (the time it waited for writes, how many callers' writes it
+	// committed, in how many commits), and when the relay's writes last had
+	// a turn.
 	busy         bool
 	window       time.Time
-	busyInWindow time.Duration
+	idleInWindow time.Duration
 	callers      int
 	commits      int
 	relayTurn    time.Time
@@ -375,16 +376,18 @@ func (o *Outbox) submit(ctx context.Context, w *op) error {
 
 // writer gathers whatever writes are waiting, up to maxBatch, into one
 // transaction. The relay's join the callers' at once, except during a burst:
-// when in the last loadWindow the writer spent half its time or more on
-// commits of callers' writes, crowd of them or more a commit, it is what the
-// accepts wait for. Then the relay's writes get a turn every relayMaxWait,
+// when in the last loadWindow the writer waited for writes less than half
+// the time, and its commits of callers' writes carried crowd of them or more
+// each, it is what the accepts wait for. Then the relay's writes get a turn every relayMaxWait,
 // so that the burst is taken first and delivered after. The writer waits
 // for more writes to arrive only when every write gathered is lazy: then for
 // lazyWait at most, or until a write that is not lazy comes.
 func (o *Outbox) writer() {
 	defer close(o.stopped)
 	for {
+		waiting := time.Now()
 		first := o.next()
+		o.idleInWindow += time.Since(waiting)
 		if first == nil {
 			o.drain()
 			return
@@ -399,9 +402,8 @@ func (o *Outbox) writer() {
 		if allLazy(batch) && len(batch) < o.maxBatch {
 			batch = o.gatherLazy(batch)
 		}
-		start := time.Now()
 		o.commit(batch)
-		o.weigh(batch, start)
+		o.weigh(batch)
 		if o.finishCkpt.Swap(false) {
 			o.checkpoint(o.wconn) // the frames the checkpointer left
 		}
@@ -449,16 +451,17 @@ func (o *Outbox) relayWait() time.Duration {
 }
 
 // weigh adds a commit to the load window and, once the window is over,
-// decides whether a burst keeps the writer busy.
-func (o *Outbox) weigh(batch []*op, start time.Time) {
-	now := time.Now()
+// decides whether a burst keeps the writer busy. The writer's time is what
+// it did not spend waiting for writes: commits, and the checkpoints it
+// finishes between them.
+func (o *Outbox) weigh(batch []*op) {
 	if n := len(batch) - countRelay(batch); n > 0 {
-		o.busyInWindow += now.Sub(start)
 		o.callers += n
 		o.commits++
 	}
+	now := time.Now()
 	if took := now.Sub(o.window); took >= loadWindow {
-		busy := 2*o.busyInWindow >= took && o.callers >= crowd*o.commits
+		busy := o.commits > 0 && 2*o.idleInWindow < took && o.callers >= crowd*o.commits
 		if busy != o.busy {
 			o.burst.Store(busy)
 			if o.observer != nil {
@@ -466,7 +469,7 @@ func (o *Outbox) weigh(batch []*op, start time.Time) {
 			}
 		}
 		o.busy = busy
-		o.window, o.busyInWindow, o.callers, o.commits = now, 0, 0, 0
+		o.window, o.idleInWindow, o.callers, o.commits = now, 0, 0, 0
 	}
 }
 
