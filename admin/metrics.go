@@ -26,7 +26,6 @@ type Metrics struct {
 	requests   *prometheus.HistogramVec
 	commits    prometheus.Histogram
 	batch      prometheus.Histogram
-	burst      prometheus.Gauge
 }
 
 // StatsSource gives the outbox's counts and the relay's state at scrape time.
@@ -82,12 +81,8 @@ func NewMetrics(store StatsSource, relay func() sidecar.RelayStatus, now func() 
 			Help:    "Writes (accepted events, claims, attempts) carried by one outbox transaction.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 9),
 		}),
-		burst: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "outbox_burst",
-			Help: "1 while a burst of conversions keeps the outbox's writer busy and delivery waits its turn (every 250 ms), else 0.",
-		}),
 	}
-	m.reg.MustRegister(m.received, m.deliveries, m.delivery, m.requests, m.commits, m.batch, m.burst,
+	m.reg.MustRegister(m.received, m.deliveries, m.delivery, m.requests, m.commits, m.batch,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&stateCollector{store: store, relay: relay, now: now})
 	return m
@@ -117,16 +112,6 @@ func (m *Metrics) Attempted(outcome string, status int, d time.Duration) {
 func (m *Metrics) Committed(writes int, took time.Duration) {
 	m.commits.Observe(took.Seconds())
 	m.batch.Observe(float64(writes))
-}
-
-// Burst shows whether a burst keeps the outbox's writer busy (the outbox's
-// observer).
-func (m *Metrics) Burst(on bool) {
-	if on {
-		m.burst.Set(1)
-	} else {
-		m.burst.Set(0)
-	}
 }
 
 // Instrument times every request of a listener. The route is the matched
@@ -190,10 +175,11 @@ var (
 	relayDesc    = prometheus.NewDesc(namespace+"_relay_state", "The relay's mode: 1 for the current one.", []string{"mode"}, nil)
 	inFlightDesc = prometheus.NewDesc(namespace+"_relay_in_flight", "Deliveries in flight.", nil, nil)
 	scrapeDesc   = prometheus.NewDesc(namespace+"_outbox_scrape_error", "1 when the outbox could not be read for this scrape.", nil, nil)
+	burstDesc    = prometheus.NewDesc(namespace+"_outbox_burst", "1 while a burst of conversions keeps the outbox's writer busy and delivery waits its turn (every 250 ms), else 0.", nil, nil)
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{eventsDesc, oldestDesc, relayDesc, inFlightDesc, scrapeDesc} {
+	for _, d := range []*prometheus.Desc{eventsDesc, oldestDesc, relayDesc, inFlightDesc, scrapeDesc, burstDesc} {
 		ch <- d
 	}
 }
@@ -214,6 +200,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			age = c.now().Sub(st.OldestQueued).Seconds()
 		}
 		ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, age)
+		burst := 0.0
+		if st.Burst {
+			burst = 1
+		}
+		ch <- prometheus.MustNewConstMetric(burstDesc, prometheus.GaugeValue, burst)
 	}
 	ch <- prometheus.MustNewConstMetric(scrapeDesc, prometheus.GaugeValue, failed)
 	rs := c.relay()

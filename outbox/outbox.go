@@ -61,12 +61,9 @@ type Options struct {
 }
 
 // Observer is told of every group commit: how many writes it carried and
-// how long its transaction took, disk sync included; and of every start
-// and end of a burst, during which the relay's writes wait their turn.
-// Metrics.
+// how long its transaction took, disk sync included. Metrics.
 type Observer interface {
 	Committed(writes int, took time.Duration)
-	Burst(on bool)
 }
 
 // Outbox is the open SQLite file.
@@ -92,7 +89,7 @@ type Outbox struct {
 
 	lastErr    atomic.Pointer[error] // the last write that failed for want of disk, nil once one succeeds
 	finishCkpt atomic.Bool           // the writer is to finish the checkpointer's work between batches
-	burst      atomic.Bool           // the writer's busy, for Stats
+	burstUntil atomic.Int64          // while a burst lasts, a little past the writer's last weighing (Unix ns), for Stats
 
 	// The writer's own: whether a burst keeps it busy, the window being
 	// weighed (the time it waited for writes, how many callers' writes it
@@ -377,11 +374,12 @@ func (o *Outbox) submit(ctx context.Context, w *op) error {
 // writer gathers whatever writes are waiting, up to maxBatch, into one
 // transaction. The relay's join the callers' at once, except during a burst:
 // when in the last loadWindow the writer waited for writes less than half
-// the time, and its commits of callers' writes carried crowd of them or more
-// each, it is what the accepts wait for. Then the relay's writes get a turn every relayMaxWait,
-// so that the burst is taken first and delivered after. The writer waits
-// for more writes to arrive only when every write gathered is lazy: then for
-// lazyWait at most, or until a write that is not lazy comes.
+// the time, and its commits of callers' writes carried crowd of them or
+// more each, it is what the accepts wait for. Then the relay's writes get a
+// turn every relayMaxWait, so that the burst is taken first and delivered
+// after. The writer waits for more writes to arrive only when every write
+// gathered is lazy: then for lazyWait at most, or until a write that is not
+// lazy comes.
 func (o *Outbox) writer() {
 	defer close(o.stopped)
 	for {
@@ -461,14 +459,12 @@ func (o *Outbox) weigh(batch []*op) {
 	}
 	now := time.Now()
 	if took := now.Sub(o.window); took >= loadWindow {
-		busy := o.commits > 0 && 2*o.idleInWindow < took && o.callers >= crowd*o.commits
-		if busy != o.busy {
-			o.burst.Store(busy)
-			if o.observer != nil {
-				o.observer.Burst(busy)
-			}
+		o.busy = o.commits > 0 && 2*o.idleInWindow < took && o.callers >= crowd*o.commits
+		until := int64(0)
+		if o.busy {
+			until = now.Add(2 * loadWindow).UnixNano() // as relayWait: an idle writer is no longer busy
 		}
-		o.busy = busy
+		o.burstUntil.Store(until)
 		o.window, o.idleInWindow, o.callers, o.commits = now, 0, 0, 0
 	}
 }
