@@ -89,13 +89,11 @@ type Outbox struct {
 
 	lastErr    atomic.Pointer[error] // the last write that failed for want of disk, nil once one succeeds
 	finishCkpt atomic.Bool           // the writer is to finish the checkpointer's work between batches
-	burstUntil atomic.Int64          // while a burst lasts, a little past the writer's last weighing (Unix ns), for Stats
+	burstUntil atomic.Int64          // while a burst lasts, a little past the writer's last weighing (Unix ns); 0 without one
 
-	// The writer's own: whether a burst keeps it busy, the window being
-	// weighed (the time it waited for writes, how many callers' writes it
-	// committed, in how many commits), and when the relay's writes last had
-	// a turn.
-	busy         bool
+	// The writer's own: the window being weighed (the time it waited for
+	// writes, how many callers' writes it committed, in how many commits),
+	// and when the relay's writes last had a turn.
 	window       time.Time
 	idleInWindow time.Duration
 	callers      int
@@ -393,7 +391,8 @@ func (o *Outbox) writer() {
 		batch := o.gather([]*op{first}, o.ops)
 		if first.relay || o.relayWait() <= 0 {
 			n := len(batch)
-			if batch = o.gather(batch, o.relayOps); first.relay || len(batch) > n {
+			batch = o.gather(batch, o.relayOps)
+			if first.relay || len(batch) > n {
 				o.relayTurn = time.Now()
 			}
 		}
@@ -442,10 +441,16 @@ func (o *Outbox) next() *op {
 // relayWait is how long yet the relay's writes must wait for their turn:
 // nothing while the writer keeps up with the callers, or sits idle.
 func (o *Outbox) relayWait() time.Duration {
-	if !o.busy || time.Since(o.window) > 2*loadWindow {
+	if !o.bursting() {
 		return 0
 	}
 	return relayMaxWait - time.Since(o.relayTurn)
+}
+
+// bursting reports whether a burst keeps the writer busy: its last weighing
+// said so, and it was not long ago (an idle writer weighs nothing).
+func (o *Outbox) bursting() bool {
+	return time.Now().UnixNano() < o.burstUntil.Load()
 }
 
 // weigh adds a commit to the load window and, once the window is over,
@@ -459,10 +464,9 @@ func (o *Outbox) weigh(batch []*op) {
 	}
 	now := time.Now()
 	if took := now.Sub(o.window); took >= loadWindow {
-		o.busy = o.commits > 0 && 2*o.idleInWindow < took && o.callers >= crowd*o.commits
 		until := int64(0)
-		if o.busy {
-			until = now.Add(2 * loadWindow).UnixNano() // as relayWait: an idle writer is no longer busy
+		if o.commits > 0 && 2*o.idleInWindow < took && o.callers >= crowd*o.commits {
+			until = now.Add(2 * loadWindow).UnixNano()
 		}
 		o.burstUntil.Store(until)
 		o.window, o.idleInWindow, o.callers, o.commits = now, 0, 0, 0

@@ -131,7 +131,7 @@ func (o *Outbox) Stats(ctx context.Context) (sidecar.Stats, error) {
 		return s, fmt.Errorf("oldest queued event: %w", err)
 	}
 	s.OldestQueued, s.NextDue = fromMS(oldest.Int64), fromMS(next.Int64)
-	s.Burst = time.Now().UnixNano() < o.burstUntil.Load()
+	s.Burst = o.bursting()
 	return s, nil
 }
 
