@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -23,12 +25,25 @@ import (
 const maintenanceEvery = time.Hour
 
 func runServe(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
+	setGCPercent()
 	cfg, err := config.Load()
 	if err != nil {
 		return err
 	}
 	log := config.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
 	return serve(ctx, cfg, log, stdout, nil)
+}
+
+// gcPercent is the sidecar's GOGC unless the environment sets one: a burst
+// allocates ~70 short-lived objects per accept, and letting the heap grow by
+// twice the live heap rather than once between collections collects half as
+// often, for a few MB (BENCHMARKS.md has both).
+const gcPercent = 200
+
+func setGCPercent() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(gcPercent)
+	}
 }
 
 // serve runs the sidecar until ctx ends: the outbox, the public listener
