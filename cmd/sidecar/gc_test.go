@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-func TestServeCollectsAtTwiceTheLiveHeapUnlessGOGCIsSet(t *testing.T) {
+func TestServeLetsTheHeapGrowByTwiceWhatIsLiveUnlessGOGCIsSet(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	t.Setenv("GOGC", "")
 	os.Unsetenv("GOGC")
