@@ -331,7 +331,7 @@ func runBacklog(ctx context.Context, o Options, mockProc *proc) (*backlogRun, er
 	}
 	// The rates come from the events' own finishing times, not from the
 	// moments the bench happened to look.
-	first, firstTenth, lastTenth, last, err := drainTimes(db, res.n)
+	first, firstTenth, lastTenth, last, err := drainTimes(db, res.n, tenth)
 	if err != nil {
 		return nil, err
 	}
@@ -341,15 +341,15 @@ func runBacklog(ctx context.Context, o Options, mockProc *proc) (*backlogRun, er
 	return b, nil
 }
 
-// drainTimes reads from a drained outbox when the first event finished, the
-// tenth, the one a tenth before the last, and the last.
-func drainTimes(path string, n int) (first, firstTenth, lastTenth, last time.Time, err error) {
+// drainTimes reads from a drained outbox of n events when the first event
+// finished, the last of the first tenth (tenth events), the first of the
+// last tenth, and the last: the same tenth the drain's CPU marks use.
+func drainTimes(path string, n, tenth int) (first, firstTenth, lastTenth, last time.Time, err error) {
 	db, err := openStopped(path)
 	if err != nil {
 		return
 	}
 	defer db.Close()
-	tenth := max(1, n/10)
 	var at [4]int64
 	for i, k := range []int{0, tenth - 1, n - tenth, n - 1} {
 		if err = db.QueryRow(`SELECT finished_at FROM events INDEXED BY events_finished
