@@ -2,8 +2,10 @@ package mockglp_test
 
 import (
 	"bytes"
+	"database/sql"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -11,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/glpwinner/glp-sidecar/mockglp"
 )
@@ -562,4 +566,48 @@ func TestThePageIsServed(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(b), "Mock GLP Winner") || !strings.Contains(string(b), "'conversions'") || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Errorf("page: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
+}
+
+// Rule 6: a failure that is none of the guide's answers, here the store
+// losing its conversions table under the running mock, is a 500 with the
+// guide's body, which names nothing of the cause; the log does.
+func TestAFailureOfItsOwnIsA500ThatSaysNothingMore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mock.db")
+	var logged bytes.Buffer
+	var mu sync.Mutex
+	srv, _ := mock(t, mockglp.Options{DBPath: path, Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, &logged}, nil))})
+	if a := convert(t, srv, `{"providerId":123,"transaction_id":"before"}`); a.status != http.StatusCreated {
+		t.Fatalf("before the failure: %d %s", a.status, a.raw)
+	}
+
+	db, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`DROP TABLE conversions`); err != nil {
+		t.Fatal(err)
+	}
+
+	a := convert(t, srv, `{"providerId":123,"transaction_id":"after"}`)
+	if a.status != http.StatusInternalServerError {
+		t.Fatalf("with its store broken: %d %s", a.status, a.raw)
+	}
+	jsonEq(t, a.raw, `{"error":"Internal Server Error"}`)
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logged.String(), "mock conversion failed") || !strings.Contains(logged.String(), "conversions") {
+		t.Errorf("the cause is not in the log:\n%s", logged.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
