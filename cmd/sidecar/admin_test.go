@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -361,6 +362,45 @@ func TestTheDashboardShowsEventsAndRetriesThem(t *testing.T) {
 		t.Errorf("detail after retry: %q", text)
 	}
 	awaitConversion(t, s.mock, "dash-refused")
+}
+
+// The dashboard asks for the stats every 2 s, and not at all while its tab is
+// hidden: counting the states of a large outbox costs the sidecar CPU. The
+// test counts the page's own calls and hides the tab as the browser does, by
+// document.hidden and a visibilitychange event.
+func TestTheDashboardStopsAskingWhileItsTabIsHidden(t *testing.T) {
+	ctx := browser(t)
+	s := startStack(t)
+	tab, cancel := context.WithTimeout(ctx, 40*time.Second)
+	defer cancel()
+	const count = `window.asked = 0; window.hide = false;
+		const fetched = window.fetch;
+		window.fetch = (path, opts) => { if (String(path).includes("/admin/api/stats")) window.asked++; return fetched(path, opts); };
+		Object.defineProperty(document, "hidden", {configurable: true, get: () => window.hide});`
+	setHidden := func(hidden bool) chromedp.Action[chromedp.Void] {
+		return chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`window.hide = %t; document.dispatchEvent(new Event("visibilitychange"))`, hidden))
+	}
+	asked := func() int {
+		n, err := chromedp.Run(tab, chromedp.Evaluate[int](`window.asked`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if err := chromedp.Do(tab, chromedp.Navigate(s.admin+"/admin/"), chromedp.WaitVisible(chromedp.CSS(`.tile`)),
+		chromedp.Evaluate[chromedp.Void](count), setHidden(true), chromedp.Sleep(5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	hidden := asked()
+	if hidden != 0 {
+		t.Errorf("a hidden tab asked for the stats %d times in 5 s", hidden)
+	}
+	if err := chromedp.Do(tab, setHidden(false), chromedp.Sleep(5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if n := asked() - hidden; n < 2 || n > 4 {
+		t.Errorf("a visible tab asked for the stats %d times in 5 s, want 2 to 4: once when shown, then every 2 s", n)
+	}
 }
 
 func TestBenchPrintsTheTable(t *testing.T) {
