@@ -573,9 +573,8 @@ func TestThePageIsServed(t *testing.T) {
 // guide's body, which names nothing of the cause; the log does.
 func TestAFailureOfItsOwnIsA500ThatSaysNothingMore(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "mock.db")
-	var logged bytes.Buffer
-	var mu sync.Mutex
-	srv, _ := mock(t, mockglp.Options{DBPath: path, Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, &logged}, nil))})
+	var logged syncBuffer
+	srv, _ := mock(t, mockglp.Options{DBPath: path, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
 	if a := convert(t, srv, `{"providerId":123,"transaction_id":"before"}`); a.status != http.StatusCreated {
 		t.Fatalf("before the failure: %d %s", a.status, a.raw)
 	}
@@ -594,20 +593,25 @@ func TestAFailureOfItsOwnIsA500ThatSaysNothingMore(t *testing.T) {
 		t.Fatalf("with its store broken: %d %s", a.status, a.raw)
 	}
 	jsonEq(t, a.raw, `{"error":"Internal Server Error"}`)
-	mu.Lock()
-	defer mu.Unlock()
-	if !strings.Contains(logged.String(), "mock conversion failed") || !strings.Contains(logged.String(), "conversions") {
-		t.Errorf("the cause is not in the log:\n%s", logged.String())
+	if log := logged.String(); !strings.Contains(log, "mock conversion failed") || !strings.Contains(log, "conversions") {
+		t.Errorf("the cause is not in the log:\n%s", log)
 	}
 }
 
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
+// syncBuffer is a log the mock's handlers write while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
 }
 
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
