@@ -25,6 +25,11 @@ func fromMS(v int64) time.Time {
 	return time.UnixMilli(v).UTC()
 }
 
+// insertEvent is an accept's one statement: a new event, queued and due now,
+// unless its idempotency key was already accepted.
+const insertEvent = `INSERT INTO events (id, idem_key, payload, test, click_source, state, next_attempt_at, created_at, queued_at, updated_at)
+	VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?) ON CONFLICT (idem_key) DO NOTHING`
+
 // Append stores a new event, queued and due now, and returns its id once it
 // is on disk. An event whose key was already accepted is not stored again:
 // the answer names the first event and says Duplicate.
@@ -40,9 +45,7 @@ func (o *Outbox) Append(ctx context.Context, e sidecar.NewEvent) (sidecar.Append
 	var out sidecar.Appended
 	err = o.write(ctx, func(tx *sql.Tx) error {
 		now := ms(o.now())
-		res, err := tx.Exec(`INSERT INTO events (id, idem_key, payload, test, click_source, state, next_attempt_at, created_at, queued_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?) ON CONFLICT (idem_key) DO NOTHING`,
-			id.String(), nullable(e.Key), payload, e.Test, e.ClickSource, now, now, now, now)
+		res, err := tx.Exec(insertEvent, id.String(), nullable(e.Key), payload, e.Test, e.ClickSource, now, now, now, now)
 		if err != nil {
 			return err
 		}
