@@ -43,13 +43,26 @@ type Options struct {
 
 // Ceiling is the machine's ceiling: a handler that decodes the same JSON
 // and answers 202 without storing anything, on the same router.
-func Ceiling() http.Handler {
+func Ceiling() http.Handler { return Reference(nil) }
+
+// Reference is the ceiling's handler that, unless store is nil, hands store
+// the conversion (re-encoded) and its conversion_id before it answers:
+// bench/reference serves it with the issue's reference single writer.
+func Reference(store func(key string, payload []byte) error) http.Handler {
 	r := mux.NewRouter()
 	r.HandleFunc("/glp-s2s-conversion", func(w http.ResponseWriter, r *http.Request) {
 		var v map[string]any
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10)).Decode(&v); err != nil {
 			http.Error(w, `{"error":"Invalid request body"}`, http.StatusBadRequest)
 			return
+		}
+		if store != nil {
+			payload, _ := json.Marshal(v)
+			key, _ := v["conversion_id"].(string)
+			if err := store(key, payload); err != nil {
+				http.Error(w, `{"error":"not stored"}`, http.StatusServiceUnavailable)
+				return
+			}
 		}
 		id, _ := uuid.NewV7()
 		w.Header().Set("Content-Type", "application/json")
