@@ -4,7 +4,7 @@
 // JSON, answer 202; bench.Reference) with a single writer that commits
 // whatever has queued, with no added wait, before each answer.
 //
-//	go run ./bench/reference -schema outbox -addr 127.0.0.1:18790 -db /tmp/ref.db
+//	go run ./bench/reference -schema outbox -addr 127.0.0.1:18790
 //
 // With -schema outbox the writer inserts the row an accept inserts into the
 // outbox's own events table, migrated by the outbox package: its text key,
@@ -16,13 +16,18 @@
 package main
 
 import (
+	"context"
 	"database/sql"
+	"errors"
 	"flag"
 	"fmt"
 	"log"
 	"net/http"
 	"net/url"
 	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,7 +50,7 @@ type write struct {
 func main() {
 	schema := flag.String("schema", "outbox", "outbox or plain")
 	addr := flag.String("addr", "127.0.0.1:18790", "listen address")
-	path := flag.String("db", "reference.db", "the SQLite file, created afresh")
+	path := flag.String("db", "", "a new SQLite file (default: one in a temporary directory, removed on exit)")
 	flag.Parse()
 	stmt := insert + " ON CONFLICT (idem_key) DO NOTHING"
 	if *schema == "plain" {
@@ -53,20 +58,45 @@ func main() {
 	} else if *schema != "outbox" {
 		log.Fatalf("-schema takes outbox or plain, not %q", *schema)
 	}
-	db, err := openFile(*path, *schema == "plain")
-	if err != nil {
-		log.Fatal(err)
+	if *path == "" {
+		dir, err := os.MkdirTemp("", "glp-reference")
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+		*path = filepath.Join(dir, "reference.db")
 	}
+	if err := serve(*schema, *addr, *path, stmt); err != nil {
+		log.Print(err)
+	}
+}
+
+// serve runs the reference on addr until SIGINT or SIGTERM.
+func serve(schema, addr, path, stmt string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	db, err := openFile(path, schema == "plain")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
 	writes := make(chan *write, 1024)
 	go writer(db, stmt, writes)
-
 	store := func(key string, payload []byte) error {
 		w := &write{key: key, payload: payload, done: make(chan error, 1)}
 		writes <- w
 		return <-w.done
 	}
-	log.Printf("reference (%s schema) at http://%s", *schema, *addr)
-	log.Fatal(http.ListenAndServe(*addr, bench.Reference(store)))
+	srv := &http.Server{Addr: addr, Handler: bench.Reference(store)}
+	go func() {
+		<-ctx.Done()
+		srv.Shutdown(context.Background())
+	}()
+	log.Printf("reference (%s schema, %s) at http://%s", schema, path, addr)
+	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
 
 // openFile migrates a new outbox file and opens it on one connection with
