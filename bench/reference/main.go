@@ -113,7 +113,7 @@ func openFile(path string, plain bool) (*sql.DB, error) {
 	if err := o.Close(); err != nil {
 		return nil, err
 	}
-	q := url.Values{"_journal_mode": {"WAL"}, "_synchronous": {"FULL"}, "_txlock": {"immediate"}, "_stmt_cache_size": {"64"}}
+	q := url.Values{"_journal_mode": {"WAL"}, "_synchronous": {"FULL"}, "_txlock": {"immediate"}, "_foreign_keys": {"on"}, "_stmt_cache_size": {"64"}}
 	db, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, err
