@@ -23,7 +23,7 @@ func runDemo(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	mockLn, err := listen("mock", mcfg.ListenAddr)
+	mockLn, err := listenVar("GLP_MOCK_LISTEN_ADDR", mcfg.ListenAddr)
 	if err != nil {
 		return err
 	}
