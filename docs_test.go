@@ -110,3 +110,18 @@ func TestTheREADMEIsShortAndEveryRelativeLinkResolves(t *testing.T) {
 		}
 	}
 }
+
+func TestTheREADMEPutsSidecarOnThePATHBeforeItUsesIt(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	install := regexp.MustCompile(`(?m)^go (install|build -o \S+) \./cmd/sidecar`).FindIndex(b)
+	firstUse := regexp.MustCompile("(?m)^sidecar [a-z]").FindIndex(b)
+	if install == nil {
+		t.Fatal("README.md has no step that puts a sidecar binary on the PATH (go install ./cmd/sidecar)")
+	}
+	if firstUse != nil && firstUse[0] < install[0] {
+		t.Errorf("README.md runs sidecar at byte %d before the step that installs it (byte %d)", firstUse[0], install[0])
+	}
+}

@@ -19,20 +19,24 @@ var (
 
 func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) error {
 	info, _ := debug.ReadBuildInfo()
-	_, err := fmt.Fprintf(stdout, "glp-sidecar %s (commit %s, %s %s/%s)\n", version, commitOf(commit, info), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	c := commitOf(commit, info)
+	_, err := fmt.Fprintf(stdout, "glp-sidecar %s (commit %s, %s %s/%s)\n", version, c, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	if c == unknownCommit {
+		fmt.Fprintln(stdout, `(no commit recorded: build from a git clone with VCS stamping on, not -buildvcs=false, or add -ldflags "-X main.commit=…")`)
+	}
 	return err
 }
 
 // commitOf is the commit the binary was built from: the linker's
 // -X main.commit, else the VCS revision go build stamps in a git clone
 // (with "+dirty" when the tree had changes), else the module's version
-// (go install …@version), else "unknown".
+// (go install …@version), else unknownCommit.
 func commitOf(linked string, info *debug.BuildInfo) string {
 	if linked != "" {
 		return linked
 	}
 	if info == nil {
-		return "unknown"
+		return unknownCommit
 	}
 	var rev, dirty string
 	for _, s := range info.Settings {
@@ -51,8 +55,10 @@ func commitOf(linked string, info *debug.BuildInfo) string {
 	if v := info.Main.Version; v != "" && v != "(devel)" {
 		return v
 	}
-	return "unknown"
+	return unknownCommit
 }
+
+const unknownCommit = "unknown"
 
 func runHelp(_ context.Context, args []string, stdout, _ io.Writer) error {
 	if len(args) > 0 {

@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"runtime/debug"
 	"strings"
@@ -178,8 +180,8 @@ func TestVersionNamesTheCommitGoBuildStamped(t *testing.T) {
 		{"go build in a git clone", "", stamped, "4f66c00c"},
 		{"a tree with changes", "", dirty, "4f66c00c+dirty"},
 		{"go install …@version", "", installed, "v0.0.0-20261130230000-4f66c00c6420"},
-		{"no build information", "", nil, "unknown"},
-		{"built without VCS stamping", "", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "unknown"},
+		{"no build information", "", nil, unknownCommit},
+		{"built without VCS stamping", "", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, unknownCommit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -191,3 +193,44 @@ func TestVersionNamesTheCommitGoBuildStamped(t *testing.T) {
 }
 
 func writeEmpty(path string) error { return os.WriteFile(path, nil, 0o600) }
+
+// TestVersionShowsTheCommitOfAGitClone builds the tree as a fresh clone
+// would (a git repository of its own, go build with VCS stamping, which
+// this machine's go env may switch off) and asks the binary its version.
+func TestVersionShowsTheCommitOfAGitClone(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the sidecar once more")
+	}
+	git, err := exec.LookPath("git")
+	if err != nil {
+		t.Skip("no git installed")
+	}
+	clone := t.TempDir()
+	if err := os.CopyFS(clone, os.DirFS(filepath.Join("..", ".."))); err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(filepath.Join(clone, ".git")) // a worktree's .git is a file go does not follow
+	gitRun := func(args ...string) string {
+		cmd := exec.Command(git, append([]string{"-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"}, args...)...)
+		cmd.Dir = clone
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	gitRun("init", "-q")
+	gitRun("add", "-A")
+	gitRun("commit", "-qm", "clone")
+	head := gitRun("rev-parse", "HEAD")
+	bin := filepath.Join(t.TempDir(), "sidecar")
+	build := exec.Command("go", "build", "-buildvcs=true", "-o", bin, "./cmd/sidecar")
+	build.Dir = clone
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "version").Output()
+	if err != nil || !strings.Contains(string(out), "(commit "+head+",") {
+		t.Errorf("version %q (%v): want commit %s", out, err, head)
+	}
+}
