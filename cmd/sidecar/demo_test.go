@@ -30,6 +30,7 @@ func TestTheDemosSignUpIsDeliveredDirectToItsClickAndItsPagesFollowTheAnswer(t *
 	if err != nil {
 		t.Fatalf("%v; page errors: %s", err, errs)
 	}
+	screenshot(tab, "demo-welcome.png")
 	title, _ := chromedp.Run(tab, chromedp.Text("#title"))
 	lead, _ := chromedp.Run(tab, chromedp.Text("#lead"))
 	if title != "Welcome aboard." || !strings.Contains(lead, "stored your conversion") {
@@ -55,9 +56,10 @@ func TestTheDemosSignUpIsDeliveredDirectToItsClickAndItsPagesFollowTheAnswer(t *
 		text, _ := chromedp.Run(mt, chromedp.Text("body"))
 		return strings.Contains(text, click) && strings.Contains(text, "direct")
 	})
-	if dir := os.Getenv("GLP_SCREENS_DIR"); dir != "" { // for people: a picture of the happy path
-		shot, _ := chromedp.Run(mt, chromedp.FullScreenshot(100))
-		os.WriteFile(filepath.Join(dir, "demo-mock-page.png"), shot, 0o644)
+	screenshot(mt, "demo-mock-page.png")
+	if os.Getenv("GLP_SCREENS_DIR") != "" {
+		chromedp.Do(mt, chromedp.Navigate(dashboard), chromedp.Sleep(2*time.Second))
+		screenshot(mt, "demo-dashboard.png")
 	}
 
 	// A conversion the sidecar refuses is never celebrated: the sign-up page
@@ -71,9 +73,22 @@ document.getElementById('signup').dispatchEvent(new Event('submit', {cancelable:
 	if err != nil {
 		t.Fatal(err)
 	}
+	screenshot(tab, "demo-refused.png")
 	refused, _ := chromedp.Run(tab, chromedp.Text("#refused"))
 	where, _ := chromedp.Run(tab, chromedp.Evaluate[string]("location.pathname"))
 	if !strings.Contains(refused, "refused this conversion (400)") || !strings.Contains(refused, "email") || where != "/signup" {
 		t.Errorf("a refused sign-up: %q on %s", refused, where)
+	}
+}
+
+// screenshot saves the tab as a PNG under GLP_SCREENS_DIR, for people to
+// look at; without it, nothing.
+func screenshot(tab context.Context, name string) {
+	dir := os.Getenv("GLP_SCREENS_DIR")
+	if dir == "" {
+		return
+	}
+	if shot, err := chromedp.Run(tab, chromedp.FullScreenshot(100)); err == nil {
+		os.WriteFile(filepath.Join(dir, name), shot, 0o644)
 	}
 }
