@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -75,20 +77,9 @@ func exposed(t *testing.T) map[string]bool {
 	return names
 }
 
-var (
-	seriesName = regexp.MustCompile(`\bglp_[a-z0-9_]+`)
-	stateLabel = regexp.MustCompile(`state=\\?"([a-z_]+)\\?"`)
-	modeLabel  = regexp.MustCompile(`mode=\\?"([a-z_]+)\\?"`)
-)
-
-func TestTheDashboardAndTheAlertsAskForWhatTheSidecarExposes(t *testing.T) {
-	names := exposed(t)
-	states := map[string]bool{"unconfirmed": true} // acct adds it in parallel
-	for _, s := range sidecar.States() {
-		states[string(s)] = true
-	}
-	modes := map[string]bool{sidecar.RelayRunning: true, sidecar.RelayBackingOff: true, sidecar.RelayPaused: true}
-
+// dashboardExprs is every query of the Grafana dashboard: panel → PromQL.
+func dashboardExprs(t *testing.T) map[string]string {
+	t.Helper()
 	var dash struct {
 		Panels []struct {
 			Title   string `json:"title"`
@@ -104,7 +95,7 @@ func TestTheDashboardAndTheAlertsAskForWhatTheSidecarExposes(t *testing.T) {
 	if err := json.Unmarshal(raw, &dash); err != nil {
 		t.Fatalf("grafana/glp-sidecar.json: %v", err)
 	}
-	exprs := map[string]string{} // where → PromQL
+	exprs := map[string]string{}
 	for _, p := range dash.Panels {
 		if len(p.Targets) == 0 {
 			t.Errorf("panel %q asks nothing", p.Title)
@@ -113,6 +104,43 @@ func TestTheDashboardAndTheAlertsAskForWhatTheSidecarExposes(t *testing.T) {
 			exprs["panel "+p.Title+" #"+string(rune('A'+i))] = tg.Expr
 		}
 	}
+	return exprs
+}
+
+// TestTheDashboardsQueriesAreValidPromQL has promtool parse each panel's
+// query, as a recording rule, with Grafana's variables filled in.
+func TestTheDashboardsQueriesAreValidPromQL(t *testing.T) {
+	var rules strings.Builder
+	rules.WriteString("groups:\n  - name: dashboard\n    rules:\n")
+	i := 0
+	for _, expr := range dashboardExprs(t) {
+		expr = strings.NewReplacer("$__rate_interval", "5m", "$instance", ".*").Replace(expr)
+		q, _ := json.Marshal(expr)
+		fmt.Fprintf(&rules, "      - record: dashboard:panel%d\n        expr: %s\n", i, q)
+		i++
+	}
+	file := filepath.Join(t.TempDir(), "dashboard.yaml")
+	if err := os.WriteFile(file, []byte(rules.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	promtool(t, "check", "rules", file)
+}
+
+var (
+	seriesName = regexp.MustCompile(`\bglp_[a-z0-9_]+`)
+	stateLabel = regexp.MustCompile(`state=\\?"([a-z_]+)\\?"`)
+	modeLabel  = regexp.MustCompile(`mode=\\?"([a-z_]+)\\?"`)
+)
+
+func TestTheDashboardAndTheAlertsAskForWhatTheSidecarExposes(t *testing.T) {
+	names := exposed(t)
+	states := map[string]bool{"unconfirmed": true} // acct adds it in parallel
+	for _, s := range sidecar.States() {
+		states[string(s)] = true
+	}
+	modes := map[string]bool{sidecar.RelayRunning: true, sidecar.RelayBackingOff: true, sidecar.RelayPaused: true}
+
+	exprs := dashboardExprs(t)
 	rules, err := os.ReadFile("prometheus/alerts.yaml")
 	if err != nil {
 		t.Fatal(err)
