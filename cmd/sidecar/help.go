@@ -78,6 +78,11 @@ func runHelp(_ context.Context, args []string, stdout, _ io.Writer) error {
 				if c.name == "demo" {
 					return variables(stdout, &demoVariables{})
 				}
+				if c.name == "healthcheck" {
+					return variables(stdout, &struct {
+						AdminAddr string `envconfig:"ADMIN_ADDR" default:"127.0.0.1:8790" desc:"the admin listener asked when no URL is given"`
+					}{})
+				}
 				return nil
 			}
 		}
