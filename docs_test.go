@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 // includeMarker introduces a code block that must equal a file of the tree.
@@ -80,6 +81,29 @@ var notYetMerged = map[string]bool{
 
 var mdLink = regexp.MustCompile(`\]\(([^)\s]+)\)`)
 
+// headingAnchors are the anchors GitHub gives a Markdown file's headings.
+func headingAnchors(t *testing.T, path string) map[string]bool {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^#+ (.+)$`).FindAllStringSubmatch(string(b), -1) {
+		slug := strings.Map(func(r rune) rune {
+			switch {
+			case r == ' ':
+				return '-'
+			case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+				return unicode.ToLower(r)
+			}
+			return -1
+		}, strings.TrimSpace(m[1]))
+		anchors[slug] = true
+	}
+	return anchors
+}
+
 func TestTheREADMEIsShortAndEveryRelativeLinkResolves(t *testing.T) {
 	b, err := os.ReadFile("README.md")
 	if err != nil {
@@ -99,13 +123,17 @@ func TestTheREADMEIsShortAndEveryRelativeLinkResolves(t *testing.T) {
 			if strings.Contains(link, "://") || strings.HasPrefix(link, "#") || strings.HasPrefix(link, "mailto:") {
 				continue
 			}
-			target, _, _ := strings.Cut(link, "#")
+			target, anchor, _ := strings.Cut(link, "#")
 			path := filepath.Clean(filepath.Join(filepath.Dir(page), target))
 			if notYetMerged[filepath.ToSlash(path)] {
 				continue
 			}
 			if _, err := os.Stat(path); err != nil {
 				t.Errorf("%s links to %s, which does not exist", page, link)
+				continue
+			}
+			if anchor != "" && strings.HasSuffix(path, ".md") && !headingAnchors(t, path)[anchor] {
+				t.Errorf("%s links to %s: %s has no such heading", page, link, path)
 			}
 		}
 	}
