@@ -53,7 +53,7 @@ func includedBlocks(t *testing.T, doc string) map[string]string {
 func TestTheIntegrationGuideShowsEachExampleExactlyAsCIRunsIt(t *testing.T) {
 	blocks := includedBlocks(t, "docs/integration.md")
 	for _, file := range []string{
-		"examples/hybrid/signup.html", "examples/nextjs/next.config.js", "examples/nextjs/middleware.ts",
+		"examples/hybrid/signup.html", "examples/nextjs/next.config.js", "examples/nextjs/proxy.ts",
 		"examples/glpjs/signup.html", "examples/node-express/server.js", "examples/php/index.php",
 		"examples/python/app.py", "examples/go/go.mod", "examples/go/main.go",
 	} {

@@ -352,9 +352,19 @@ func TestTheGuidesHybridExampleBehindTheSidecarGetsItsConversionAttributedAndRep
 	sc := start(t, serveEnv(t, "GLP_API_URL="+mockURL, "GLP_APP_URL="+app.URL), "serve")
 	front := sc.url(t)
 
-	click := "ex-hybrid"
-	tab, cancel, errs := landAndSignUp(t, ctx, mockURL, front+"/", click, "hybrid@example.com")
+	hybridSignUp(t, ctx, mockURL, front, "ex-hybrid", "hybrid@example.com")
+}
+
+// hybridSignUp goes through the guide's hybrid page (examples/hybrid) on
+// front: the conversion must reach the mock direct for the click, and a
+// 400 must be reported on the console.
+func hybridSignUp(t *testing.T, ctx context.Context, mockURL, front, click, email string) {
+	t.Helper()
+	tab, cancel, errs := landAndSignUp(t, ctx, mockURL, front+"/", click, email)
 	defer cancel()
+	if cookie, _ := chromedp.Run(tab, chromedp.Evaluate[string]("document.cookie")); !strings.Contains(cookie, "_glp_cid="+click) {
+		t.Errorf("after landing, document.cookie is %q: want the click id in _glp_cid, set by the server", cookie)
+	}
 	err := chromedp.Do(tab, chromedp.Click("#submit"), chromedp.WaitVisible("#confirmed"))
 	if err != nil {
 		t.Fatal(err)
@@ -363,7 +373,7 @@ func TestTheGuidesHybridExampleBehindTheSidecarGetsItsConversionAttributedAndRep
 		t.Errorf("the pages reported errors: %s", errs)
 	}
 	c := awaitConversion(t, mockURL, click)
-	if c["method"] != "direct" || c["email"] != "hybrid@example.com" {
+	if c["method"] != "direct" || c["email"] != email {
 		t.Errorf("the mock recorded %v", c)
 	}
 	err = chromedp.Do(tab,
@@ -376,4 +386,41 @@ func TestTheGuidesHybridExampleBehindTheSidecarGetsItsConversionAttributedAndRep
 	if !strings.Contains(errs.String(), "Internal API error for S2S conversion") || !strings.Contains(errs.String(), "400") {
 		t.Errorf("a 400 was not reported on the console: %q", errs)
 	}
+}
+
+// TestTheNextJSExampleKeepsTheClickIdAndForwardsTheConversion builds the
+// Next.js example (npm ci, next build: about half a minute) with the
+// hybrid page in its public/, and signs up through its rewrite.
+func TestTheNextJSExampleKeepsTheClickIdAndForwardsTheConversion(t *testing.T) {
+	ctx := browser(t)
+	needRuntime(t, "npm", "apt-get install -y nodejs npm")
+	mock := start(t, []string{"GLP_MOCK_LISTEN_ADDR=127.0.0.1:0"}, "mock")
+	mockURL := mock.url(t)
+	// Next.js reaches the sidecar from this host: its X-Forwarded-For and -Host are believed.
+	sc := start(t, serveEnv(t, "GLP_API_URL="+mockURL, "GLP_TRUSTED_PROXIES=127.0.0.1/32"), "serve")
+	sidecarURL := sc.url(t)
+
+	work := t.TempDir()
+	if err := os.CopyFS(work, os.DirFS(examplesDir(t, "nextjs"))); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(work, "public"), 0o755)
+	page, err := os.ReadFile(filepath.Join(examplesDir(t, "hybrid"), "signup.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(work, "public", "signup.html"), page, 0o644)
+	env := []string{"SIDECAR_URL=" + sidecarURL, "NEXT_TELEMETRY_DISABLED=1"}
+	for _, argv := range [][]string{{"npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"}, {"node_modules/.bin/next", "build"}} {
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Dir = work
+		cmd.Env = append(os.Environ(), env...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v\n%s", argv, err, out)
+		}
+	}
+	port := freePort(t)
+	front := "http://127.0.0.1:" + port
+	runExample(t, work, front, env, "node_modules/.bin/next", "start", "-H", "127.0.0.1", "-p", port)
+	hybridSignUp(t, ctx, mockURL, front, "ex-nextjs", "nextjs@example.com")
 }
