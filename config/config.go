@@ -192,12 +192,23 @@ func ParseProviders(s string) (map[string]int64, error) {
 	return out, nil
 }
 
-// Usage writes the table of every variable, its type, default and meaning.
+// Usage writes the table of every variable, its default and meaning; a
+// variable that several specs share (GLP_LOG_LEVEL) is listed once.
 func Usage(w io.Writer, specs ...any) error {
 	tw := tabwriter.NewWriter(w, 1, 0, 2, ' ', 0)
+	seen := map[string]bool{}
 	for _, spec := range specs {
-		if err := envconfig.Usagef(Prefix, spec, tw, usageFormat); err != nil {
+		var b strings.Builder
+		if err := envconfig.Usagef(Prefix, spec, &b, usageFormat); err != nil {
 			return err
+		}
+		for _, line := range strings.SplitAfter(b.String(), "\n") {
+			key, _, _ := strings.Cut(line, "\t")
+			if line == "" || seen[key] {
+				continue
+			}
+			seen[key] = true
+			io.WriteString(tw, line)
 		}
 	}
 	return tw.Flush()
@@ -231,6 +242,9 @@ func describe(goType string) string {
 
 func (c *Config) validate() error {
 	if c.ProviderID <= 0 {
+		if v, set := os.LookupEnv("GLP_PROVIDER_ID"); set && strings.TrimSpace(v) != "" {
+			return &Error{"GLP_PROVIDER_ID", fmt.Sprintf("must be a positive integer (the numeric provider id GLP Winner gave you), not %s", strings.TrimSpace(v))}
+		}
 		return &Error{"GLP_PROVIDER_ID", "is required: the numeric provider id GLP Winner gave you"}
 	}
 	if c.APIToken != "" && c.APITokenFile != "" {

@@ -290,7 +290,9 @@ func TestHealthcheckAsksTheAdminListener(t *testing.T) {
 	}
 }
 
-func TestTheDemoRunsOnEmbeddedDefaults(t *testing.T) {
+// startDemo runs sidecar demo and returns the three URLs it prints.
+func startDemo(t *testing.T) (landing, dashboard, mockPage string) {
+	t.Helper()
 	c := start(t, []string{"GLP_LISTEN_ADDR=127.0.0.1:0", "GLP_ADMIN_ADDR=127.0.0.1:0", "GLP_MOCK_LISTEN_ADDR=127.0.0.1:0",
 		"GLP_DB_PATH=" + filepath.Join(t.TempDir(), "demo.db")}, "demo")
 	var urls []string
@@ -301,7 +303,11 @@ func TestTheDemoRunsOnEmbeddedDefaults(t *testing.T) {
 		}
 		urls = append(urls, regexp.MustCompile(`http://[^\s]+`).FindAllString(line, -1)...)
 	}
-	landing, dashboard, mockPage := urls[0], urls[1], urls[2]
+	return urls[0], urls[1], urls[2]
+}
+
+func TestTheDemoRunsOnEmbeddedDefaults(t *testing.T) {
+	landing, dashboard, mockPage := startDemo(t)
 	resp, err := http.Get(landing)
 	if err != nil {
 		t.Fatal(err)
@@ -312,10 +318,10 @@ func TestTheDemoRunsOnEmbeddedDefaults(t *testing.T) {
 		t.Fatalf("landing %s: %d %v", landing, resp.StatusCode, cookies)
 	}
 	public := landing[:strings.Index(landing, "/?")]
-	req, _ := newJSONRequest(public+"/api/glp-s2s-conversion?wait=10s", "", `{"email":"pat@example.com"}`)
+	req, _ := newJSONRequest(public+"/api/glp-s2s-conversion", "", `{"email":"pat@example.com"}`)
 	req.AddCookie(cookies[0])
 	resp, err = httpClient.Do(req)
-	if err != nil || resp.StatusCode != 201 {
+	if err != nil || resp.StatusCode != 202 {
 		t.Fatalf("demo sign-up: %v %v", resp, err)
 	}
 	resp.Body.Close()

@@ -20,13 +20,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fl := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	conns := fl.String("connections", "64,256", "comma-separated concurrency levels")
-	dur := fl.Duration("duration", 10*time.Second, "one accept run, split into rounds")
+	dur := newDurationFlag(fl, "duration", 10*time.Second, "one accept run, split into rounds")
 	rounds := fl.Int("rounds", 3, "slices of the ceiling and the sidecar taken in turn; the ratio is their median")
 	backlog := fl.Int("backlog", 100000, "events queued while the upstream is down (1000000 on request; 0 skips)")
 	workers := fl.Int("workers", 8, "GLP_RELAY_WORKERS of the sidecar under test")
 	ceiling := fl.String("serve-ceiling", "", "internal: serve the ceiling handler on this address")
 	if err := fl.Parse(args); err != nil {
-		return &usageError{err.Error()}
+		return flagError("bench: ", err)
 	}
 	if *ceiling != "" {
 		ln, err := listen("ceiling", *ceiling)

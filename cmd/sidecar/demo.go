@@ -23,7 +23,7 @@ func runDemo(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	mockLn, err := listen("mock", mcfg.ListenAddr)
+	mockLn, err := listenVar("GLP_MOCK_LISTEN_ADDR", mcfg.ListenAddr)
 	if err != nil {
 		return err
 	}
@@ -54,7 +54,8 @@ func runDemo(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
 	g.Go(func() error {
 		return serve(gctx, cfg, log.With("component", "sidecar"), io.Discard, func(public, admin string) {
 			dashboard := "http://" + admin + "/admin/"
-			app.set(demo.Handler(demo.Options{DashboardURL: dashboard, MockURL: mockURL}))
+			app.set(demo.Handler(demo.Options{DashboardURL: dashboard, MockURL: mockURL,
+				SessionURL: "http://" + mockLn.Addr().String() + "/api/track/v1/session", ProviderID: cfg.ProviderID}))
 			fmt.Fprintf(stdout, `
 glp-sidecar demo: a provider app behind the sidecar, relaying to a mock GLP Winner.
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/glpwinner/glp-sidecar/config"
 )
@@ -17,26 +18,53 @@ var (
 )
 
 func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) error {
-	c := commit
-	if c == "" {
-		c = "unknown"
-		if info, ok := debug.ReadBuildInfo(); ok {
-			for _, s := range info.Settings {
-				if s.Key == "vcs.revision" {
-					c = s.Value
-				}
+	info, _ := debug.ReadBuildInfo()
+	c := commitOf(commit, info)
+	_, err := fmt.Fprintf(stdout, "glp-sidecar %s (commit %s, %s %s/%s)\n", version, c, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	if c == unknownCommit {
+		fmt.Fprintln(stdout, `(no commit recorded: build from a git clone with VCS stamping on, not -buildvcs=false, or add -ldflags "-X main.commit=…")`)
+	}
+	return err
+}
+
+// commitOf is the commit the binary was built from: the linker's
+// -X main.commit, else the VCS revision go build stamps in a git clone
+// (with "+dirty" when the tree had changes), else the module's version
+// (go install …@version), else unknownCommit.
+func commitOf(linked string, info *debug.BuildInfo) string {
+	if linked != "" {
+		return linked
+	}
+	if info == nil {
+		return unknownCommit
+	}
+	var rev, dirty string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "+dirty"
 			}
 		}
 	}
-	_, err := fmt.Fprintf(stdout, "glp-sidecar %s (commit %s, %s %s/%s)\n", version, c, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	return err
+	if rev != "" {
+		return rev + dirty
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	return unknownCommit
 }
+
+const unknownCommit = "unknown"
 
 func runHelp(_ context.Context, args []string, stdout, _ io.Writer) error {
 	if len(args) > 0 {
 		for _, c := range commands() {
 			if c.name == args[0] {
-				fmt.Fprintf(stdout, "usage: sidecar %s %s\n\n%s\n", c.name, c.args, c.summary)
+				fmt.Fprintf(stdout, "usage: %s\n\n%s\n", strings.TrimSpace("sidecar "+c.name+" "+c.args), c.summary)
 				if c.name == "outbox" {
 					_, err := fmt.Fprintln(stdout, "\n"+outboxUsage)
 					return err
@@ -44,8 +72,16 @@ func runHelp(_ context.Context, args []string, stdout, _ io.Writer) error {
 				if c.name == "mock" {
 					return variables(stdout, &config.MockConfig{})
 				}
-				if c.name == "serve" || c.name == "demo" {
+				if c.name == "serve" {
 					return variables(stdout, &config.Config{})
+				}
+				if c.name == "demo" {
+					return variables(stdout, &demoVariables{})
+				}
+				if c.name == "healthcheck" {
+					return variables(stdout, &struct {
+						AdminAddr string `envconfig:"ADMIN_ADDR" default:"127.0.0.1:8790" desc:"the admin listener asked when no URL is given"`
+					}{})
 				}
 				return nil
 			}
@@ -67,4 +103,14 @@ func runHelp(_ context.Context, args []string, stdout, _ io.Writer) error {
 func variables(w io.Writer, specs ...any) error {
 	fmt.Fprintln(w, "\nenvironment (variable, default, meaning):")
 	return config.Usage(w, specs...)
+}
+
+// demoVariables are what moves sidecar demo; it needs nothing else.
+type demoVariables struct {
+	ListenAddr     string `envconfig:"LISTEN_ADDR" default:"127.0.0.1:8787" desc:"the sidecar in front of the demo app: open the landing URL it prints"`
+	AdminAddr      string `envconfig:"ADMIN_ADDR" default:"127.0.0.1:8790" desc:"the sidecar's dashboard"`
+	MockListenAddr string `envconfig:"MOCK_LISTEN_ADDR" default:"127.0.0.1:8788" desc:"the mock GLP Winner and its page"`
+	DBPath         string `envconfig:"DB_PATH" default:"$TMPDIR/glp-sidecar-demo/outbox.db" desc:"the demo's outbox file"`
+	LogLevel       string `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	LogFormat      string `envconfig:"LOG_FORMAT" default:"text" desc:"json or text"`
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/glpwinner/glp-sidecar/config"
 )
 
 // Server timeouts and limits, for every listener.
@@ -25,6 +28,20 @@ func listen(what, addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s listener on %s: %w", what, addr, err)
+	}
+	return ln, nil
+}
+
+// listenVar binds addr, which the variable name set: an address that
+// cannot be bound is bad configuration (exit 2), named by its variable.
+func listenVar(name, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		var oe *net.OpError
+		if errors.As(err, &oe) {
+			err = oe.Err
+		}
+		return nil, &config.Error{Var: name, Problem: fmt.Sprintf("cannot listen on %q: %v", addr, err)}
 	}
 	return ln, nil
 }
@@ -54,3 +71,39 @@ func serveUntilDone(ctx context.Context, g *errgroup.Group, ln net.Listener, h h
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// durationFlag is a duration flag whose error says what a duration looks
+// like (the flag package's own says only "parse error").
+type durationFlag struct{ d *time.Duration }
+
+func newDurationFlag(fl *flag.FlagSet, name string, value time.Duration, usage string) *time.Duration {
+	d := value
+	fl.Var(durationFlag{&d}, name, usage)
+	return &d
+}
+
+func (f durationFlag) String() string {
+	if f.d == nil {
+		return ""
+	}
+	return f.d.String()
+}
+
+func (f durationFlag) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return errors.New("not a duration such as 30s, 10m or 720h")
+	}
+	*f.d = d
+	return nil
+}
+
+// flagError is what a flag set's Parse error becomes: nil for -h/--help
+// (the usage was printed; asking for help is no failure), else a usage
+// error (exit 2).
+func flagError(prefix string, err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return &usageError{prefix + err.Error()}
+}

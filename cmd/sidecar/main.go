@@ -38,7 +38,7 @@ func commands() []command {
 		{"serve", "", "run the sidecar (also: no subcommand)", runServe},
 		{"mock", "", "run the mock GLP Winner upstream", runMock},
 		{"demo", "", "run mock + sidecar (proxy mode) + a demo app on embedded defaults", runDemo},
-		{"healthcheck", "[URL]", "exit 0 when the admin listener's /healthz (or URL) answers 200", runHealthcheck},
+		{"healthcheck", "[URL | HOST:PORT]", "exit 0 when the admin listener's /healthz (or the URL or address given) answers 200", runHealthcheck},
 		{"outbox", "stats|list|show ID|retry ID…|retry --state dead|purge", "operator commands on the outbox file", runOutbox},
 		{"bench", "[--connections 64,256] [--duration 10s] [--rounds 3] [--backlog N]", "measure the sidecar against this machine's ceiling", runBench},
 		{"version", "", "print version, commit and Go version", runVersion},

@@ -218,8 +218,8 @@ func TestServeNamesADataPathItCannotWrite(t *testing.T) {
 	cmd := sidecarCmd(t, serveEnv(t, "GLP_DB_PATH="+filepath.Join(file, "outbox.db")), "serve")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	if code := exitStatus(cmd.Run()); code != 1 || !strings.Contains(stderr.String(), file) {
-		t.Errorf("exit %d, stderr %q: want 1 and the path", code, stderr.String())
+	if code := exitStatus(cmd.Run()); code != 2 || !strings.Contains(stderr.String(), file) || !strings.Contains(stderr.String(), "GLP_DB_PATH") {
+		t.Errorf("exit %d, stderr %q: want 2 (bad configuration), the variable and the path", code, stderr.String())
 	}
 }
 

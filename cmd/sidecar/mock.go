@@ -22,7 +22,7 @@ func runMock(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer mock.Close()
-	ln, err := listen("mock", cfg.ListenAddr)
+	ln, err := listenVar("GLP_MOCK_LISTEN_ADDR", cfg.ListenAddr)
 	if err != nil {
 		return err
 	}

@@ -49,10 +49,14 @@ func runOutbox(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	asJSON := fl.Bool("json", false, "print JSON")
 	state := fl.String("state", "", "a state")
 	limit := fl.Int("limit", 50, "how many")
-	olderThan := fl.Duration("older-than", 720*time.Hour, "age")
+	olderThan := newDurationFlag(fl, "older-than", 720*time.Hour, "age")
 	ids, err := parseInterspersed(fl, args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(stdout, outboxUsage)
+		return nil
+	}
 	if err != nil {
-		return &usageError{fmt.Sprintf("outbox %s: %v", cmd, err)}
+		return flagError("outbox "+cmd+": ", err)
 	}
 	if _, err := os.Stat(*db); errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("no outbox at %s: set GLP_DB_PATH or --db to the sidecar's file", *db)
@@ -97,12 +101,12 @@ func runOutbox(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		case *state == "" && len(ids) > 0:
 			n, err = box.Retry(ctx, ids...)
 		default:
-			return &usageError{"usage: sidecar outbox retry ID… | retry --state dead|rejected"}
+			return &usageError{"outbox retry takes event ids, or --state dead|rejected (one of the two)"}
 		}
 		if err != nil {
 			return err
 		}
-		return out.count("requeued", n, "the running sidecar sends them within seconds")
+		return out.count("requeued", n, whoSends(ctx, n))
 	case "purge":
 		n, err := box.Purge(ctx, *olderThan)
 		if err != nil {
@@ -111,6 +115,22 @@ func runOutbox(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		return out.count("purged", n, "delivered and duplicate events finished more than "+olderThan.String()+" ago")
 	}
 	return &usageError{fmt.Sprintf("unknown outbox command %q; run `sidecar outbox help`", cmd)}
+}
+
+// whoSends says what becomes of n requeued events: sent within seconds by
+// the sidecar that answers at GLP_ADMIN_ADDR, or once one runs.
+func whoSends(ctx context.Context, n int) string {
+	if n == 0 {
+		return "nothing was waiting to be sent again"
+	}
+	url, err := healthURL(nil)
+	if err != nil {
+		return "they are sent when sidecar serve runs on this file"
+	}
+	if err := runHealthcheck(ctx, nil, io.Discard, io.Discard); err != nil {
+		return "no sidecar answers at " + url + " (GLP_ADMIN_ADDR): they are sent when sidecar serve runs on this file"
+	}
+	return "the sidecar answering at " + url + " sends them within seconds"
 }
 
 // parseInterspersed parses flags wherever they stand among the arguments

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
@@ -46,6 +47,17 @@ func setGCPercent() {
 	}
 }
 
+// dataPathError names GLP_DB_PATH when the outbox could not be opened
+// because of its path (a directory that cannot be made, a file that cannot
+// be written): bad configuration, exit 2.
+func dataPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return &config.Error{Var: "GLP_DB_PATH", Problem: err.Error()}
+	}
+	return err
+}
+
 // serve runs the sidecar until ctx ends: the outbox, the public listener
 // and the admin listener. It prints the listeners' URLs to stdout, then
 // calls ready (when not nil) with their addresses.
@@ -58,7 +70,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 		func() sidecar.RelayStatus { return rl.Status() }, nil)
 	box, err := outbox.Open(outbox.Options{Path: cfg.DBPath, Logger: log, Observer: metrics})
 	if err != nil {
-		return err
+		return dataPathError(err)
 	}
 	defer box.Close()
 
@@ -142,11 +154,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 		return err
 	}
 
-	pub, err := listen("public", cfg.ListenAddr)
+	pub, err := listenVar("GLP_LISTEN_ADDR", cfg.ListenAddr)
 	if err != nil {
 		return err
 	}
-	adm2, err := listen("admin", cfg.AdminAddr)
+	adm2, err := listenVar("GLP_ADMIN_ADDR", cfg.AdminAddr)
 	if err != nil {
 		pub.Close()
 		return err
@@ -157,7 +169,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	g.Go(func() error { box.Maintain(gctx, cfg.Retention, maintenanceEvery); return nil })
 	g.Go(func() error { return rl.Run(gctx) })
 
-	fmt.Fprintf(stdout, "glp-sidecar: conversions at http://%s/glp-s2s-conversion · admin at http://%s/\n", pub.Addr(), adm2.Addr())
+	fmt.Fprintf(stdout, "glp-sidecar: conversions at http://%s/glp-s2s-conversion · admin at http://%s/admin/\n", pub.Addr(), adm2.Addr())
 	if cfg.AppURL != "" {
 		fmt.Fprintf(stdout, "glp-sidecar: in front of %s at http://%s/\n", cfg.AppURL, pub.Addr())
 	}

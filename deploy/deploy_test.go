@@ -1,0 +1,177 @@
+package deploy_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	sidecar "github.com/glpwinner/glp-sidecar"
+	"github.com/glpwinner/glp-sidecar/admin"
+)
+
+// promtool runs Prometheus's rule checker; it is Debian's prometheus
+// package. Without it the test skips, unless CI is set: CI must run it.
+func promtool(t *testing.T, args ...string) {
+	t.Helper()
+	path, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("no promtool on this CI machine: .ci/run must install it (apt-get install -y prometheus)")
+		}
+		t.Skip("no promtool installed (apt-get install -y prometheus); skipping the rule checks")
+	}
+	out, err := exec.Command(path, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+func TestTheAlertRulesAreValidAndFireWhenTheirUnitTestsSay(t *testing.T) {
+	promtool(t, "check", "rules", "prometheus/alerts.yaml")
+	promtool(t, "test", "rules", "prometheus/alerts_test.yaml")
+}
+
+// inParallel are names other branches add in this round: the refused
+// requests' counter (edge) and the unconfirmed state (acct).
+var inParallel = []string{"glp_refused_requests_total"}
+
+// exposed is every series name a real sidecar's /metrics shows once each
+// metric has been observed, with the histograms' _bucket, _sum and _count.
+func exposed(t *testing.T) map[string]bool {
+	t.Helper()
+	m := admin.NewMetrics(admin.StatsFunc(func(context.Context) (sidecar.Stats, error) {
+		return sidecar.Stats{States: map[sidecar.State]int{}}, nil
+	}), func() sidecar.RelayStatus { return sidecar.RelayStatus{Mode: sidecar.RelayRunning} }, nil)
+	m.Received("/glp-s2s-conversion", "queued")
+	m.Attempted("delivered", 201, time.Millisecond)
+	m.Committed(1, time.Millisecond)
+	m.Instrument("public")(http.NotFoundHandler()).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	names := map[string]bool{}
+	sc := bufio.NewScanner(rec.Body)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 4 && f[0] == "#" && f[1] == "TYPE" {
+			names[f[2]] = true
+			if f[3] == "histogram" {
+				for _, s := range []string{"_bucket", "_sum", "_count"} {
+					names[f[2]+s] = true
+				}
+			}
+		}
+	}
+	for _, n := range inParallel {
+		names[n] = true
+	}
+	return names
+}
+
+// dashboardExprs is every query of the Grafana dashboard: panel → PromQL.
+func dashboardExprs(t *testing.T) map[string]string {
+	t.Helper()
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	raw, err := os.ReadFile("grafana/glp-sidecar.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatalf("grafana/glp-sidecar.json: %v", err)
+	}
+	exprs := map[string]string{}
+	for _, p := range dash.Panels {
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q asks nothing", p.Title)
+		}
+		for i, tg := range p.Targets {
+			exprs["panel "+p.Title+" #"+string(rune('A'+i))] = tg.Expr
+		}
+	}
+	return exprs
+}
+
+// TestTheDashboardsQueriesAreValidPromQL has promtool parse each panel's
+// query, as a recording rule, with Grafana's variables filled in.
+func TestTheDashboardsQueriesAreValidPromQL(t *testing.T) {
+	var rules strings.Builder
+	rules.WriteString("groups:\n  - name: dashboard\n    rules:\n")
+	i := 0
+	for _, expr := range dashboardExprs(t) {
+		expr = strings.NewReplacer("$__rate_interval", "5m", "$instance", ".*").Replace(expr)
+		q, _ := json.Marshal(expr)
+		fmt.Fprintf(&rules, "      - record: dashboard:panel%d\n        expr: %s\n", i, q)
+		i++
+	}
+	file := filepath.Join(t.TempDir(), "dashboard.yaml")
+	if err := os.WriteFile(file, []byte(rules.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	promtool(t, "check", "rules", file)
+}
+
+var (
+	seriesName = regexp.MustCompile(`\bglp_[a-z0-9_]+`)
+	stateLabel = regexp.MustCompile(`state=\\?"([a-z_]+)\\?"`)
+	modeLabel  = regexp.MustCompile(`mode=\\?"([a-z_]+)\\?"`)
+)
+
+func TestTheDashboardAndTheAlertsAskForWhatTheSidecarExposes(t *testing.T) {
+	names := exposed(t)
+	states := map[string]bool{"unconfirmed": true} // acct adds it in parallel
+	for _, s := range sidecar.States() {
+		states[string(s)] = true
+	}
+	modes := map[string]bool{sidecar.RelayRunning: true, sidecar.RelayBackingOff: true, sidecar.RelayPaused: true}
+
+	exprs := dashboardExprs(t)
+	rules, err := os.ReadFile("prometheus/alerts.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(rules), "\n") {
+		if expr, ok := strings.CutPrefix(strings.TrimSpace(line), "expr: "); ok {
+			exprs["rule "+expr] = expr
+		}
+	}
+	if len(exprs) < 20 {
+		t.Fatalf("only %d expressions found", len(exprs))
+	}
+	for where, expr := range exprs {
+		used := seriesName.FindAllString(expr, -1)
+		if len(used) == 0 {
+			t.Errorf("%s: %q names no glp_ series", where, expr)
+		}
+		for _, n := range used {
+			if !names[n] {
+				t.Errorf("%s: %s is not a series the sidecar exposes", where, n)
+			}
+		}
+		for _, m := range stateLabel.FindAllStringSubmatch(expr, -1) {
+			if !states[m[1]] {
+				t.Errorf("%s: state %q is not an event state", where, m[1])
+			}
+		}
+		for _, m := range modeLabel.FindAllStringSubmatch(expr, -1) {
+			if !modes[m[1]] {
+				t.Errorf("%s: mode %q is not a relay mode", where, m[1])
+			}
+		}
+	}
+}
