@@ -315,7 +315,10 @@ func TestAShortAdminTokenFileExitsTwoWithoutShowingIt(t *testing.T) {
 	cmd := sidecarCmd(t, serveEnv(t, "GLP_ADMIN_TOKEN_FILE="+file), "serve")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	if code := exitStatus(cmd.Run()); code != 2 {
+	cmd.Start()
+	kill := time.AfterFunc(20*time.Second, func() { cmd.Process.Kill() }) // a sidecar that took the token serves until stopped
+	defer kill.Stop()
+	if code := exitStatus(cmd.Wait()); code != 2 {
 		t.Fatalf("exit %d, want 2: %s", code, stderr.String())
 	}
 	out := strings.TrimSpace(stderr.String())

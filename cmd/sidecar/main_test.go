@@ -204,7 +204,10 @@ func TestServeRefusesBadConfigurationNamingTheVariable(t *testing.T) {
 			cmd := sidecarCmd(t, tt.env, "serve")
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
-			if code := exitStatus(cmd.Run()); code != 2 {
+			cmd.Start()
+			kill := time.AfterFunc(20*time.Second, func() { cmd.Process.Kill() }) // a sidecar that took the configuration serves until stopped
+			defer kill.Stop()
+			if code := exitStatus(cmd.Wait()); code != 2 {
 				t.Fatalf("exit %d, want 2: %s", code, stderr.String())
 			}
 			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
