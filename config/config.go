@@ -72,7 +72,7 @@ type Config struct {
 	RetryMaxIntvl  time.Duration `envconfig:"RETRY_MAX_INTERVAL" default:"10m" desc:"longest retry interval"`
 	RetryMaxAge    time.Duration `envconfig:"RETRY_MAX_AGE" default:"72h" desc:"an event still undelivered after this becomes dead"`
 	RequestTimeout time.Duration `envconfig:"REQUEST_TIMEOUT" default:"10s" desc:"one upstream call"`
-	Retention      time.Duration `envconfig:"RETENTION" default:"720h" desc:"email and IP of finished events are erased after this"`
+	Retention      time.Duration `envconfig:"RETENTION" default:"720h" desc:"email, IP, session token and upstream answers of finished events are erased, and clicks deleted, after this"`
 	RateLimit      float64       `envconfig:"RATE_LIMIT" default:"10" desc:"conversions per second per public client address (0: no limit)"`
 	RateBurst      int           `envconfig:"RATE_BURST" default:"20" desc:"burst of the per-client rate limit"`
 	Pprof          bool          `envconfig:"PPROF" default:"false" desc:"serve Go's profiler at /debug/pprof/ on the admin listener (behind GLP_ADMIN_TOKEN)"`
