@@ -13,6 +13,8 @@ const (
 	minMaintainEvery = time.Second
 	maxMaintainEvery = time.Hour
 	vacuumPages      = 4096 // free pages given back to the file system per pass, at most
+	truncateTries    = 10   // checkpoints tried after an erasure while readers keep the WAL
+	truncatePause    = 100 * time.Millisecond
 )
 
 // MaintainEvery is how often Maintain runs for a retention.
@@ -44,8 +46,8 @@ func (o *Outbox) Maintain(ctx context.Context, retention, every time.Duration) {
 // upstream's answers to them, and deletes clicks logged more than age ago;
 // it returns how many events it erased. Then the erased values are made
 // unreadable in the files too: SQLite zeroes what it deletes or overwrites
-// (secure_delete), the WAL, which still holds the pages as they were, is
-// copied into the file and truncated, and free pages are given back.
+// (secure_delete), free pages are given back, and the WAL, which still holds
+// the pages as they were, is copied into the file and truncated.
 func (o *Outbox) Retain(ctx context.Context, age time.Duration) (int, error) {
 	cutoff := ms(o.now().Add(-age))
 	var events, clicks int64
@@ -73,31 +75,37 @@ func (o *Outbox) Retain(ctx context.Context, age time.Duration) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// Free pages (from this pass, from purges, from delivered backlogs) go
+	// back to the file system every pass.
+	if err := o.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec(fmt.Sprintf("PRAGMA incremental_vacuum(%d)", vacuumPages))
+		return err
+	}); err != nil {
+		return int(events), fmt.Errorf("incremental vacuum: %w", err)
+	}
 	if events > 0 || clicks > 0 {
-		if err := o.scrubFiles(ctx); err != nil {
+		if err := o.truncateWAL(ctx); err != nil {
 			return int(events), err
 		}
 	}
 	return int(events), nil
 }
 
-// scrubFiles copies the WAL into the file and truncates it, so that the
-// pages as they were before an erasure are gone from it, and gives free
-// pages back to the file system.
-func (o *Outbox) scrubFiles(ctx context.Context) error {
-	if err := o.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.Exec(fmt.Sprintf("PRAGMA incremental_vacuum(%d)", vacuumPages))
-		return err
-	}); err != nil {
-		return fmt.Errorf("incremental vacuum: %w", err)
-	}
+// truncateWAL copies the WAL into the file and cuts it to nothing, so that
+// the pages as they were before an erasure are gone from it. A reader that
+// holds an old snapshot keeps it from finishing: it tries a few times.
+func (o *Outbox) truncateWAL(ctx context.Context) error {
 	var busy, frames, copied int
-	if err := o.cdb.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &copied); err != nil {
-		return fmt.Errorf("checkpoint after erasure: %w", err)
+	for try := 0; try < truncateTries; try++ {
+		if err := o.cdb.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &copied); err != nil {
+			return fmt.Errorf("checkpoint after erasure: %w", err)
+		}
+		if busy == 0 {
+			return nil
+		}
+		time.Sleep(truncatePause)
 	}
-	if busy != 0 {
-		o.log.Warn("the checkpoint after an erasure could not finish: readers kept the WAL; the next pass tries again", "frames", frames, "copied", copied)
-	}
+	o.log.Warn("the checkpoint after an erasure could not finish: readers kept the WAL; the checkpoint after the next erasure tries again", "frames", frames, "copied", copied)
 	return nil
 }
 
