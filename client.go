@@ -66,3 +66,7 @@ func HTTPS(r *http.Request, trusted []netip.Prefix) bool {
 	proto, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
 	return strings.EqualFold(strings.TrimSpace(proto), "https")
 }
+
+// AdminCookie is the admin dashboard's session cookie. The public
+// listener's proxy never forwards it to the app.
+const AdminCookie = "glp_admin"

@@ -5,13 +5,14 @@ package admin
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
+	"net/netip"
 	"time"
+
+	sidecar "github.com/glpwinner/glp-sidecar"
 )
 
 const checkTimeout = 3 * time.Second
@@ -25,7 +26,9 @@ type Check struct {
 // Options configure the admin server.
 type Options struct {
 	Checks  []Check
-	Token   string // bearer token for /admin/; "" leaves it open (loopback only)
+	Token   string         // bearer token for /admin/; "" leaves it open (loopback only)
+	Hosts   []string       // names the admin API answers under, besides IP addresses and localhost
+	Trusted []netip.Prefix // proxies whose X-Forwarded-Proto is believed (the session cookie's Secure)
 	Store   Store
 	Relay   Relay
 	Metrics *Metrics
@@ -64,53 +67,31 @@ func handleHealthz() http.Handler {
 	})
 }
 
+// readyBody is /readyz's answer. The relay's state is reported, never a
+// reason to fail: the sidecar stands in front of the site, and delivery
+// trouble must not take the site out of its load balancer.
+type readyBody struct {
+	Status string              `json:"status"`
+	Check  string              `json:"check,omitempty"`
+	Reason string              `json:"reason,omitempty"`
+	Relay  sidecar.RelayStatus `json:"relay"`
+}
+
 // handleReadyz runs every check; the first failure is the reason.
-func handleReadyz(checks []Check) http.Handler {
+func handleReadyz(checks []Check, relay StatusSource) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), checkTimeout)
 		defer cancel()
+		b := readyBody{Status: "ready", Relay: relay.Status()}
 		for _, c := range checks {
 			if err := c.Fn(ctx); err != nil {
-				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "check": c.Name, "reason": err.Error()})
+				b.Status, b.Check, b.Reason = "not ready", c.Name, err.Error()
+				writeJSON(w, http.StatusServiceUnavailable, b)
 				return
 			}
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		writeJSON(w, http.StatusOK, b)
 	})
-}
-
-const tokenCookie = "glp_admin"
-
-// requireToken guards the admin API and dashboard with the bearer token,
-// compared in constant time. A browser may bring it once as ?token= on the
-// dashboard, which trades it for an HttpOnly, SameSite=Strict cookie.
-func requireToken(token string) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		if token == "" {
-			return next
-		}
-		want := []byte(token)
-		ok := func(got string) bool { return subtle.ConstantTimeCompare([]byte(got), want) == 1 }
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if q := r.URL.Query().Get("token"); q != "" && ok(q) {
-				http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: q, Path: "/admin/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
-				u := *r.URL
-				u.RawQuery = ""
-				http.Redirect(w, r, u.String(), http.StatusSeeOther) // drop the token from the address bar
-				return
-			}
-			got, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if c, err := r.Cookie(tokenCookie); !found && err == nil {
-				got = c.Value
-			}
-			if !ok(got) {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="glp-sidecar admin"`)
-				writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "Unauthorized: send Authorization: Bearer <GLP_ADMIN_TOKEN>, or open /admin/?token=<GLP_ADMIN_TOKEN> once"})
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
-	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

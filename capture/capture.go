@@ -117,7 +117,7 @@ func record(r *http.Request, opts Options, id string) {
 		IP:        sidecar.ClientAddr(r, opts.Trusted).String(),
 		UserAgent: clip(r.UserAgent(), maxUserAgent),
 		Path:      clip(r.URL.Path, maxPath),
-		Referrer:  clip(r.Referer(), maxPath),
+		Referrer:  clip(referrerPage(r.Referer()), maxPath),
 	}
 	q := r.URL.Query()
 	for _, p := range sidecar.UTMParams() {

@@ -9,6 +9,7 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 
 	sidecar "github.com/glpwinner/glp-sidecar"
@@ -51,6 +52,7 @@ func NewProxy(opts ProxyOptions) (http.Handler, error) {
 			trusted := sidecar.Trusted(sidecar.PeerAddr(pr.In), opts.Trusted)
 			pr.SetURL(target)
 			pr.Out.Host = pr.In.Host
+			dropCookie(pr.Out.Header, sidecar.AdminCookie) // cookies are not per port: the admin session stays with the sidecar
 			if trusted {
 				pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
 			}
@@ -72,6 +74,31 @@ func NewProxy(opts ProxyOptions) (http.Handler, error) {
 			fmt.Fprint(w, badGatewayPage)
 		},
 	}, nil
+}
+
+// dropCookie removes the cookie named name from the request's Cookie
+// headers, and keeps the others as they came.
+func dropCookie(h http.Header, name string) {
+	lines := h.Values("Cookie")
+	if len(lines) == 0 {
+		return
+	}
+	var kept []string
+	for _, line := range lines {
+		var parts []string
+		for _, c := range strings.Split(line, ";") {
+			if n, _, _ := strings.Cut(strings.TrimSpace(c), "="); n != name {
+				parts = append(parts, strings.TrimSpace(c))
+			}
+		}
+		if len(parts) > 0 {
+			kept = append(kept, strings.Join(parts, "; "))
+		}
+	}
+	h.Del("Cookie")
+	for _, line := range kept {
+		h.Add("Cookie", line)
+	}
 }
 
 const badGatewayPage = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>502 Bad Gateway</title></head>

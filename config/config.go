@@ -55,7 +55,9 @@ type Config struct {
 	TestMode       bool          `envconfig:"TEST_MODE" default:"false" desc:"relay every event with ?testMode=true"`
 	ListenAddr     string        `envconfig:"LISTEN_ADDR" default:"127.0.0.1:8787" desc:"public listener: conversion endpoint, glp.js, click capture, proxy"`
 	AdminAddr      string        `envconfig:"ADMIN_ADDR" default:"127.0.0.1:8790" desc:"admin listener: health, metrics, admin API, dashboard"`
-	AdminToken     Secret        `envconfig:"ADMIN_TOKEN" desc:"bearer token for the admin API and dashboard; required when GLP_ADMIN_ADDR is not loopback"`
+	AdminToken     Secret        `envconfig:"ADMIN_TOKEN" desc:"bearer token for the admin API and dashboard, at least 16 characters; required when GLP_ADMIN_ADDR is not loopback"`
+	AdminTokenFile string        `envconfig:"ADMIN_TOKEN_FILE" desc:"file holding the admin token, for Docker and Kubernetes secrets"`
+	AdminHosts     []string      `envconfig:"ADMIN_HOSTS" desc:"comma-separated host names the admin API and dashboard answer under, besides IP addresses and localhost"`
 	AppURL         string        `envconfig:"APP_URL" desc:"when set, every request that is not the sidecar's own is proxied to this app"`
 	DBPath         string        `envconfig:"DB_PATH" default:"glp-sidecar.db" desc:"the SQLite file (outbox and click log)"`
 	AllowedOrigins []string      `envconfig:"ALLOWED_ORIGINS" desc:"comma-separated origins allowed to call the conversion endpoint cross-origin"`
@@ -70,7 +72,7 @@ type Config struct {
 	RetryMaxIntvl  time.Duration `envconfig:"RETRY_MAX_INTERVAL" default:"10m" desc:"longest retry interval"`
 	RetryMaxAge    time.Duration `envconfig:"RETRY_MAX_AGE" default:"72h" desc:"an event still undelivered after this becomes dead"`
 	RequestTimeout time.Duration `envconfig:"REQUEST_TIMEOUT" default:"10s" desc:"one upstream call"`
-	Retention      time.Duration `envconfig:"RETENTION" default:"720h" desc:"email and IP of finished events are erased after this"`
+	Retention      time.Duration `envconfig:"RETENTION" default:"720h" desc:"email, IP, session token and upstream answers of finished events are erased, and clicks deleted, after this"`
 	RateLimit      float64       `envconfig:"RATE_LIMIT" default:"10" desc:"conversions per second per public client address (0: no limit)"`
 	RateBurst      int           `envconfig:"RATE_BURST" default:"20" desc:"burst of the per-client rate limit"`
 	Pprof          bool          `envconfig:"PPROF" default:"false" desc:"serve Go's profiler at /debug/pprof/ on the admin listener (behind GLP_ADMIN_TOKEN)"`
@@ -285,6 +287,14 @@ func (c *Config) validate() error {
 	if !cookieName.MatchString(c.CookieName) {
 		return &Error{"GLP_COOKIE_NAME", fmt.Sprintf("%q is not a cookie name (letters, digits and !#$%%&'*+-.^_`|~)", c.CookieName)}
 	}
+	if err := c.readAdminToken(); err != nil {
+		return err
+	}
+	for _, h := range c.AdminHosts {
+		if h = strings.TrimSpace(h); h == "" || strings.ContainsAny(h, "/:@ ") {
+			return &Error{"GLP_ADMIN_HOSTS", fmt.Sprintf("%q is not a host name such as sidecar.internal (no scheme, port or path)", h)}
+		}
+	}
 	if c.AdminToken == "" && !LoopbackAddr(c.AdminAddr) {
 		return &Error{"GLP_ADMIN_TOKEN", "is required when GLP_ADMIN_ADDR (" + c.AdminAddr + ") is not a loopback address"}
 	}
@@ -327,6 +337,57 @@ func (c *Config) validate() error {
 		return &Error{"GLP_RATE_LIMIT", "must be 0 (off) or positive, with GLP_RATE_BURST at least 1"}
 	}
 	return validateLog(c.LogLevel, c.LogFormat)
+}
+
+// MinAdminTokenLen is the shortest admin token accepted: one that a page
+// or a script could guess is no guard.
+const MinAdminTokenLen = 16
+
+// readAdminToken reads GLP_ADMIN_TOKEN_FILE, if set, and checks the admin
+// token's length, never repeating it.
+func (c *Config) readAdminToken() error {
+	name := "GLP_ADMIN_TOKEN"
+	if c.AdminTokenFile != "" {
+		if c.AdminToken != "" {
+			return &Error{"GLP_ADMIN_TOKEN_FILE", "set only one of GLP_ADMIN_TOKEN and GLP_ADMIN_TOKEN_FILE"}
+		}
+		b, err := os.ReadFile(c.AdminTokenFile)
+		if err != nil {
+			return &Error{"GLP_ADMIN_TOKEN_FILE", "cannot read the token file: " + pathProblem(err)}
+		}
+		name, c.AdminToken = "GLP_ADMIN_TOKEN_FILE", Secret(strings.TrimSpace(string(b)))
+		if c.AdminToken == "" {
+			return &Error{name, "the token file " + c.AdminTokenFile + " is empty"}
+		}
+	}
+	if c.AdminToken == "" {
+		return nil
+	}
+	if n := len([]rune(c.AdminToken.Value())); n < MinAdminTokenLen {
+		return &Error{name, fmt.Sprintf("the admin token has %d characters, fewer than %d: make one with `openssl rand -hex 16`", n, MinAdminTokenLen)}
+	}
+	if strings.ContainsAny(c.AdminToken.Value(), " \t\r\n") {
+		return &Error{name, "the admin token contains white space; check how it was copied"}
+	}
+	return nil
+}
+
+// Warnings are what is allowed but probably a mistake, one sentence each,
+// for the log at start-up.
+func (c Config) Warnings() []string {
+	var w []string
+	if u, err := url.Parse(c.APIURL); err == nil && u.Scheme == "http" && !LoopbackAddr(u.Host) {
+		w = append(w, "GLP_API_URL ("+c.APIURL+") is cleartext http:// to a host that is not loopback: the API token and patients' data travel unencrypted (also through any HTTP_PROXY); use https://")
+	}
+	return w
+}
+
+// Warnings are the mock's start-up warnings.
+func (c MockConfig) Warnings() []string {
+	if !LoopbackAddr(c.ListenAddr) {
+		return []string{"GLP_MOCK_LISTEN_ADDR (" + c.ListenAddr + ") is not a loopback address: the mock accepts conversions and shows its clicks and conversions (emails, IPs) to anyone who reaches it"}
+	}
+	return nil
 }
 
 func validateLog(level, format string) error {

@@ -306,22 +306,6 @@ func (o *Outbox) ExpireDead(ctx context.Context, maxAge time.Duration) ([]string
 	return ids, nil
 }
 
-// Retain erases the email and IP of events finished more than age ago
-// (these are patients of telehealth providers) and deletes clicks logged
-// more than age ago, and returns how many events it erased.
-func (o *Outbox) Retain(ctx context.Context, age time.Duration) (int, error) {
-	cutoff := ms(o.now().Add(-age))
-	n, err := o.exec(ctx, `UPDATE events SET payload = json_remove(payload, '$.email', '$.ip'), erased = 1
-		WHERE finished_at IS NOT NULL AND erased = 0 AND finished_at <= ?`, cutoff)
-	if err != nil {
-		return 0, fmt.Errorf("erase personal data: %w", err)
-	}
-	if _, err := o.exec(ctx, `DELETE FROM clicks WHERE at <= ?`, cutoff); err != nil {
-		return n, fmt.Errorf("delete old clicks: %w", err)
-	}
-	return n, nil
-}
-
 // Purge deletes delivered and duplicate events finished more than age ago,
 // with their attempts, and returns how many. Their idempotency keys are
 // forgotten with them.

@@ -173,6 +173,11 @@ func Open(opts Options) (*Outbox, error) {
 		o.wdb.Close()
 		return nil, fmt.Errorf("outbox: %w", err)
 	}
+	if err := o.convertAutoVacuum(ctx); err != nil {
+		o.wconn.Close()
+		o.wdb.Close()
+		return nil, err
+	}
 	if opts.MaxPages > 0 {
 		if err := o.setMaxPages(ctx, opts.MaxPages); err != nil {
 			o.wconn.Close()
@@ -206,7 +211,9 @@ func dsn(path string, readOnly bool) string {
 	q.Set("_busy_timeout", strconv.Itoa(busyTimeoutMS))
 	q.Set("_txlock", "immediate")
 	q.Set("_foreign_keys", "on")
-	q.Set("_stmt_cache_size", "64") // the same few statements run all day: prepare them once per connection
+	q.Set("_stmt_cache_size", "64")      // the same few statements run all day: prepare them once per connection
+	q.Set("_secure_delete", "on")        // deleted and overwritten values are zeroed, not left in free space
+	q.Set("_auto_vacuum", "incremental") // a new file can give free pages back; an old one is converted by Open
 	if readOnly {
 		q.Set("_query_only", "true")
 	}
@@ -664,23 +671,4 @@ func (o *Outbox) LastWriteError() error {
 		return *p
 	}
 	return nil
-}
-
-// Maintain erases personal data of events finished more than retention ago,
-// every interval, until ctx ends.
-func (o *Outbox) Maintain(ctx context.Context, retention, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		if n, err := o.Retain(ctx, retention); err != nil {
-			o.log.Warn("retention failed", "err", err)
-		} else if n > 0 {
-			o.log.Info("erased email and IP of finished events", "events", n, "older_than", retention.String())
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }

@@ -433,7 +433,7 @@ func (r *Relay) RetryDelay(n int) time.Duration {
 func (r *Relay) deliver(e sidecar.Event, probe bool) done {
 	started := r.opts.Now()
 	realStart := time.Now()
-	a := r.post(e)
+	a := r.post(e).redacted(r.opts.Token)
 	took := time.Since(realStart)
 	v, reason := classify(a)
 	res := r.result(e, a, v, reason, started, took)

@@ -58,8 +58,8 @@ func startStack(t *testing.T, env ...string) stack {
 func call(t *testing.T, method, url, bearer, body string) (int, map[string]any, http.Header) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+	if body != "" || method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/json") // the admin's POSTs must not look like a form
 	}
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
@@ -156,7 +156,7 @@ func waitFor(t *testing.T, ok func() bool) {
 }
 
 func TestTheAdminTokenGuardsTheAPIAndTheDashboard(t *testing.T) {
-	s := startStack(t, "GLP_ADMIN_TOKEN=admin-secret-1")
+	s := startStack(t, "GLP_ADMIN_TOKEN=admin-secret-0123456789")
 	for _, path := range []string{"/admin/", "/admin/api/stats", "/admin/api/events"} {
 		if code, _, _ := call(t, "GET", s.admin+path, "", ""); code != 401 {
 			t.Errorf("%s without the token: %d", path, code)
@@ -164,7 +164,7 @@ func TestTheAdminTokenGuardsTheAPIAndTheDashboard(t *testing.T) {
 		if code, _, _ := call(t, "GET", s.admin+path, "wrong", ""); code != 401 {
 			t.Errorf("%s with a wrong token: %d", path, code)
 		}
-		if code, _, _ := call(t, "GET", s.admin+path, "admin-secret-1", ""); code != 200 {
+		if code, _, _ := call(t, "GET", s.admin+path, "admin-secret-0123456789", ""); code != 200 {
 			t.Errorf("%s with the token: %d", path, code)
 		}
 	}
@@ -173,7 +173,7 @@ func TestTheAdminTokenGuardsTheAPIAndTheDashboard(t *testing.T) {
 			t.Errorf("%s is for orchestrators and needs no token: %d", path, code)
 		}
 	}
-	code, _, h := call(t, "GET", s.admin+"/admin/?token=admin-secret-1", "", "")
+	code, _, h := call(t, "GET", s.admin+"/admin/?token=admin-secret-0123456789", "", "")
 	cookie := h.Get("Set-Cookie")
 	if code != 303 || h.Get("Location") != "/admin/" || !strings.Contains(cookie, "HttpOnly") || !strings.Contains(cookie, "SameSite=Strict") {
 		t.Fatalf("?token=: %d %v", code, h)

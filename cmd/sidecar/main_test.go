@@ -192,6 +192,9 @@ func TestServeRefusesBadConfigurationNamingTheVariable(t *testing.T) {
 		{"an empty token", "GLP_API_TOKEN", []string{"GLP_PROVIDER_ID=1", "GLP_API_TOKEN="}},
 		{"a token file that is missing", "GLP_API_TOKEN_FILE", []string{"GLP_PROVIDER_ID=1", "GLP_API_TOKEN_FILE=/nonexistent/token"}},
 		{"a public admin address without a token", "GLP_ADMIN_TOKEN", []string{"GLP_PROVIDER_ID=1", "GLP_API_TOKEN=t", "GLP_ADMIN_ADDR=0.0.0.0:8790"}},
+		{"an admin token shorter than 16 characters", "GLP_ADMIN_TOKEN", []string{"GLP_PROVIDER_ID=1", "GLP_API_TOKEN=t", "GLP_ADMIN_TOKEN=fifteen-chars-x"}},
+		{"an admin token file that is missing", "GLP_ADMIN_TOKEN_FILE", []string{"GLP_PROVIDER_ID=1", "GLP_API_TOKEN=t", "GLP_ADMIN_TOKEN_FILE=/nonexistent/admin-token"}},
+		{"a bad admin host", "GLP_ADMIN_HOSTS", []string{"GLP_PROVIDER_ID=1", "GLP_API_TOKEN=t", "GLP_ADMIN_HOSTS=https://admin.example"}},
 		{"a bad retry interval", "GLP_RETRY_INITIAL", []string{"GLP_PROVIDER_ID=1", "GLP_API_TOKEN=t", "GLP_RETRY_INITIAL=fast"}},
 		{"a bad trusted proxy", "GLP_TRUSTED_PROXIES", []string{"GLP_PROVIDER_ID=1", "GLP_API_TOKEN=t", "GLP_TRUSTED_PROXIES=10.0.0.0/33"}},
 		{"a bad API URL", "GLP_API_URL", []string{"GLP_PROVIDER_ID=1", "GLP_API_TOKEN=t", "GLP_API_URL=ftp://x"}},
@@ -201,7 +204,10 @@ func TestServeRefusesBadConfigurationNamingTheVariable(t *testing.T) {
 			cmd := sidecarCmd(t, tt.env, "serve")
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
-			if code := exitStatus(cmd.Run()); code != 2 {
+			cmd.Start()
+			kill := time.AfterFunc(20*time.Second, func() { cmd.Process.Kill() }) // a sidecar that took the configuration serves until stopped
+			defer kill.Stop()
+			if code := exitStatus(cmd.Wait()); code != 2 {
 				t.Fatalf("exit %d, want 2: %s", code, stderr.String())
 			}
 			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")

@@ -28,6 +28,9 @@ func runMock(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "mock GLP Winner: http://%s/_mock/  (conversions: POST http://%s/api/track/v1/conversion)\n", ln.Addr(), ln.Addr())
 	log.Info("mock listening", "addr", ln.Addr().String())
+	for _, w := range cfg.Warnings() {
+		log.Warn(w)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	serveUntilDone(gctx, g, ln, mock, log)
 	return g.Wait()

@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -164,9 +165,26 @@ func (p printer) encode(v any) error {
 func (p printer) table(rows [][]string) error {
 	tw := tabwriter.NewWriter(p.w, 0, 0, 2, ' ', 0)
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
+		cells := make([]string, len(r))
+		for i, c := range r {
+			cells[i] = quoteControl(c)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	return tw.Flush()
+}
+
+// quoteControl shows a value that holds a control or otherwise unprintable
+// character (a terminal escape, a new line that would fake a log line or a
+// table row) as a Go-quoted string, so that what reaches the terminal is
+// only text; other values stay as they are.
+func quoteControl(s string) string {
+	for _, r := range s {
+		if !strconv.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
 
 func (p printer) stats(st sidecar.Stats) error {

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"net/http"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -16,12 +17,25 @@ func publicRoutes(conversions, script, app http.Handler, instrument mux.Middlewa
 	r.Use(instrument)
 	r.SkipClean(true) // the app's paths reach it as they came
 	r.UseEncodedPath()
+	conversions = readDeadline(bodyReadTimeout)(conversions)
 	for _, p := range ingest.Paths() {
 		r.Handle(p, conversions)
 	}
 	r.Handle("/glp.js", script).Methods(http.MethodGet, http.MethodHead)
 	r.PathPrefix("/").Handler(app)
 	return r
+}
+
+// readDeadline cuts off a request whose body has not arrived within d of
+// its headers: a body sent a byte at a time would hold its connection (and
+// a file descriptor) for as long as the sender likes.
+func readDeadline(d time.Duration) mux.MiddlewareFunc {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
 // handleNoApp answers what would go to the app when there is none.

@@ -23,7 +23,9 @@ import (
 	"github.com/glpwinner/glp-sidecar/relay"
 )
 
-const maintenanceEvery = time.Hour
+const (
+	maxWaiters = 256 // server calls holding a ?wait= at once; more are answered 202 at once
+)
 
 func runServe(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
 	setGCPercent()
@@ -104,7 +106,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	}
 	ing, err := ingest.New(ingest.Options{
 		Observer: metrics,
-		Store:    box, Waiter: rl, Notify: rl.Notify, Matcher: matcher, MatchWindow: cfg.CookieMaxAge, Trusted: cfg.Trusted, AllowedOrigins: cfg.AllowedOrigins,
+		Store:    box, Waiter: relay.LimitWaiters(rl, maxWaiters), Notify: rl.Notify, Matcher: matcher, MatchWindow: cfg.CookieMaxAge, Trusted: cfg.Trusted, AllowedOrigins: cfg.AllowedOrigins,
 		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, TestMode: cfg.TestMode, CookieName: cfg.CookieName, Logger: log,
 	})
 	if err != nil {
@@ -129,6 +131,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	}()
 	adm, err := admin.New(admin.Options{
 		Token:   cfg.AdminToken.Value(),
+		Hosts:   cfg.AdminHosts,
+		Trusted: cfg.Trusted,
 		Store:   box,
 		Relay:   rl,
 		Metrics: metrics,
@@ -141,7 +145,6 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 				}
 				return nil
 			}},
-			{Name: "relay", Fn: rl.Ready},
 			{Name: "outbox", Fn: func(c context.Context) error {
 				if err := box.LastWriteError(); err != nil {
 					return err
@@ -164,9 +167,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	serveUntilDone(gctx, g, pub, publicRoutes(ing, script, capture.Middleware(capOpts)(app), metrics.Instrument("public")), log)
+	servePublic(gctx, g, pub, publicRoutes(ing, script, capture.Middleware(capOpts)(app), metrics.Instrument("public")), log)
 	serveUntilDone(gctx, g, adm2, adm, log)
-	g.Go(func() error { box.Maintain(gctx, cfg.Retention, maintenanceEvery); return nil })
+	g.Go(func() error { box.Maintain(gctx, cfg.Retention, outbox.MaintainEvery(cfg.Retention)); return nil })
 	g.Go(func() error { return rl.Run(gctx) })
 
 	fmt.Fprintf(stdout, "glp-sidecar: conversions at http://%s/glp-s2s-conversion · admin at http://%s/admin/\n", pub.Addr(), adm2.Addr())
@@ -175,6 +178,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	}
 	log.Info("sidecar ready", "public", pub.Addr().String(), "admin", adm2.Addr().String(), "db", cfg.DBPath,
 		"upstream", cfg.APIURL, "app", cfg.AppURL, "provider_id", cfg.ProviderID, "test_mode", cfg.TestMode, "start_ms", time.Since(started).Milliseconds())
+	for _, w := range cfg.Warnings() {
+		log.Warn(w)
+	}
 	if ready != nil {
 		ready(pub.Addr().String(), adm2.Addr().String())
 	}
