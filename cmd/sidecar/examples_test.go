@@ -198,7 +198,7 @@ func TestEveryBackendExampleGetsItsConversionAttributedToItsClickAndReportsA4xx(
 			logClick(t, mockURL, click)
 			jar, _ := cookiejar.New(nil)
 			visitor := &http.Client{Jar: jar, Timeout: 20 * time.Second}
-			page := get(t, visitor, front+"/?glp_click_id="+click)
+			page := get200(t, visitor, front+"/?glp_click_id="+click)
 			if !strings.Contains(page, "Welcome") {
 				t.Fatalf("landing: %q", page)
 			}
@@ -222,7 +222,7 @@ func TestEveryBackendExampleGetsItsConversionAttributedToItsClickAndReportsA4xx(
 	}
 }
 
-func get(t *testing.T, c *http.Client, u string) string {
+func get200(t *testing.T, c *http.Client, u string) string {
 	t.Helper()
 	resp, err := c.Get(u)
 	return body200(t, "GET "+u, resp, err)
