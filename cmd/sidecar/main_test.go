@@ -178,6 +178,7 @@ func serveEnv(t *testing.T, extra ...string) []string {
 	return append([]string{
 		"GLP_PROVIDER_ID=123", "GLP_API_TOKEN=test-token", "GLP_API_URL=http://127.0.0.1:9",
 		"GLP_LISTEN_ADDR=127.0.0.1:0", "GLP_ADMIN_ADDR=127.0.0.1:0", "GLP_DB_PATH=" + filepath.Join(t.TempDir(), "outbox.db"),
+		"GLP_INGEST_TOKEN=" + testIngestToken,
 	}, extra...)
 }
 
@@ -255,7 +256,7 @@ func TestWaitAnswersWithTheUpstreamsOutcome(t *testing.T) {
 		{`{"email":"nobody@example.com"}`, "rejected", 422},
 	}
 	for _, tt := range tests {
-		req, _ := newJSONRequest(base+"/glp-s2s-conversion?wait=10s", "", tt.body)
+		req, _ := newJSONRequest(base+"/glp-s2s-conversion?wait=10s", testIngestToken, tt.body) // ?wait= is for server calls
 		resp, err := httpClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
