@@ -439,6 +439,7 @@ func TestALostClickIdIsRecoveredFromTheClickLog(t *testing.T) {
 	box.RecordClick(context.Background(), sidecar.Click{ClickID: "recent", At: now.Add(-time.Hour), IP: "203.0.113.5", UserAgent: "UA-1", TopLevel: true})
 	box.RecordClick(context.Background(), sidecar.Click{ClickID: "embedded", At: now.Add(-time.Minute), IP: "203.0.113.5", UserAgent: "UA-1"}) // not top-level: never matched
 	box.RecordClick(context.Background(), sidecar.Click{ClickID: "other-ua", At: now.Add(-time.Hour), IP: "203.0.113.8", UserAgent: "UA-3", TopLevel: true})
+	box.RecordClick(context.Background(), sidecar.Click{ClickID: "this-morning", At: now.Add(-10 * time.Hour), IP: "203.0.113.9", UserAgent: "UA-9", TopLevel: true})
 	tests := []struct {
 		name      string
 		matcher   ingest.ClickMatcher
@@ -454,6 +455,7 @@ func TestALostClickIdIsRecoveredFromTheClickLog(t *testing.T) {
 		{"a click id in the body is never replaced", box, 720 * time.Hour, "203.0.113.5", "UA-1", `{"glpClickId":"mine"}`, "mine", "body"},
 		{"switched off", nil, 720 * time.Hour, "203.0.113.5", "UA-1", `{"email":"a@example.com"}`, "", ""},
 		{"the default window is hours, not the cookie's 30 days", box, 0, "203.0.113.5", "UA-1", `{"email":"a@example.com"}`, "recent", "local_match"},
+		{"a landing 10 hours ago is past the default window", box, 0, "203.0.113.9", "UA-9", `{"email":"a@example.com"}`, "", ""},
 		{"a server call is never matched (its address is the backend's)", box, 720 * time.Hour, "203.0.113.8", "UA-3", `{"email":"a@example.com"}`, "", ""},
 	}
 	for _, tt := range tests {
