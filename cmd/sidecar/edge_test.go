@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -177,6 +179,26 @@ func TestANavigationIsRecordedAndWithTheLocalMatchOnMatched(t *testing.T) {
 	awaitConversion(t, s.mock, "aff-nav-1") // inferred at the mock: only GLP Winner's browser SDK logs clicks there
 	if ev := s.settled(t, out["event_id"].(string)); ev["click_source"] != "local_match" {
 		t.Errorf("event %v, want its click from the local match", ev)
+	}
+}
+
+func TestTheLocalMatchIsOffByDefaultAndTheIngestTokenComesFromAFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "ingest-token")
+	os.WriteFile(file, []byte("file-ingest-token-0123456789\n"), 0o600)
+	s := startStack(t, "GLP_TRUSTED_PROXIES=127.0.0.0/8", "GLP_INGEST_TOKEN=", "GLP_INGEST_TOKEN_FILE="+file)
+	const ip, ua = "203.0.113.25", "Patient/3.0"
+	send(t, "GET", s.public+"/landing?glp_click_id=aff-off-1", visitor(ip, ua, navigate), "")
+	s.settledClicks(t)
+	code, out, _ := send(t, "POST", s.public+"/glp-s2s-conversion", visitor(ip, ua, nil), `{"email":"off@example.com"}`)
+	if code != 202 {
+		t.Fatalf("%d %v", code, out)
+	}
+	if ev := s.settled(t, out["event_id"].(string)); ev["click_source"] != nil {
+		t.Errorf("event %v: matched with GLP_LOCAL_MATCH unset", ev)
+	}
+	code, out, _ = send(t, "POST", s.public+"/glp-s2s-conversion?wait=10s", map[string]string{"Authorization": "Bearer file-ingest-token-0123456789"}, `{"glpClickId":"from-file"}`)
+	if code != 201 {
+		t.Errorf("a server call with the token from GLP_INGEST_TOKEN_FILE: %d %v", code, out)
 	}
 }
 

@@ -196,6 +196,10 @@ func TestServeRefusesBadConfigurationNamingTheVariable(t *testing.T) {
 		{"a bad retry interval", "GLP_RETRY_INITIAL", []string{"GLP_PROVIDER_ID=1", "GLP_API_TOKEN=t", "GLP_RETRY_INITIAL=fast"}},
 		{"a bad trusted proxy", "GLP_TRUSTED_PROXIES", []string{"GLP_PROVIDER_ID=1", "GLP_API_TOKEN=t", "GLP_TRUSTED_PROXIES=10.0.0.0/33"}},
 		{"a bad API URL", "GLP_API_URL", []string{"GLP_PROVIDER_ID=1", "GLP_API_TOKEN=t", "GLP_API_URL=ftp://x"}},
+		{"an ingest token that is too short", "GLP_INGEST_TOKEN", []string{"GLP_PROVIDER_ID=1", "GLP_API_TOKEN=t", "GLP_INGEST_TOKEN=short"}},
+		{"the API token as the ingest token", "GLP_INGEST_TOKEN", []string{"GLP_PROVIDER_ID=1", "GLP_API_TOKEN=0123456789abcdef0", "GLP_INGEST_TOKEN=0123456789abcdef0"}},
+		{"an ingest token file that is missing", "GLP_INGEST_TOKEN_FILE", []string{"GLP_PROVIDER_ID=1", "GLP_API_TOKEN=t", "GLP_INGEST_TOKEN_FILE=/nonexistent/ingest"}},
+		{"both ingest token forms", "GLP_INGEST_TOKEN_FILE", []string{"GLP_PROVIDER_ID=1", "GLP_API_TOKEN=t", "GLP_INGEST_TOKEN=0123456789abcdef0", "GLP_INGEST_TOKEN_FILE=/tmp/x"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
