@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"time"
 
 	sidecar "github.com/glpwinner/glp-sidecar"
@@ -78,11 +79,13 @@ func Middleware(opts Options) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Method == http.MethodGet || r.Method == http.MethodHead {
-				topLevel, landing := Landing(r)
-				if id, ok := ClickID(r, opts.Param); ok && landing {
-					http.SetCookie(w, cookie(opts, id, sidecar.HTTPS(r, opts.Trusted)))
-					w = &noStore{ResponseWriter: w}
-					record(r, opts, id, topLevel)
+				if topLevel, landing := Landing(r); landing {
+					q := r.URL.Query()
+					if id := q.Get(opts.Param); sidecar.CookieSafeClickID(id) {
+						http.SetCookie(w, cookie(opts, id, sidecar.HTTPS(r, opts.Trusted)))
+						w = &noStore{ResponseWriter: w}
+						record(r, q, opts, id, topLevel)
+					}
 				}
 			}
 			next.ServeHTTP(w, r)
@@ -124,7 +127,7 @@ func cookie(opts Options, id string, secure bool) *http.Cookie {
 	}
 }
 
-func record(r *http.Request, opts Options, id string, topLevel bool) {
+func record(r *http.Request, q url.Values, opts Options, id string, topLevel bool) {
 	if opts.Recorder == nil {
 		return
 	}
@@ -137,7 +140,6 @@ func record(r *http.Request, opts Options, id string, topLevel bool) {
 		Referrer:  clip(r.Referer(), maxPath),
 		TopLevel:  topLevel,
 	}
-	q := r.URL.Query()
 	for _, p := range sidecar.UTMParams() {
 		if v := q.Get(p); v != "" {
 			if c.UTM == nil {

@@ -89,13 +89,16 @@ func NewClickLog(opts ClickLogOptions) *ClickLog {
 // RecordClick queues a landing, unless its address is over its limits or
 // the queue is full. It never waits.
 func (l *ClickLog) RecordClick(_ context.Context, c sidecar.Click) error {
-	key := sidecar.ClientKey(netip.MustParseAddr(orUnspecified(c.IP)))
-	if l.sameClick.Allow(addrClick{key, c.ClickID}, c.At) > 0 {
-		l.dropped(DropSameClick, 1)
-		return nil
-	}
+	a, _ := netip.ParseAddr(c.IP) // the zero Addr's key for none: one bucket for all
+	key := sidecar.ClientKey(a)
+	// The address first: a flood from one address never reaches the
+	// per-click table. A reload counts toward its address's landings.
 	if l.perAddr.Allow(key, c.At) > 0 {
 		l.dropped(DropAddress, 1)
+		return nil
+	}
+	if l.sameClick.Allow(addrClick{key, c.ClickID}, c.At) > 0 {
+		l.dropped(DropSameClick, 1)
 		return nil
 	}
 	select {
@@ -104,13 +107,6 @@ func (l *ClickLog) RecordClick(_ context.Context, c sidecar.Click) error {
 		l.dropped(DropQueueFull, 1)
 	}
 	return nil
-}
-
-func orUnspecified(ip string) string {
-	if _, err := netip.ParseAddr(ip); err != nil {
-		return "::"
-	}
-	return ip
 }
 
 func (l *ClickLog) dropped(reason string, n int) {

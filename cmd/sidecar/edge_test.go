@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -315,5 +316,23 @@ func TestALandingFloodFromOneAddressLeavesAHandfulWhileSixtyAddressesAreAllKept(
 	}
 	if code, out, _ := call(t, "GET", s.admin+"/admin/api/clicks?limit=501", "", ""); code != 400 {
 		t.Errorf("limit=501: %d %v", code, out)
+	}
+}
+
+func TestBenchFloodPrintsTheAcceptRateBesideEachFlood(t *testing.T) {
+	cmd := sidecarCmd(t, nil, "bench", "--flood", "--connections", "4", "--duration", "2s", "--rounds", "1")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if code := exitStatus(cmd.Run()); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	table := out.String()
+	for _, want := range []string{"accepts/s", "no flood", "the same GETs without a click id", "landings from one address", "landings from many addresses", "click log:", "address "} {
+		if !strings.Contains(table, want) {
+			t.Errorf("the table lacks %q:\n%s", want, table)
+		}
+	}
+	if strings.Count(table, "none") < 4 {
+		t.Errorf("accept errors under a light load:\n%s", table)
 	}
 }
