@@ -2,15 +2,19 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // The public edge, tried as an attacker would, against a real sidecar serve
@@ -334,5 +338,38 @@ func TestBenchFloodPrintsTheAcceptRateBesideEachFlood(t *testing.T) {
 	}
 	if strings.Count(table, "none") < 4 {
 		t.Errorf("accept errors under a light load:\n%s", table)
+	}
+}
+
+// What Chromium itself sends: an image and a frame on another site that
+// point at a landing URL plant nothing; a navigation is logged as a
+// top-level landing.
+func TestInChromiumAnImageOrAFrameOnAnotherSitePlantsNothingAndANavigationIsLogged(t *testing.T) {
+	ctx := browser(t)
+	s := startStack(t)
+	attacker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `<!doctype html><html><body><img id="img" src="%[1]s/?glp_click_id=planted-img">
+<iframe src="%[1]s/?glp_click_id=planted-frame"></iframe><p id="done">page</p></body></html>`, s.public)
+	}))
+	defer attacker.Close()
+	attackerSite := strings.Replace(attacker.URL, "127.0.0.1", "localhost", 1) // another site than the sidecar's 127.0.0.1
+	tab, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(tab, chromedp.Navigate(attackerSite), chromedp.WaitVisible("#done"), chromedp.Sleep(500*time.Millisecond),
+		chromedp.Navigate(s.public+"/landing?glp_click_id=real-nav")); err != nil {
+		t.Fatal(err)
+	}
+	logged := map[string]any{}
+	for _, c := range s.settledClicks(t) {
+		logged[c["glp_click_id"].(string)] = c["top_level"]
+	}
+	if _, ok := logged["planted-img"]; ok {
+		t.Errorf("the image logged a click: %v", logged)
+	}
+	if _, ok := logged["planted-frame"]; ok {
+		t.Errorf("the frame logged a click: %v", logged)
+	}
+	if logged["real-nav"] != true {
+		t.Errorf("the navigation: %v, want a top-level landing", logged)
 	}
 }
