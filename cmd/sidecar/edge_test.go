@@ -373,3 +373,24 @@ func TestInChromiumAnImageOrAFrameOnAnotherSitePlantsNothingAndANavigationIsLogg
 		t.Errorf("the navigation: %v, want a top-level landing", logged)
 	}
 }
+
+func TestTheDashboardShowsRefusedRequestsByReason(t *testing.T) {
+	ctx := browser(t)
+	s := startStack(t)
+	for i := 0; i < 3; i++ {
+		send(t, "POST", s.public+"/glp-s2s-conversion", map[string]string{"Authorization": "Bearer nope"}, `{"glpClickId":"x"}`)
+	}
+	send(t, "POST", s.public+"/glp-s2s-conversion", nil, `{"conversion_id":"nothing"}`)
+	tab, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var text, title string
+	err := chromedp.Do(tab, chromedp.Navigate(s.admin+"/admin/"), chromedp.WaitVisible(chromedp.CSS(`#refused`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ = chromedp.Run(tab, chromedp.Text(chromedp.CSS(`#refused b`)))
+	title, _ = chromedp.Run(tab, chromedp.Evaluate[string](`document.getElementById("refused").title`))
+	if text != "4" || !strings.Contains(title, "unauthorized: 3") || !strings.Contains(title, "nothing_to_attribute: 1") {
+		t.Errorf("refused tile %q, title %q: want 4, 3 unauthorized and 1 nothing to attribute", text, title)
+	}
+}
