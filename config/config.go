@@ -48,37 +48,37 @@ func (s Secret) Value() string                { return string(s) }
 
 // Config is the sidecar's configuration (sidecar serve, demo).
 type Config struct {
-	ProviderID      int64         `envconfig:"PROVIDER_ID" desc:"numeric provider id sent as providerId (required)"`
-	APIToken        Secret        `envconfig:"API_TOKEN" desc:"bearer token for GLP Winner (this or GLP_API_TOKEN_FILE is required); never logged"`
-	APITokenFile    string        `envconfig:"API_TOKEN_FILE" desc:"file holding the bearer token, for Docker and Kubernetes secrets"`
-	APIURL          string        `envconfig:"API_URL" default:"https://www.glpwinner.com" desc:"upstream base URL; /api/track/v1/conversion is appended"`
-	TestMode        bool          `envconfig:"TEST_MODE" default:"false" desc:"relay every event with ?testMode=true"`
-	ListenAddr      string        `envconfig:"LISTEN_ADDR" default:"127.0.0.1:8787" desc:"public listener: conversion endpoint, glp.js, click capture, proxy"`
-	AdminAddr       string        `envconfig:"ADMIN_ADDR" default:"127.0.0.1:8790" desc:"admin listener: health, metrics, admin API, dashboard"`
-	AdminToken      Secret        `envconfig:"ADMIN_TOKEN" desc:"bearer token for the admin API and dashboard; required when GLP_ADMIN_ADDR is not loopback"`
-	AppURL          string        `envconfig:"APP_URL" desc:"when set, every request that is not the sidecar's own is proxied to this app"`
-	DBPath          string        `envconfig:"DB_PATH" default:"glp-sidecar.db" desc:"the SQLite file (outbox and click log)"`
-	AllowedOrigins  []string      `envconfig:"ALLOWED_ORIGINS" desc:"comma-separated origins allowed to call the conversion endpoint cross-origin"`
-	TrustedProxies  []string      `envconfig:"TRUSTED_PROXIES" desc:"comma-separated CIDRs whose X-Forwarded-For/-Proto are believed"`
-	CookieName      string        `envconfig:"COOKIE_NAME" default:"_glp_cid" desc:"click-id cookie"`
-	CookieMaxAge    time.Duration `envconfig:"COOKIE_MAX_AGE" default:"720h" desc:"the click-id cookie's lifetime"`
-	CookieDomain    string        `envconfig:"COOKIE_DOMAIN" desc:"the cookie's Domain attribute (host-only when empty)"`
-	ClickParam      string        `envconfig:"CLICK_PARAM" default:"glp_click_id" desc:"the landing URL's query parameter"`
-	LocalMatch      bool          `envconfig:"LOCAL_MATCH" default:"false" desc:"attach a click id from the click log (same IP and user agent, top-level landings of the last hours) to conversions that arrive without one"`
-	IngestToken     Secret        `envconfig:"INGEST_TOKEN" desc:"bearer token that makes a call to the conversion endpoint a server call (body ip, Idempotency-Key, ?wait=); never logged"`
-	IngestTokenFile string        `envconfig:"INGEST_TOKEN_FILE" desc:"file holding the ingest token, for Docker and Kubernetes secrets"`
-	RelayWorkers    int           `envconfig:"RELAY_WORKERS" default:"8" desc:"concurrent deliveries"`
-	RetryInitial    time.Duration `envconfig:"RETRY_INITIAL" default:"1s" desc:"first retry interval"`
-	RetryMaxIntvl   time.Duration `envconfig:"RETRY_MAX_INTERVAL" default:"10m" desc:"longest retry interval"`
-	RetryMaxAge     time.Duration `envconfig:"RETRY_MAX_AGE" default:"72h" desc:"an event still undelivered after this becomes dead"`
-	RequestTimeout  time.Duration `envconfig:"REQUEST_TIMEOUT" default:"10s" desc:"one upstream call"`
-	Retention       time.Duration `envconfig:"RETENTION" default:"720h" desc:"email and IP of finished events are erased after this"`
-	RateLimit       float64       `envconfig:"RATE_LIMIT" default:"10" desc:"conversions per second per public client address (0: no limit)"`
-	RateBurst       int           `envconfig:"RATE_BURST" default:"20" desc:"burst of the per-client rate limit"`
-	Pprof           bool          `envconfig:"PPROF" default:"false" desc:"serve Go's profiler at /debug/pprof/ on the admin listener (behind GLP_ADMIN_TOKEN)"`
-	ShutdownDelay   time.Duration `envconfig:"SHUTDOWN_DELAY" default:"0s" desc:"on SIGTERM, keep serving this long with /readyz failing, while a load balancer stops sending traffic"`
-	LogLevel        string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
-	LogFormat       string        `envconfig:"LOG_FORMAT" default:"json" desc:"json or text"`
+	ProviderID     int64         `envconfig:"PROVIDER_ID" desc:"numeric provider id sent as providerId (required)"`
+	APIToken       Secret        `envconfig:"API_TOKEN" desc:"bearer token for GLP Winner (this or GLP_API_TOKEN_FILE is required); never logged"`
+	APITokenFile   string        `envconfig:"API_TOKEN_FILE" desc:"file holding the bearer token, for Docker and Kubernetes secrets"`
+	APIURL         string        `envconfig:"API_URL" default:"https://www.glpwinner.com" desc:"upstream base URL; /api/track/v1/conversion is appended"`
+	TestMode       bool          `envconfig:"TEST_MODE" default:"false" desc:"relay every event with ?testMode=true"`
+	ListenAddr     string        `envconfig:"LISTEN_ADDR" default:"127.0.0.1:8787" desc:"public listener: conversion endpoint, glp.js, click capture, proxy"`
+	AdminAddr      string        `envconfig:"ADMIN_ADDR" default:"127.0.0.1:8790" desc:"admin listener: health, metrics, admin API, dashboard"`
+	AdminToken     Secret        `envconfig:"ADMIN_TOKEN" desc:"bearer token for the admin API and dashboard; required when GLP_ADMIN_ADDR is not loopback"`
+	AppURL         string        `envconfig:"APP_URL" desc:"when set, every request that is not the sidecar's own is proxied to this app"`
+	DBPath         string        `envconfig:"DB_PATH" default:"glp-sidecar.db" desc:"the SQLite file (outbox and click log)"`
+	AllowedOrigins []string      `envconfig:"ALLOWED_ORIGINS" desc:"comma-separated origins allowed to call the conversion endpoint cross-origin"`
+	TrustedProxies []string      `envconfig:"TRUSTED_PROXIES" desc:"comma-separated CIDRs whose X-Forwarded-For/-Proto are believed"`
+	CookieName     string        `envconfig:"COOKIE_NAME" default:"_glp_cid" desc:"click-id cookie"`
+	CookieMaxAge   time.Duration `envconfig:"COOKIE_MAX_AGE" default:"720h" desc:"the click-id cookie's lifetime"`
+	CookieDomain   string        `envconfig:"COOKIE_DOMAIN" desc:"the cookie's Domain attribute (host-only when empty)"`
+	ClickParam     string        `envconfig:"CLICK_PARAM" default:"glp_click_id" desc:"the landing URL's query parameter"`
+	LocalMatch     bool          `envconfig:"LOCAL_MATCH" default:"false" desc:"attach a click id from the click log (same IP and user agent, top-level landings of the last hours) to conversions that arrive without one"`
+	IngestToken    Secret        `envconfig:"INGEST_TOKEN" desc:"bearer token that makes a call to the conversion endpoint a server call (body ip, Idempotency-Key, ?wait=); never logged"`
+	IngestFile     string        `envconfig:"INGEST_TOKEN_FILE" desc:"file holding the ingest token, for Docker and Kubernetes secrets"`
+	RelayWorkers   int           `envconfig:"RELAY_WORKERS" default:"8" desc:"concurrent deliveries"`
+	RetryInitial   time.Duration `envconfig:"RETRY_INITIAL" default:"1s" desc:"first retry interval"`
+	RetryMaxIntvl  time.Duration `envconfig:"RETRY_MAX_INTERVAL" default:"10m" desc:"longest retry interval"`
+	RetryMaxAge    time.Duration `envconfig:"RETRY_MAX_AGE" default:"72h" desc:"an event still undelivered after this becomes dead"`
+	RequestTimeout time.Duration `envconfig:"REQUEST_TIMEOUT" default:"10s" desc:"one upstream call"`
+	Retention      time.Duration `envconfig:"RETENTION" default:"720h" desc:"email and IP of finished events are erased after this"`
+	RateLimit      float64       `envconfig:"RATE_LIMIT" default:"10" desc:"browser calls per second per public client address, an IPv6 client per /64 (0: no limit)"`
+	RateBurst      int           `envconfig:"RATE_BURST" default:"20" desc:"burst of the per-client rate limit"`
+	Pprof          bool          `envconfig:"PPROF" default:"false" desc:"serve Go's profiler at /debug/pprof/ on the admin listener (behind GLP_ADMIN_TOKEN)"`
+	ShutdownDelay  time.Duration `envconfig:"SHUTDOWN_DELAY" default:"0s" desc:"on SIGTERM, keep serving this long with /readyz failing, while a load balancer stops sending traffic"`
+	LogLevel       string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	LogFormat      string        `envconfig:"LOG_FORMAT" default:"json" desc:"json or text"`
 
 	// Parsed from the fields above by Load.
 	Trusted []netip.Prefix `ignored:"true"`
@@ -326,19 +326,19 @@ const MinIngestTokenLen = 16
 
 // readIngestToken reads GLP_INGEST_TOKEN_FILE and checks the ingest token.
 func (c *Config) readIngestToken() error {
-	if c.IngestToken != "" && c.IngestTokenFile != "" {
+	if c.IngestToken != "" && c.IngestFile != "" {
 		return &Error{"GLP_INGEST_TOKEN_FILE", "set only one of GLP_INGEST_TOKEN and GLP_INGEST_TOKEN_FILE"}
 	}
 	name := "GLP_INGEST_TOKEN"
-	if c.IngestTokenFile != "" {
+	if c.IngestFile != "" {
 		name = "GLP_INGEST_TOKEN_FILE"
-		b, err := os.ReadFile(c.IngestTokenFile)
+		b, err := os.ReadFile(c.IngestFile)
 		if err != nil {
 			return &Error{name, "cannot read the token file: " + pathProblem(err)}
 		}
 		c.IngestToken = Secret(strings.TrimSpace(string(b)))
 		if c.IngestToken == "" {
-			return &Error{name, "the token file " + c.IngestTokenFile + " is empty"}
+			return &Error{name, "the token file " + c.IngestFile + " is empty"}
 		}
 	}
 	if c.IngestToken == "" {
