@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -262,7 +263,7 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request) (int, any) {
 	case server:
 		ev.Key = ev.Conversion.ConversionID
 	default:
-		ev.Key = browserKeyPrefix + ev.Conversion.ConversionID
+		ev.Key = browserKey(ev.Conversion)
 	}
 	if !ev.Conversion.Attributable() {
 		return h.refuse(sidecar.Errorf(sidecar.ENothing, "Nothing to attribute: send glpClickId, session_token, email or ip, "+
@@ -292,6 +293,17 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request) (int, any) {
 		}
 	}
 	return http.StatusAccepted, answerBody{Status: "queued", EventID: appended.ID}
+}
+
+// browserKey is a browser call's idempotency key: its conversion id, in a
+// namespace apart from server calls', and scoped to what the call
+// attributes the conversion to (click id, session token, email), so that a
+// stranger who posts a conversion id first makes nobody's conversion a
+// duplicate but their own, and learns nothing of anyone else's. The same
+// browser posting the same conversion twice is still one event.
+func browserKey(c sidecar.Conversion) string {
+	sum := sha256.Sum256([]byte(c.ClickID + "\x00" + c.SessionToken + "\x00" + c.Email))
+	return browserKeyPrefix + hex.EncodeToString(sum[:8]) + ":" + c.ConversionID
 }
 
 // authorize tells a server call (the ingest token) from a browser call (no

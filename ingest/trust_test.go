@@ -11,7 +11,7 @@ import (
 	"github.com/glpwinner/glp-sidecar/ingest"
 )
 
-func TestABrowserCallsKeysCannotTouchAServerCallsKeys(t *testing.T) {
+func TestABrowserCallsKeyTouchesNeitherAServerCallsNorAnotherBrowsers(t *testing.T) {
 	e := setup(t, server(ingest.Options{}))
 	browser := e.do(t, request{body: `{"glpClickId":"planted","conversion_id":"ORDER-9"}`})
 	if browser.status != 202 {
@@ -33,6 +33,15 @@ func TestABrowserCallsKeysCannotTouchAServerCallsKeys(t *testing.T) {
 	srvAgain := e.do(t, request{body: `{"glpClickId":"real","conversion_id":"ORDER-9"}`, server: true})
 	if srvAgain.status != 200 || srvAgain.body["event_id"] != srv.body["event_id"] {
 		t.Errorf("the server call again: %d %v, want the server's first event", srvAgain.status, srvAgain.body)
+	}
+	// Nor can it touch another browser's: the visitor whose page posts
+	// ORDER-9 with their own click is not a duplicate of the stranger's.
+	visitor := e.do(t, request{body: `{"conversion_id":"ORDER-9"}`, cookies: map[string]string{"_glp_cid": "visitor-click"}})
+	if visitor.status != 202 {
+		t.Errorf("the visitor's browser call ORDER-9 after a stranger's: %d %v, want 202", visitor.status, visitor.body)
+	}
+	if again := e.do(t, request{body: `{"conversion_id":"ORDER-9"}`, cookies: map[string]string{"_glp_cid": "visitor-click"}}); again.status != 200 || again.body["event_id"] != visitor.body["event_id"] {
+		t.Errorf("the visitor's double submit: %d %v, want its first event", again.status, again.body)
 	}
 }
 
