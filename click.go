@@ -1,9 +1,6 @@
 package sidecar
 
-import (
-	"strings"
-	"time"
-)
+import "time"
 
 // Click is one landing with a click id, as the click log keeps it.
 type Click struct {
@@ -14,6 +11,7 @@ type Click struct {
 	Path      string            `json:"path,omitempty"`
 	Referrer  string            `json:"referrer,omitempty"`
 	UTM       map[string]string `json:"utm,omitempty"`
+	TopLevel  bool              `json:"top_level"` // the browser said it navigated to the page (Sec-Fetch-Mode: navigate, Sec-Fetch-Dest: document): the local match uses no other
 }
 
 // UTMParams are the query parameters the click log keeps beside the click id.
@@ -22,8 +20,6 @@ func UTMParams() []string {
 }
 
 // CookieSafeClickID reports whether s is a valid click id that can be a
-// cookie value as it is: no quote, comma, semicolon or backslash. Capture
-// ignores any other id rather than set a cookie that reads back differently.
-func CookieSafeClickID(s string) bool {
-	return ValidClickID(s) && !strings.ContainsAny(s, "\",;\\")
-}
+// cookie value as it is. Every valid click id can: the click-id rule
+// excludes the characters that would read back differently.
+func CookieSafeClickID(s string) bool { return ValidClickID(s) }

@@ -232,10 +232,22 @@ func kindName(k jsontext.Kind) string {
 	}
 }
 
+// ClickIDForbidden are the printable characters a click id may not hold
+// besides space: those that break a cookie value (" , ; \) and those that
+// are live in HTML or a script (' < > & `), so that the cookie the sidecar
+// writes is inert wherever a provider's page renders it.
+const ClickIDForbidden = "\"',;\\<>&`"
+
 // ValidClickID reports whether s is a click id the sidecar keeps: 1 to 256
-// printable ASCII characters, no spaces.
+// printable ASCII characters, no spaces, none of ClickIDForbidden.
 func ValidClickID(s string) bool {
-	if len(s) == 0 || len(s) > MaxClickIDLen {
+	return PrintableToken(s, MaxClickIDLen) && !strings.ContainsAny(s, ClickIDForbidden)
+}
+
+// PrintableToken reports whether s is 1 to max printable ASCII characters
+// without spaces (an Idempotency-Key).
+func PrintableToken(s string, max int) bool {
+	if len(s) == 0 || len(s) > max {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -248,7 +260,7 @@ func ValidClickID(s string) bool {
 
 func checkClickID(s string) (string, string) {
 	if !ValidClickID(s) {
-		return "", fmt.Sprintf("must be 1 to %d printable ASCII characters without spaces", MaxClickIDLen)
+		return "", fmt.Sprintf("must be 1 to %d printable ASCII characters without spaces or any of %s", MaxClickIDLen, ClickIDForbidden)
 	}
 	return s, ""
 }
@@ -283,7 +295,7 @@ func checkIP(s string) (string, string) {
 	if err != nil || a.Zone() != "" {
 		return "", "must be an IPv4 or IPv6 address"
 	}
-	return a.String(), ""
+	return a.Unmap().String(), "" // ::ffff:203.0.113.9 is 203.0.113.9: the upstream's soft match compares text
 }
 
 // EndUserAddr reports whether a is worth sending as an end user's address: a

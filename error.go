@@ -13,6 +13,7 @@ const (
 	EUnsupportedType = "unsupported_type" // 415
 	ERateLimited     = "rate_limited"     // 429
 	EForbidden       = "forbidden"        // 403: an origin that may not call
+	EUnauthorized    = "unauthorized"     // 401: an Authorization header that is not the expected token
 	ENotFound        = "not_found"        // 404
 	EConflict        = "conflict"         // 409: not possible in the state the thing is in
 	EUnavailable     = "unavailable"      // 503: the outbox cannot take a write now
@@ -70,6 +71,8 @@ func HTTPStatus(err error) int {
 		return http.StatusTooManyRequests
 	case EForbidden:
 		return http.StatusForbidden
+	case EUnauthorized:
+		return http.StatusUnauthorized
 	case ENotFound:
 		return http.StatusNotFound
 	case EConflict:

@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -38,16 +39,17 @@ type statsBody struct {
 	Relay          sidecar.RelayStatus   `json:"relay"`
 	Burst          bool                  `json:"burst"`
 	Now            time.Time             `json:"now"`
+	Refused        map[string]int        `json:"refused"` // refused conversion requests since start, by reason
 }
 
-func handleStats(store Store, relay Relay, now func() time.Time) http.Handler {
+func handleStats(store Store, relay Relay, now func() time.Time, refused func() map[string]int) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st, err := store.Stats(r.Context())
 		if err != nil {
 			answerError(w, err)
 			return
 		}
-		b := statsBody{States: st.States, OldestQueuedAt: st.OldestQueued, Relay: relay.Status(), Burst: st.Burst, Now: now()}
+		b := statsBody{States: st.States, OldestQueuedAt: st.OldestQueued, Relay: relay.Status(), Burst: st.Burst, Now: now(), Refused: refused()}
 		for _, n := range st.States {
 			b.Total += n
 		}
@@ -66,14 +68,10 @@ func handleEvents(store Store) http.Handler {
 			answerError(w, &sidecar.Error{Code: sidecar.EInvalid, Message: "Invalid query", Fields: map[string]string{"state": "must be one of queued, delivered, duplicate, rejected, dead"}})
 			return
 		}
-		limit := defaultPage
-		if v := q.Get("limit"); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > 500 {
-				answerError(w, &sidecar.Error{Code: sidecar.EInvalid, Message: "Invalid query", Fields: map[string]string{"limit": "must be a whole number from 1 to 500"}})
-				return
-			}
-			limit = n
+		limit, err := pageLimit(q.Get("limit"))
+		if err != nil {
+			answerError(w, err)
+			return
 		}
 		events, err := store.List(r.Context(), state, q.Get("before"), limit)
 		if err != nil {
@@ -86,6 +84,21 @@ func handleEvents(store Store) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"events": events, "next_before": next})
 	})
+}
+
+// maxPage is the most a list answers at once.
+const maxPage = 500
+
+// pageLimit reads a list's ?limit=: defaultPage when absent.
+func pageLimit(v string) (int, error) {
+	if v == "" {
+		return defaultPage, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxPage {
+		return 0, &sidecar.Error{Code: sidecar.EInvalid, Message: "Invalid query", Fields: map[string]string{"limit": fmt.Sprintf("must be a whole number from 1 to %d", maxPage)}}
+	}
+	return n, nil
 }
 
 func handleEvent(store Store) http.Handler {
@@ -130,7 +143,12 @@ func handleRetryState(store Store, relay Relay) http.Handler {
 
 func handleClicks(store Store) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		clicks, err := store.Clicks(r.Context(), defaultPage)
+		limit, err := pageLimit(r.URL.Query().Get("limit"))
+		if err != nil {
+			answerError(w, err)
+			return
+		}
+		clicks, err := store.Clicks(r.Context(), limit)
 		if err != nil {
 			answerError(w, err)
 			return

@@ -2,8 +2,10 @@ package admin
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -26,6 +28,11 @@ type Metrics struct {
 	requests   *prometheus.HistogramVec
 	commits    prometheus.Histogram
 	batch      prometheus.Histogram
+	refused    *prometheus.CounterVec
+	dropped    *prometheus.CounterVec
+
+	refusedMu     sync.Mutex
+	refusedCounts map[string]int // the refused counter's values, for the stats API
 }
 
 // StatsSource gives the outbox's counts and the relay's state at scrape time.
@@ -82,6 +89,16 @@ func NewMetrics(store StatsSource, relay func() sidecar.RelayStatus, now func() 
 			Buckets: prometheus.ExponentialBuckets(1, 2, 9),
 		}),
 	}
+	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "glp_refused_requests_total",
+		Help: "Conversion requests refused before anything was stored, by reason (invalid_body, unauthorized, forbidden_origin, too_large, unsupported_type, nothing_to_attribute, rate_limited).",
+	}, []string{"reason"})
+	m.dropped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "clicks_dropped_total",
+		Help: "Landings not kept in the click log, by reason (address, same_click, queue_full, write_failed; oldest: pushed out of the full log). Their cookies were set all the same.",
+	}, []string{"reason"})
+	m.refusedCounts = map[string]int{}
+	m.reg.MustRegister(m.refused, m.dropped)
 	m.reg.MustRegister(m.received, m.deliveries, m.delivery, m.requests, m.commits, m.batch,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&stateCollector{store: store, relay: relay, now: now})
@@ -96,6 +113,27 @@ func (m *Metrics) Handler() http.Handler {
 // Received counts a conversion request (ingest's observer).
 func (m *Metrics) Received(endpoint, outcome string) {
 	m.received.WithLabelValues(endpoint, outcome).Inc()
+}
+
+// Refused counts a refused conversion request (ingest's refusal observer).
+func (m *Metrics) Refused(reason string) {
+	m.refused.WithLabelValues(reason).Inc()
+	m.refusedMu.Lock()
+	m.refusedCounts[reason]++
+	m.refusedMu.Unlock()
+}
+
+// RefusedCounts are the refused requests since start, by reason.
+func (m *Metrics) RefusedCounts() map[string]int {
+	m.refusedMu.Lock()
+	defer m.refusedMu.Unlock()
+	return maps.Clone(m.refusedCounts)
+}
+
+// ClicksDropped counts landings the click log did not keep (capture's
+// drop observer).
+func (m *Metrics) ClicksDropped(reason string, n int) {
+	m.dropped.WithLabelValues(reason).Add(float64(n))
 }
 
 // Attempted counts a delivery attempt (the relay's observer).

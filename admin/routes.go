@@ -22,7 +22,7 @@ func (s *Server) routes() http.Handler {
 	guarded := r.NewRoute().Subrouter()
 	guarded.Use(requireHost(s.opts.Hosts), requireSameOrigin(), requireToken(s.opts.Token, s.opts.Trusted, s.opts.Now))
 	guarded.Handle("/admin/", handleDashboard()).Methods(http.MethodGet)
-	guarded.Handle("/admin/api/stats", handleStats(s.opts.Store, s.opts.Relay, s.opts.Now)).Methods(http.MethodGet)
+	guarded.Handle("/admin/api/stats", handleStats(s.opts.Store, s.opts.Relay, s.opts.Now, s.opts.Metrics.RefusedCounts)).Methods(http.MethodGet)
 	guarded.Handle("/admin/api/events", handleEvents(s.opts.Store)).Methods(http.MethodGet)
 	guarded.Handle("/admin/api/events/retry", handleRetryState(s.opts.Store, s.opts.Relay)).Methods(http.MethodPost)
 	guarded.Handle("/admin/api/events/{id}", handleEvent(s.opts.Store)).Methods(http.MethodGet)

@@ -142,8 +142,22 @@ func newClient(u *url.URL) *client {
 }
 
 // post sends body and returns the answer's status. On an error the
-// connection is closed, and the next post dials again.
+// connection is closed, and the next request dials again.
 func (c *client) post(body []byte) (int, error) {
+	c.buf = append(strconv.AppendInt(append(c.buf[:0], c.prefix...), int64(len(body)), 10), "\r\n\r\n"...)
+	c.buf = append(c.buf, body...)
+	return c.do()
+}
+
+// get sends a GET of path with extra header lines (each ending in \r\n)
+// and returns the answer's status.
+func (c *client) get(path, headers string) (int, error) {
+	c.buf = fmt.Appendf(c.buf[:0], "GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", path, c.addr, headers)
+	return c.do()
+}
+
+// do sends the request in buf, over the open connection or a new one.
+func (c *client) do() (int, error) {
 	if c.conn == nil {
 		conn, err := net.DialTimeout("tcp", c.addr, 5*time.Second)
 		if err != nil {
@@ -152,8 +166,6 @@ func (c *client) post(body []byte) (int, error) {
 		c.conn, c.r, c.w = conn, bufio.NewReader(conn), bufio.NewWriter(conn)
 	}
 	c.conn.SetDeadline(time.Now().Add(30 * time.Second))
-	c.buf = append(strconv.AppendInt(append(c.buf[:0], c.prefix...), int64(len(body)), 10), "\r\n\r\n"...)
-	c.buf = append(c.buf, body...)
 	status, keep, err := c.roundTrip()
 	if err != nil || !keep {
 		c.close()

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"time"
 
 	sidecar "github.com/glpwinner/glp-sidecar"
@@ -68,24 +69,43 @@ func (o *Options) defaults() {
 	}
 }
 
-// Middleware captures click ids on GET and HEAD requests: it sets the
-// cookie (last click wins), marks the response private and uncacheable so
-// that no cache hands one visitor's click id to another, records the click,
-// and passes the request on unchanged. An invalid click id is ignored.
+// Middleware captures click ids on GET and HEAD requests that are landings
+// (see Landing): it sets the cookie (last click wins), marks the response
+// private and uncacheable so that no cache hands one visitor's click id to
+// another, records the click, and passes the request on unchanged. An
+// invalid click id is ignored.
 func Middleware(opts Options) func(http.Handler) http.Handler {
 	opts.defaults()
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Method == http.MethodGet || r.Method == http.MethodHead {
-				if id, ok := ClickID(r, opts.Param); ok {
-					http.SetCookie(w, cookie(opts, id, sidecar.HTTPS(r, opts.Trusted)))
-					w = &noStore{ResponseWriter: w}
-					record(r, opts, id)
+				if topLevel, landing := Landing(r); landing {
+					q := r.URL.Query()
+					if id := q.Get(opts.Param); sidecar.CookieSafeClickID(id) {
+						http.SetCookie(w, cookie(opts, id, sidecar.HTTPS(r, opts.Trusted)))
+						w = &noStore{ResponseWriter: w}
+						record(r, q, opts, id, topLevel)
+					}
 				}
 			}
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// Landing reports whether a request may be a visitor landing on a page:
+// not when the browser says it is anything else (Sec-Fetch-Mode other than
+// navigate, Sec-Fetch-Dest other than document: an image, a script, a
+// frame, a fetch), for then another site embedded the URL to plant a click.
+// A request without those headers (a browser from before 2020, a page over
+// plain HTTP, curl) may be one; topLevel is true only when the browser
+// said it is one.
+func Landing(r *http.Request) (topLevel, ok bool) {
+	mode, dest := r.Header.Get("Sec-Fetch-Mode"), r.Header.Get("Sec-Fetch-Dest")
+	if (mode != "" && mode != "navigate") || (dest != "" && dest != "document") {
+		return false, false
+	}
+	return mode == "navigate" && dest == "document", true
 }
 
 // ClickID returns the request's click id when it is present and valid.
@@ -107,7 +127,7 @@ func cookie(opts Options, id string, secure bool) *http.Cookie {
 	}
 }
 
-func record(r *http.Request, opts Options, id string) {
+func record(r *http.Request, q url.Values, opts Options, id string, topLevel bool) {
 	if opts.Recorder == nil {
 		return
 	}
@@ -118,8 +138,8 @@ func record(r *http.Request, opts Options, id string) {
 		UserAgent: clip(r.UserAgent(), maxUserAgent),
 		Path:      clip(r.URL.Path, maxPath),
 		Referrer:  clip(referrerPage(r.Referer()), maxPath),
+		TopLevel:  topLevel,
 	}
-	q := r.URL.Query()
 	for _, p := range sidecar.UTMParams() {
 		if v := q.Get(p); v != "" {
 			if c.UTM == nil {
@@ -153,7 +173,13 @@ type noStore struct {
 func (n *noStore) WriteHeader(code int) {
 	if !n.wrote {
 		n.wrote = true
-		n.Header().Set("Cache-Control", "private, no-store")
+		h := n.Header()
+		h.Set("Cache-Control", "private, no-store")
+		// What CDNs believe before Cache-Control (Cloudflare, Akamai,
+		// Fastly), and HTTP/1.0 caches.
+		h.Set("CDN-Cache-Control", "no-store")
+		h.Set("Surrogate-Control", "no-store")
+		h.Set("Expires", "0")
 	}
 	n.ResponseWriter.WriteHeader(code)
 }

@@ -31,6 +31,10 @@ func openBox(t *testing.T) *outbox.Outbox {
 	return box
 }
 
+// overrideHeaders are the client-address and URL-override headers that
+// apps commonly believe.
+var overrideHeaders = []string{"X-Real-IP", "True-Client-IP", "CF-Connecting-IP", "X-Client-IP", "X-Original-URL", "X-Rewrite-URL"}
+
 // app is the provider's app: it answers with what it was sent.
 func app() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -38,11 +42,15 @@ func app() http.Handler {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		http.SetCookie(w, &http.Cookie{Name: "app_session", Value: "s1", Path: "/"})
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]string{
+		saw := map[string]string{
 			"method": r.Method, "uri": r.RequestURI, "host": r.Host, "body": string(body),
 			"xff": r.Header.Get("X-Forwarded-For"), "xfp": r.Header.Get("X-Forwarded-Proto"), "xfh": r.Header.Get("X-Forwarded-Host"),
 			"custom": r.Header.Get("X-Custom"),
-		})
+		}
+		for _, h := range overrideHeaders {
+			saw[h] = r.Header.Get(h)
+		}
+		json.NewEncoder(w).Encode(saw)
 	})
 }
 
@@ -73,6 +81,16 @@ func TestClickCaptureSetsTheCookieAndLogsTheClick(t *testing.T) {
 		{"a click id with a semicolon", capture.Options{}, "GET", "/?glp_click_id=a%3Bb", nil, ""},
 		{"a click id that tries header injection", capture.Options{}, "GET", "/?glp_click_id=a%0D%0ASet-Cookie:%20x=y", nil, ""},
 		{"a click id of 257 characters", capture.Options{}, "GET", "/?glp_click_id=" + strings.Repeat("c", 257), nil, ""},
+		{"a click id with a character live in HTML", capture.Options{}, "GET", "/?glp_click_id=a%3Cb", nil, ""},
+		{"a top-level navigation", capture.Options{}, "GET", "/?glp_click_id=nav-1", navigation,
+			"_glp_cid=nav-1; Path=/; Max-Age=2592000; SameSite=Lax"},
+		{"an image on another site", capture.Options{}, "GET", "/?glp_click_id=img-1",
+			map[string]string{"Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "image", "Sec-Fetch-Site": "cross-site"}, ""},
+		{"a frame on another site", capture.Options{}, "GET", "/?glp_click_id=frame-1",
+			map[string]string{"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "iframe", "Sec-Fetch-Site": "cross-site"}, ""},
+		{"a fetch from another site", capture.Options{}, "GET", "/?glp_click_id=fetch-1",
+			map[string]string{"Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty", "Sec-Fetch-Site": "cross-site"}, ""},
+		{"a script tag", capture.Options{}, "GET", "/?glp_click_id=script-1", map[string]string{"Sec-Fetch-Dest": "script"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -113,22 +131,37 @@ func TestClickCaptureSetsTheCookieAndLogsTheClick(t *testing.T) {
 			if cc := resp.Header.Values("Cache-Control"); len(cc) != 1 || cc[0] != "private, no-store" {
 				t.Errorf("Cache-Control %q", cc)
 			}
+			for h, want := range map[string]string{"CDN-Cache-Control": "no-store", "Surrogate-Control": "no-store", "Expires": "0"} {
+				if got := resp.Header.Values(h); len(got) != 1 || got[0] != want {
+					t.Errorf("%s %q, want %q", h, got, want)
+				}
+			}
 			if !strings.Contains(strings.Join(resp.Header.Values("Set-Cookie"), "|"), "app_session=s1") {
 				t.Error("the app's own cookie was lost")
 			}
 			if len(clicks) != 1 || clicks[0].UserAgent != "TestBrowser/1" || clicks[0].Referrer != "https://affiliate.example/post" || clicks[0].IP != "127.0.0.1" {
 				t.Errorf("click log %+v", clicks)
 			}
+			if top := tt.headers["Sec-Fetch-Mode"] == "navigate"; clicks[0].TopLevel != top {
+				t.Errorf("top_level %v, want %v", clicks[0].TopLevel, top)
+			}
 		})
 	}
 }
+
+// navigation is what a browser sends with a top-level landing.
+var navigation = map[string]string{"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document", "Sec-Fetch-Site": "cross-site", "Sec-Fetch-User": "?1"}
 
 func TestTheLastClickWinsAndUTMIsLogged(t *testing.T) {
 	box := openBox(t)
 	srv := httptest.NewServer(capture.Middleware(capture.Options{Recorder: box})(app()))
 	defer srv.Close()
 	for _, id := range []string{"first", "second"} {
-		resp, err := http.Get(srv.URL + "/p?glp_click_id=" + id + "&utm_source=news&utm_campaign=spring")
+		req, _ := http.NewRequest("GET", srv.URL+"/p?glp_click_id="+id+"&utm_source=news&utm_campaign=spring", nil)
+		for k, v := range navigation {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -202,7 +235,7 @@ func TestTheProxyPassesRequestsThroughUnchanged(t *testing.T) {
 	}
 }
 
-func TestForwardedHeadersAreBelievedOnlyFromTrustedProxies(t *testing.T) {
+func TestForwardedAndOverrideHeadersAreBelievedOnlyFromTrustedProxies(t *testing.T) {
 	backend := httptest.NewServer(app())
 	defer backend.Close()
 	for _, tc := range []struct {
@@ -220,6 +253,9 @@ func TestForwardedHeadersAreBelievedOnlyFromTrustedProxies(t *testing.T) {
 			req.Header.Set("X-Forwarded-For", tc.xff)
 			req.Header.Set("X-Forwarded-Proto", tc.xfp)
 			req.Header.Set("X-Forwarded-Host", tc.xfh)
+			for _, h := range overrideHeaders {
+				req.Header.Set(h, "/admin?as=203.0.113.66")
+			}
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
@@ -229,6 +265,11 @@ func TestForwardedHeadersAreBelievedOnlyFromTrustedProxies(t *testing.T) {
 			resp.Body.Close()
 			if got["xff"] != tc.wantXFF || got["xfp"] != tc.wantXFP {
 				t.Errorf("app saw X-Forwarded-For %q, -Proto %q; want %q, %q", got["xff"], got["xfp"], tc.wantXFF, tc.wantXFP)
+			}
+			for _, h := range overrideHeaders {
+				if kept, want := got[h] != "", tc.trusted != nil; kept != want {
+					t.Errorf("%s reached the app: %v, want %v", h, kept, want)
+				}
 			}
 		})
 	}
@@ -345,6 +386,11 @@ func FuzzClickID(f *testing.F) {
 	for _, s := range []string{"glp_click_id=abc", "glp_click_id=a%0d%0aX:1", "glp_click_id=%22q%22", "glp_click_id=a;b", "glp_click_id=%ff", "glp_click_id=x&glp_click_id=y", "a=%zz&glp_click_id=ok"} {
 		f.Add(s)
 	}
+	// One seed for each character the click-id rule excludes.
+	for _, c := range " \"',;\\<>&`" {
+		f.Add("glp_click_id=a" + url.QueryEscape(string(c)) + "b")
+		f.Add("glp_click_id=" + string(c) + "x")
+	}
 	mw := capture.Middleware(capture.Options{})(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	f.Fuzz(func(t *testing.T, query string) {
 		req := httptest.NewRequest("GET", "/", nil)
@@ -365,6 +411,9 @@ func FuzzClickID(f *testing.F) {
 		c, err := http.ParseSetCookie(set[0])
 		if err != nil || c.Value != want || !sidecar.CookieSafeClickID(c.Value) {
 			t.Fatalf("cookie %q (%v) does not read back as %q", set[0], err, want)
+		}
+		if strings.ContainsAny(c.Value, " \"',;\\<>&`") {
+			t.Fatalf("cookie %q holds a character that breaks a cookie or is live in HTML", c.Value)
 		}
 	})
 }

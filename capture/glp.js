@@ -10,7 +10,7 @@
   var endpoint = new URL({{js .Endpoint}}, script && script.src ? script.src : location.href).href;
 
   function valid(id) {
-    return typeof id === "string" && id.length > 0 && id.length <= 256 && /^[\x21-\x7e]+$/.test(id) && !/[",;\\]/.test(id);
+    return typeof id === "string" && id.length > 0 && id.length <= 256 && /^[\x21-\x7e]+$/.test(id) && !/[",;\\'<>&`]/.test(id);
   }
   function clickId() {
     var parts = document.cookie ? document.cookie.split(";") : [];

@@ -53,6 +53,11 @@ func NewProxy(opts ProxyOptions) (http.Handler, error) {
 			pr.SetURL(target)
 			pr.Out.Host = pr.In.Host
 			dropCookie(pr.Out.Header, sidecar.AdminCookie) // cookies are not per port: the admin session stays with the sidecar
+			if !trusted {
+				for _, h := range clientHeaders {
+					pr.Out.Header.Del(h)
+				}
+			}
 			if trusted {
 				pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
 			}
@@ -100,6 +105,12 @@ func dropCookie(h http.Header, name string) {
 		h.Add("Cookie", line)
 	}
 }
+
+// clientHeaders are the headers that apps and frameworks commonly believe
+// for the client's address or the URL asked for, beside X-Forwarded-*
+// (which Rewrite drops): from a peer that is not a trusted proxy they are
+// the client's own words, and never reach the app.
+var clientHeaders = []string{"X-Real-IP", "True-Client-IP", "CF-Connecting-IP", "X-Client-IP", "X-Original-URL", "X-Rewrite-URL"}
 
 const badGatewayPage = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>502 Bad Gateway</title></head>
 <body style="font:16px system-ui,sans-serif;margin:15vh auto;max-width:32rem;color:#1d2433">

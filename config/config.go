@@ -66,14 +66,16 @@ type Config struct {
 	CookieMaxAge   time.Duration `envconfig:"COOKIE_MAX_AGE" default:"720h" desc:"the click-id cookie's lifetime"`
 	CookieDomain   string        `envconfig:"COOKIE_DOMAIN" desc:"the cookie's Domain attribute (host-only when empty)"`
 	ClickParam     string        `envconfig:"CLICK_PARAM" default:"glp_click_id" desc:"the landing URL's query parameter"`
-	LocalMatch     bool          `envconfig:"LOCAL_MATCH" default:"true" desc:"attach a click id from the click log (same IP and user agent) to conversions that arrive without one"`
+	LocalMatch     bool          `envconfig:"LOCAL_MATCH" default:"false" desc:"attach a click id from the click log (same IP and user agent, top-level landings of the last hours) to conversions that arrive without one"`
+	IngestToken    Secret        `envconfig:"INGEST_TOKEN" desc:"bearer token that makes a call to the conversion endpoint a server call (body ip, Idempotency-Key, ?wait=); never logged"`
+	IngestFile     string        `envconfig:"INGEST_TOKEN_FILE" desc:"file holding the ingest token, for Docker and Kubernetes secrets"`
 	RelayWorkers   int           `envconfig:"RELAY_WORKERS" default:"8" desc:"concurrent deliveries"`
 	RetryInitial   time.Duration `envconfig:"RETRY_INITIAL" default:"1s" desc:"first retry interval"`
 	RetryMaxIntvl  time.Duration `envconfig:"RETRY_MAX_INTERVAL" default:"10m" desc:"longest retry interval"`
 	RetryMaxAge    time.Duration `envconfig:"RETRY_MAX_AGE" default:"72h" desc:"an event still undelivered after this becomes dead"`
 	RequestTimeout time.Duration `envconfig:"REQUEST_TIMEOUT" default:"10s" desc:"one upstream call"`
 	Retention      time.Duration `envconfig:"RETENTION" default:"720h" desc:"email, IP, session token and upstream answers of finished events are erased, and clicks deleted, after this"`
-	RateLimit      float64       `envconfig:"RATE_LIMIT" default:"10" desc:"conversions per second per public client address (0: no limit)"`
+	RateLimit      float64       `envconfig:"RATE_LIMIT" default:"10" desc:"browser calls per second per public client address, an IPv6 client per /64 (0: no limit)"`
 	RateBurst      int           `envconfig:"RATE_BURST" default:"20" desc:"burst of the per-client rate limit"`
 	Pprof          bool          `envconfig:"PPROF" default:"false" desc:"serve Go's profiler at /debug/pprof/ on the admin listener (behind GLP_ADMIN_TOKEN)"`
 	ShutdownDelay  time.Duration `envconfig:"SHUTDOWN_DELAY" default:"0s" desc:"on SIGTERM, keep serving this long with /readyz failing, while a load balancer stops sending traffic"`
@@ -249,24 +251,14 @@ func (c *Config) validate() error {
 		}
 		return &Error{"GLP_PROVIDER_ID", "is required: the numeric provider id GLP Winner gave you"}
 	}
-	if c.APIToken != "" && c.APITokenFile != "" {
-		return &Error{"GLP_API_TOKEN_FILE", "set only one of GLP_API_TOKEN and GLP_API_TOKEN_FILE"}
-	}
-	if c.APITokenFile != "" {
-		b, err := os.ReadFile(c.APITokenFile)
-		if err != nil {
-			return &Error{"GLP_API_TOKEN_FILE", "cannot read the token file: " + pathProblem(err)}
-		}
-		c.APIToken = Secret(strings.TrimSpace(string(b)))
-		if c.APIToken == "" {
-			return &Error{"GLP_API_TOKEN_FILE", "the token file " + c.APITokenFile + " is empty"}
-		}
+	if err := readSecret("GLP_API_TOKEN", &c.APIToken, c.APITokenFile, 0); err != nil {
+		return err
 	}
 	if c.APIToken == "" {
 		return &Error{"GLP_API_TOKEN", "is required (or GLP_API_TOKEN_FILE): the API token GLP Winner gave you"}
 	}
-	if strings.ContainsAny(c.APIToken.Value(), " \t\r\n") {
-		return &Error{"GLP_API_TOKEN", "contains white space; check how it was copied"}
+	if err := c.readIngestToken(); err != nil {
+		return err
 	}
 	if err := checkURL("GLP_API_URL", c.APIURL); err != nil {
 		return err
@@ -287,7 +279,7 @@ func (c *Config) validate() error {
 	if !cookieName.MatchString(c.CookieName) {
 		return &Error{"GLP_COOKIE_NAME", fmt.Sprintf("%q is not a cookie name (letters, digits and !#$%%&'*+-.^_`|~)", c.CookieName)}
 	}
-	if err := c.readAdminToken(); err != nil {
+	if err := readSecret("GLP_ADMIN_TOKEN", &c.AdminToken, c.AdminTokenFile, MinTokenLen); err != nil {
 		return err
 	}
 	for _, h := range c.AdminHosts {
@@ -339,35 +331,50 @@ func (c *Config) validate() error {
 	return validateLog(c.LogLevel, c.LogFormat)
 }
 
-// MinAdminTokenLen is the shortest admin token accepted: one that a page
-// or a script could guess is no guard.
-const MinAdminTokenLen = 16
+// MinTokenLen is the shortest admin or ingest token accepted: one that a
+// page or a script could guess is no guard.
+const MinTokenLen = 16
 
-// readAdminToken reads GLP_ADMIN_TOKEN_FILE, if set, and checks the admin
-// token's length, never repeating it.
-func (c *Config) readAdminToken() error {
-	name := "GLP_ADMIN_TOKEN"
-	if c.AdminTokenFile != "" {
-		if c.AdminToken != "" {
-			return &Error{"GLP_ADMIN_TOKEN_FILE", "set only one of GLP_ADMIN_TOKEN and GLP_ADMIN_TOKEN_FILE"}
-		}
-		b, err := os.ReadFile(c.AdminTokenFile)
+// readSecret resolves a secret given as the variable name or as name_FILE
+// (Docker and Kubernetes secrets): at most one of them, a file that can be
+// read and is not empty, no white space inside, and at least min characters
+// (0: any length). Its errors name the variable the value came from and
+// never repeat the value.
+func readSecret(name string, value *Secret, file string, min int) error {
+	fileVar := name + "_FILE"
+	if *value != "" && file != "" {
+		return &Error{fileVar, "set only one of " + name + " and " + fileVar}
+	}
+	if file != "" {
+		b, err := os.ReadFile(file)
 		if err != nil {
-			return &Error{"GLP_ADMIN_TOKEN_FILE", "cannot read the token file: " + pathProblem(err)}
+			return &Error{fileVar, "cannot read the token file: " + pathProblem(err)}
 		}
-		name, c.AdminToken = "GLP_ADMIN_TOKEN_FILE", Secret(strings.TrimSpace(string(b)))
-		if c.AdminToken == "" {
-			return &Error{name, "the token file " + c.AdminTokenFile + " is empty"}
+		name, *value = fileVar, Secret(strings.TrimSpace(string(b)))
+		if *value == "" {
+			return &Error{name, "the token file " + file + " is empty"}
 		}
 	}
-	if c.AdminToken == "" {
+	if *value == "" {
 		return nil
 	}
-	if n := len([]rune(c.AdminToken.Value())); n < MinAdminTokenLen {
-		return &Error{name, fmt.Sprintf("the admin token has %d characters, fewer than %d: make one with `openssl rand -hex 16`", n, MinAdminTokenLen)}
+	if strings.ContainsAny(value.Value(), " \t\r\n") {
+		return &Error{name, "contains white space; check how it was copied"}
 	}
-	if strings.ContainsAny(c.AdminToken.Value(), " \t\r\n") {
-		return &Error{name, "the admin token contains white space; check how it was copied"}
+	if n := len([]rune(value.Value())); n < min {
+		return &Error{name, fmt.Sprintf("has %d characters, fewer than %d: make one with `openssl rand -hex 16`", n, min)}
+	}
+	return nil
+}
+
+// readIngestToken reads GLP_INGEST_TOKEN or its file and checks it: it
+// stands between anyone on the internet and the server calls' powers.
+func (c *Config) readIngestToken() error {
+	if err := readSecret("GLP_INGEST_TOKEN", &c.IngestToken, c.IngestFile, MinTokenLen); err != nil {
+		return err
+	}
+	if c.IngestToken != "" && c.IngestToken == c.APIToken {
+		return &Error{"GLP_INGEST_TOKEN", "must not be the GLP Winner API token: it is a token of your own, shared with your backend only"}
 	}
 	return nil
 }

@@ -6,6 +6,9 @@ package ingest
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,21 +19,22 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"sort"
 	"strings"
-	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 
 	sidecar "github.com/glpwinner/glp-sidecar"
 )
 
 // Limits and defaults.
 const (
-	MaxWait           = 30 * time.Second
-	unavailableRetry  = "5" // seconds, on 503
-	limiterIdle       = 5 * time.Minute
-	limiterSweepEvery = time.Minute
+	MaxWait            = 30 * time.Second
+	DefaultMatchWindow = 6 * time.Hour // how far back the local match looks: a visit, not the cookie's lifetime
+	MaxLimiterEntries  = 65536         // client addresses (/64s) the rate limit tracks at most
+	unavailableRetry   = "5"           // seconds, on 503
+	browserKeyPrefix   = "browser:"    // the namespace of browser calls' idempotency keys
+	logEvery           = 10            // seconds between two log lines of the same refusal, at most (after a burst of logBurst)
+	logBurst           = 5
 )
 
 // Paths are the endpoint's paths: the sidecar's own and the guide's.
@@ -57,17 +61,37 @@ type Observer interface {
 	Received(endpoint, outcome string)
 }
 
+// RefusalObserver counts refused requests by reason (Reason… constants):
+// metrics and the dashboard.
+type RefusalObserver interface {
+	Refused(reason string)
+}
+
+// Why a request was refused: the bounded set of reasons that the log, the
+// metric glp_refused_requests_total and the dashboard use.
+const (
+	ReasonInvalid      = "invalid_body"         // 400
+	ReasonUnauthorized = "unauthorized"         // 401
+	ReasonOrigin       = "forbidden_origin"     // 403
+	ReasonTooLarge     = "too_large"            // 413
+	ReasonType         = "unsupported_type"     // 415
+	ReasonNothing      = "nothing_to_attribute" // 422
+	ReasonRateLimited  = "rate_limited"         // 429
+)
+
 // Options configure the endpoint.
 type Options struct {
-	Observer       Observer      // nil: not counted
-	Store          Store         // required
-	Waiter         Waiter        // nil: ?wait= answers at once
-	Notify         func()        // called after an event is stored (wakes the relay); may be nil
-	Matcher        ClickMatcher  // nil: no local match
-	MatchWindow    time.Duration // how far back the local match looks: the cookie's lifetime
+	Observer       Observer        // nil: not counted
+	Store          Store           // required
+	Waiter         Waiter          // nil: ?wait= answers at once
+	Notify         func()          // called after an event is stored (wakes the relay); may be nil
+	Refusals       RefusalObserver // nil: not counted
+	IngestToken    string          // the bearer token of server calls; "": every call is a browser call
+	Matcher        ClickMatcher    // nil: no local match
+	MatchWindow    time.Duration   // how far back the local match looks; 0 is DefaultMatchWindow
 	Trusted        []netip.Prefix
 	AllowedOrigins []string
-	RateLimit      float64 // per public client address, per second; 0: none
+	RateLimit      float64 // browser calls per public client address (an IPv6 /64), per second; 0: none
 	RateBurst      int
 	TestMode       bool   // every event is a test event
 	CookieName     string // the click-id cookie; "" is sidecar.ClickIDCookie
@@ -77,9 +101,11 @@ type Options struct {
 
 // Handler serves the conversion endpoint.
 type Handler struct {
-	opts    Options
-	origins map[string]bool
-	limits  *limiter
+	opts      Options
+	origins   map[string]bool
+	limits    *sidecar.Limiter[netip.Prefix] // nil: no rate limit
+	logLimits *sidecar.Limiter[string]       // log lines per refusal reason (and per dropped-ip reason)
+	tokenSum  [sha256.Size]byte              // of "Bearer " + the ingest token
 }
 
 // New returns the endpoint's handler.
@@ -99,18 +125,27 @@ func New(opts Options) (*Handler, error) {
 	if opts.Notify == nil {
 		opts.Notify = func() {}
 	}
-	h := &Handler{opts: opts, origins: map[string]bool{}}
+	if opts.MatchWindow <= 0 {
+		opts.MatchWindow = DefaultMatchWindow
+	}
+	h := &Handler{opts: opts, origins: map[string]bool{}, logLimits: sidecar.NewLimiter[string](1.0/logEvery, logBurst, 64)}
+	if opts.IngestToken != "" {
+		h.tokenSum = sha256.Sum256([]byte("Bearer " + opts.IngestToken))
+	}
 	for _, o := range opts.AllowedOrigins {
 		h.origins[strings.ToLower(strings.TrimSuffix(strings.TrimSpace(o), "/"))] = true
 	}
 	if opts.RateLimit > 0 {
-		h.limits = &limiter{every: rate.Limit(opts.RateLimit), burst: opts.RateBurst, now: opts.Now, m: map[netip.Addr]*limitEntry{}}
+		h.limits = sidecar.NewLimiter[netip.Prefix](opts.RateLimit, max(opts.RateBurst, 1), MaxLimiterEntries)
 	}
 	return h, nil
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	status, body := h.serve(w, r)
+	if e, ok := body.(errorBody); ok && e.reason != "" {
+		h.refused(r, status, e)
+	}
 	if h.opts.Observer != nil {
 		h.opts.Observer.Received(r.URL.Path, outcome(status, body))
 	}
@@ -123,7 +158,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (int, any) {
 	if !h.cors(w, r) {
-		return http.StatusForbidden, errorBody{Error: "Origin " + r.Header.Get("Origin") + " may not call this endpoint; add it to GLP_ALLOWED_ORIGINS"}
+		return http.StatusForbidden, h.originRefusal(r)
 	}
 	if r.Method == http.MethodOptions {
 		return http.StatusNoContent, nil
@@ -145,6 +180,8 @@ func outcome(status int, body any) string {
 		return "preflight"
 	case http.StatusBadRequest:
 		return "invalid"
+	case http.StatusUnauthorized:
+		return "unauthorized"
 	case http.StatusForbidden:
 		return "forbidden_origin"
 	case http.StatusMethodNotAllowed:
@@ -166,6 +203,8 @@ func outcome(status int, body any) string {
 type errorBody struct {
 	Error   string            `json:"error"`
 	Details map[string]string `json:"details,omitempty"`
+	reason  string            // a refusal's Reason…; "" for the sidecar's own failures
+	fix     string            // for the log: what to change
 }
 
 type answerBody struct {
@@ -174,15 +213,25 @@ type answerBody struct {
 	Upstream json.RawMessage `json:"upstream,omitempty"`
 }
 
-// accept handles one conversion and returns the answer.
+// accept handles one conversion and returns the answer. A server call
+// (the ingest token) is taken as sent; a browser call (no Authorization
+// header) can be forged by anyone, and gets less: see SPEC's "Server calls
+// and browser calls".
 func (h *Handler) accept(w http.ResponseWriter, r *http.Request) (int, any) {
+	server, ok := h.authorize(r)
+	if !ok {
+		return h.refuse(sidecar.Errorf(sidecar.EUnauthorized, "Unauthorized: the Authorization header is not Bearer <GLP_INGEST_TOKEN>; "+
+			"browsers send none, backends send the sidecar's ingest token (never GLP Winner's API token)"))
+	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		return h.refuse(sidecar.Errorf(sidecar.EUnsupportedType, "Content-Type must be application/json"))
 	}
 	client := sidecar.ClientAddr(r, h.opts.Trusted)
-	if wait := h.limits.allow(client); wait > 0 {
-		w.Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(wait.Seconds()))))
-		return h.refuse(sidecar.Errorf(sidecar.ERateLimited, "Too many conversions from this address; retry later"))
+	if !server {
+		if wait := h.limit(client); wait > 0 {
+			w.Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(wait.Seconds()))))
+			return h.refuse(sidecar.Errorf(sidecar.ERateLimited, "Too many conversions from this address; retry later"))
+		}
 	}
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, sidecar.MaxBodyBytes))
 	if err != nil {
@@ -196,14 +245,25 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request) (int, any) {
 	if err != nil {
 		return h.refuse(err)
 	}
-	wait, key, err := requestOptions(r)
-	if err != nil {
-		return h.refuse(err)
+	var wait time.Duration
+	var key string
+	if server {
+		if wait, key, err = requestOptions(r); err != nil {
+			return h.refuse(err)
+		}
+		req.IP = h.publicIP(req.IP)
+	} else {
+		req.IP = "" // a browser call's address is the request's own
 	}
-	ev := h.complete(r, req, client)
-	ev.Key = key
-	if key == "" {
+	ev := h.complete(r, req, client, server)
+	switch {
+	case key != "":
+		ev.Key = key
+	case ev.Conversion.ConversionID == "":
+	case server:
 		ev.Key = ev.Conversion.ConversionID
+	default:
+		ev.Key = browserKey(ev.Conversion)
 	}
 	if !ev.Conversion.Attributable() {
 		return h.refuse(sidecar.Errorf(sidecar.ENothing, "Nothing to attribute: send glpClickId, session_token, email or ip, "+
@@ -221,7 +281,7 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request) (int, any) {
 		return http.StatusOK, answerBody{Status: "duplicate", EventID: appended.ID}
 	}
 	if h.opts.Logger.Enabled(r.Context(), slog.LevelInfo) { // masking costs a burst's CPU even when not logged
-		h.opts.Logger.Info("event queued", "event_id", appended.ID, "state", sidecar.StateQueued, "test", ev.Test,
+		h.opts.Logger.Info("event queued", "event_id", appended.ID, "state", sidecar.StateQueued, "test", ev.Test, "server_call", server,
 			"click_id", ev.Conversion.ClickID, "click_source", ev.ClickSource, "email", sidecar.MaskEmail(ev.Conversion.Email), "ip", sidecar.MaskIP(ev.Conversion.IP))
 	}
 	h.opts.Notify()
@@ -233,6 +293,71 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request) (int, any) {
 		}
 	}
 	return http.StatusAccepted, answerBody{Status: "queued", EventID: appended.ID}
+}
+
+// browserKey is a browser call's idempotency key: its conversion id, in a
+// namespace apart from server calls', and scoped to what the call
+// attributes the conversion to (click id, session token, email), so that a
+// stranger who posts a conversion id first makes nobody's conversion a
+// duplicate but their own, and learns nothing of anyone else's. The same
+// browser posting the same conversion twice is still one event.
+func browserKey(c sidecar.Conversion) string {
+	sum := sha256.Sum256([]byte(c.ClickID + "\x00" + c.SessionToken + "\x00" + c.Email))
+	return browserKeyPrefix + hex.EncodeToString(sum[:8]) + ":" + c.ConversionID
+}
+
+// authorize tells a server call (the ingest token) from a browser call (no
+// Authorization header); ok is false for any other Authorization header.
+// The comparison takes the same time whatever the header holds.
+func (h *Handler) authorize(r *http.Request) (server, ok bool) {
+	auth, sent := r.Header["Authorization"]
+	if !sent {
+		return false, true
+	}
+	if h.opts.IngestToken == "" || len(auth) != 1 {
+		return false, false
+	}
+	sum := sha256.Sum256([]byte(auth[0]))
+	return true, subtle.ConstantTimeCompare(sum[:], h.tokenSum[:]) == 1
+}
+
+// limit returns 0 when a browser call from client may go on, else how long
+// it should wait. Addresses of the provider's own network (loopback,
+// private) are its servers and proxies, and are never limited.
+func (h *Handler) limit(client netip.Addr) time.Duration {
+	if h.limits == nil || !sidecar.EndUserAddr(client) {
+		return 0
+	}
+	return h.limits.Allow(sidecar.ClientKey(client), h.opts.Now())
+}
+
+// publicIP is a server call's ip, or "" when it is no end user's address
+// (loopback, private, link-local: the backend passed its own or its proxy's
+// by mistake), with a warning, once per reason every few seconds at most.
+func (h *Handler) publicIP(ip string) string {
+	if ip == "" {
+		return ""
+	}
+	a, _ := netip.ParseAddr(ip) // validated by DecodeConversion
+	if sidecar.EndUserAddr(a) {
+		return ip
+	}
+	kind := "private"
+	switch {
+	case a.IsLoopback():
+		kind = "loopback"
+	case a.IsUnspecified():
+		kind = "unspecified"
+	case a.IsLinkLocalUnicast():
+		kind = "link-local"
+	case a.IsMulticast():
+		kind = "multicast"
+	}
+	if h.logLimits.Allow("ip:"+kind, h.opts.Now()) == 0 {
+		h.opts.Logger.Warn("a server call's ip is not an end user's address: not sent to GLP Winner", "kind", kind,
+			"fix", "send the visitor's public address (X-Forwarded-For as your load balancer sets it), or leave ip out")
+	}
+	return ""
 }
 
 // waited is the answer for an event whose delivery ended while the caller
@@ -265,7 +390,7 @@ func requestOptions(r *http.Request) (time.Duration, string, error) {
 		wait = d
 	}
 	key := r.Header.Get("Idempotency-Key")
-	if key != "" && !sidecar.ValidClickID(key) {
+	if key != "" && !sidecar.PrintableToken(key, sidecar.MaxTokenLen) {
 		bad["Idempotency-Key"] = fmt.Sprintf("must be 1 to %d printable ASCII characters without spaces", sidecar.MaxTokenLen)
 	}
 	if len(bad) > 0 {
@@ -276,8 +401,9 @@ func requestOptions(r *http.Request) (time.Duration, string, error) {
 
 // complete fills what the body left out from what the request carries: the
 // click-id cookie, the browser SDK's session cookie, the end user's address
-// and, failing a click id, a click from the same address and user agent.
-func (h *Handler) complete(r *http.Request, req sidecar.ConversionRequest, client netip.Addr) sidecar.NewEvent {
+// and, failing a click id, for a browser call, a recent top-level landing
+// from the same address and user agent.
+func (h *Handler) complete(r *http.Request, req sidecar.ConversionRequest, client netip.Addr, server bool) sidecar.NewEvent {
 	ev := sidecar.NewEvent{Conversion: req.Conversion, Test: req.TestMode || h.opts.TestMode || strings.EqualFold(r.Header.Get("X-GLP-Test-Mode"), "true")}
 	c := &ev.Conversion
 	switch {
@@ -292,7 +418,8 @@ func (h *Handler) complete(r *http.Request, req sidecar.ConversionRequest, clien
 	if c.IP == "" && sidecar.EndUserAddr(client) {
 		c.IP = client.String()
 	}
-	if c.ClickID == "" && h.opts.Matcher != nil && sidecar.EndUserAddr(client) {
+	// A server call's address is the backend's: nothing to match it with.
+	if c.ClickID == "" && h.opts.Matcher != nil && !server && sidecar.EndUserAddr(client) {
 		id, ok, err := h.opts.Matcher.MatchClick(r.Context(), client.String(), r.UserAgent(), h.opts.Now().Add(-h.opts.MatchWindow))
 		if err != nil {
 			h.opts.Logger.Warn("local click match failed", "err", err)
@@ -328,7 +455,69 @@ func (h *Handler) refuse(err error) (int, any) {
 		h.opts.Logger.Error("conversion not stored", "err", err)
 		return status, errorBody{Error: "The outbox cannot store conversions now (" + e.Message + "); nothing was stored, retry later"}
 	}
-	return status, errorBody{Error: e.Message, Details: e.Fields}
+	body := errorBody{Error: e.Message, Details: e.Fields}
+	body.reason, body.fix = refusalReason(status)
+	return status, body
+}
+
+// refusalReason names a refused request's reason and what to change.
+func refusalReason(status int) (reason, fix string) {
+	switch status {
+	case http.StatusBadRequest:
+		return ReasonInvalid, "the caller's request: the answer's details name each bad field"
+	case http.StatusUnauthorized:
+		return ReasonUnauthorized, "GLP_INGEST_TOKEN: backends send Authorization: Bearer <GLP_INGEST_TOKEN>; browsers send no Authorization header"
+	case http.StatusRequestEntityTooLarge:
+		return ReasonTooLarge, fmt.Sprintf("the caller's body: at most %d bytes", sidecar.MaxBodyBytes)
+	case http.StatusUnsupportedMediaType:
+		return ReasonType, "the caller's Content-Type: application/json"
+	case http.StatusUnprocessableEntity:
+		return ReasonNothing, "the caller: send glpClickId, email or ip; a browser on another origin needs credentials: \"include\" and its origin in GLP_ALLOWED_ORIGINS"
+	case http.StatusTooManyRequests:
+		return ReasonRateLimited, "GLP_RATE_LIMIT and GLP_RATE_BURST; a backend sends GLP_INGEST_TOKEN (server calls are not limited)"
+	}
+	return "", ""
+}
+
+// originRefusal is the 403 for an Origin that may not call: it names
+// GLP_TRUSTED_PROXIES when the request came through a proxy that forwards
+// the visitor's host (a Next.js rewrite, a reverse proxy) which is not
+// trusted, for then the origin is the site's own and allowing it is not
+// the fix; else GLP_ALLOWED_ORIGINS.
+func (h *Handler) originRefusal(r *http.Request) errorBody {
+	origin := r.Header.Get("Origin")
+	if u, err := url.Parse(origin); err == nil && u.Host != "" {
+		if fwd := forwardedHost(r); fwd != "" && strings.EqualFold(u.Host, fwd) {
+			return errorBody{reason: ReasonOrigin, fix: "GLP_TRUSTED_PROXIES",
+				Error: "Origin " + origin + " came through a proxy that is not in GLP_TRUSTED_PROXIES (its X-Forwarded-Host is not believed): " +
+					"add the proxy's address to GLP_TRUSTED_PROXIES"}
+		}
+	}
+	return errorBody{reason: ReasonOrigin, fix: "GLP_ALLOWED_ORIGINS",
+		Error: "Origin " + origin + " may not call this endpoint; add it to GLP_ALLOWED_ORIGINS"}
+}
+
+func forwardedHost(r *http.Request) string {
+	return strings.TrimSpace(strings.Split(r.Header.Get("X-Forwarded-Host"), ",")[0])
+}
+
+// refused logs a refused request, one line per reason every few seconds at
+// most, with what to change and nothing personal (no address, email or
+// click id), and counts it.
+func (h *Handler) refused(r *http.Request, status int, e errorBody) {
+	if h.opts.Refusals != nil {
+		h.opts.Refusals.Refused(e.reason)
+	}
+	if h.logLimits.Allow(e.reason, h.opts.Now()) > 0 {
+		return
+	}
+	fields := make([]string, 0, len(e.Details))
+	for f := range e.Details {
+		fields = append(fields, f)
+	}
+	sort.Strings(fields)
+	h.opts.Logger.Warn("conversion refused", "status", status, "reason", e.reason, "fix", e.fix, "path", r.URL.Path, "fields", fields,
+		"origin", r.Header.Get("Origin"))
 }
 
 // cors admits requests from the same origin, from GLP_ALLOWED_ORIGINS (with
@@ -359,8 +548,8 @@ func (h *Handler) sameOrigin(r *http.Request, origin string) bool {
 		return false
 	}
 	host := r.Host
-	if fwd := r.Header.Get("X-Forwarded-Host"); fwd != "" && sidecar.Trusted(sidecar.PeerAddr(r), h.opts.Trusted) {
-		host = strings.TrimSpace(strings.Split(fwd, ",")[0])
+	if fwd := forwardedHost(r); fwd != "" && sidecar.Trusted(sidecar.PeerAddr(r), h.opts.Trusted) {
+		host = fwd
 	}
 	return strings.EqualFold(u.Host, host)
 }
@@ -370,51 +559,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
-}
-
-// limiter is a token bucket per public client address. Addresses of the
-// provider's own network (loopback, private) are its servers and proxies,
-// and are never limited.
-type limiter struct {
-	every rate.Limit
-	burst int
-	now   func() time.Time
-	mu    sync.Mutex
-	m     map[netip.Addr]*limitEntry
-	swept time.Time
-}
-
-type limitEntry struct {
-	lim  *rate.Limiter
-	seen time.Time
-}
-
-// allow returns 0 when a may go on, else how long it should wait.
-func (l *limiter) allow(a netip.Addr) time.Duration {
-	if l == nil || !sidecar.EndUserAddr(a) {
-		return 0
-	}
-	now := l.now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now.Sub(l.swept) > limiterSweepEvery {
-		for k, e := range l.m {
-			if now.Sub(e.seen) > limiterIdle {
-				delete(l.m, k)
-			}
-		}
-		l.swept = now
-	}
-	e := l.m[a]
-	if e == nil {
-		e = &limitEntry{lim: rate.NewLimiter(l.every, l.burst)}
-		l.m[a] = e
-	}
-	e.seen = now
-	res := e.lim.ReserveN(now, 1)
-	if d := res.DelayFrom(now); d > 0 {
-		res.CancelAt(now)
-		return d
-	}
-	return 0
 }

@@ -56,6 +56,16 @@ type request struct {
 	method, contentType, body, query string
 	headers                          map[string]string
 	cookies                          map[string]string
+	server                           bool // a server call: Authorization: Bearer serverToken
+}
+
+// serverToken is the ingest token of the tests' server calls.
+const serverToken = "ingest-token-for-tests-0123456789"
+
+// server is opts for an endpoint that takes server calls.
+func server(opts ingest.Options) ingest.Options {
+	opts.IngestToken = serverToken
+	return opts
 }
 
 type response struct {
@@ -75,6 +85,9 @@ func (e env) do(t *testing.T, r request) response {
 	req, _ := http.NewRequest(r.method, e.srv.URL+"/glp-s2s-conversion"+r.query, strings.NewReader(r.body))
 	if r.contentType != "none" {
 		req.Header.Set("Content-Type", r.contentType)
+	}
+	if r.server {
+		req.Header.Set("Authorization", "Bearer "+serverToken)
 	}
 	for k, v := range r.headers {
 		req.Header.Set(k, v)
@@ -136,8 +149,10 @@ func TestAcceptedConversionsAreStoredWithWhatTheRequestCarries(t *testing.T) {
 			sidecar.Conversion{Email: "b@example.com"}, false, "", ""},
 		{"the session token comes from the SDK's cookie", ingest.Options{}, request{body: `{}`, cookies: map[string]string{"_glp_sid": "sess-1"}},
 			sidecar.Conversion{SessionToken: "sess-1"}, false, "", ""},
-		{"sessionToken and conversionId are spellings too", ingest.Options{}, request{body: `{"sessionToken":"s","conversionId":"o-1"}`},
+		{"sessionToken and conversionId are spellings too", server(ingest.Options{}), request{body: `{"sessionToken":"s","conversionId":"o-1"}`, server: true},
 			sidecar.Conversion{SessionToken: "s", ConversionID: "o-1"}, false, "", "o-1"},
+		{"a browser call's conversion id is a key of its own namespace", server(ingest.Options{}), request{body: `{"sessionToken":"s","conversionId":"o-1"}`},
+			sidecar.Conversion{SessionToken: "s", ConversionID: "o-1"}, false, "", "browser:*:o-1"},
 		{"the email is sent trimmed, case kept", ingest.Options{}, request{body: `{"email":"  Pat@Example.COM "}`},
 			sidecar.Conversion{Email: "Pat@Example.COM"}, false, "", ""},
 		{"a loopback peer's address is not sent", ingest.Options{}, request{body: `{"glpClickId":"x"}`},
@@ -150,9 +165,21 @@ func TestAcceptedConversionsAreStoredWithWhatTheRequestCarries(t *testing.T) {
 		{"a private forwarded address is not sent", ingest.Options{Trusted: loopback},
 			request{body: `{"glpClickId":"x"}`, headers: map[string]string{"X-Forwarded-For": "192.168.1.20"}},
 			sidecar.Conversion{ClickID: "x"}, false, "body", ""},
-		{"an ip in the body wins", ingest.Options{Trusted: loopback},
-			request{body: `{"ip":"2001:db8::1"}`, headers: map[string]string{"X-Forwarded-For": "203.0.113.5"}},
+		{"a server call's ip in the body wins", server(ingest.Options{Trusted: loopback}),
+			request{body: `{"ip":"2001:db8::1"}`, headers: map[string]string{"X-Forwarded-For": "203.0.113.5"}, server: true},
 			sidecar.Conversion{IP: "2001:db8::1"}, false, "", ""},
+		{"a browser call's ip in the body is ignored", server(ingest.Options{Trusted: loopback}),
+			request{body: `{"ip":"2001:db8::1"}`, headers: map[string]string{"X-Forwarded-For": "203.0.113.5"}},
+			sidecar.Conversion{IP: "203.0.113.5"}, false, "", ""},
+		{"an IPv4-mapped ip is sent as IPv4", server(ingest.Options{}),
+			request{body: `{"ip":"::ffff:203.0.113.9"}`, server: true},
+			sidecar.Conversion{IP: "203.0.113.9"}, false, "", ""},
+		{"a server call's private ip is not sent", server(ingest.Options{}),
+			request{body: `{"glpClickId":"x","ip":"10.0.0.7"}`, server: true},
+			sidecar.Conversion{ClickID: "x"}, false, "body", ""},
+		{"a server call's loopback ip is not sent", server(ingest.Options{}),
+			request{body: `{"glpClickId":"x","ip":"::1"}`, server: true},
+			sidecar.Conversion{ClickID: "x"}, false, "body", ""},
 		{"testMode in the body", ingest.Options{}, request{body: `{"glpClickId":"x","testMode":true}`},
 			sidecar.Conversion{ClickID: "x"}, true, "body", ""},
 		{"the test-mode header", ingest.Options{}, request{body: `{"glpClickId":"x"}`, headers: map[string]string{"X-GLP-Test-Mode": "true"}},
@@ -161,8 +188,12 @@ func TestAcceptedConversionsAreStoredWithWhatTheRequestCarries(t *testing.T) {
 			sidecar.Conversion{ClickID: "x"}, true, "body", ""},
 		{"unknown fields are ignored", ingest.Options{}, request{body: `{"glpClickId":"x","plan":"gold","amount":99}`},
 			sidecar.Conversion{ClickID: "x"}, false, "body", ""},
-		{"the Idempotency-Key header is the key", ingest.Options{}, request{body: `{"glpClickId":"x","conversion_id":"o-9"}`, headers: map[string]string{"Idempotency-Key": "idem-1"}},
+		{"a server call's Idempotency-Key header is the key", server(ingest.Options{}), request{body: `{"glpClickId":"x","conversion_id":"o-9"}`, headers: map[string]string{"Idempotency-Key": "idem-1"}, server: true},
 			sidecar.Conversion{ClickID: "x", ConversionID: "o-9"}, false, "body", "idem-1"},
+		{"a browser call's Idempotency-Key header is ignored", server(ingest.Options{}), request{body: `{"glpClickId":"x","conversion_id":"o-9"}`, headers: map[string]string{"Idempotency-Key": "idem-1"}},
+			sidecar.Conversion{ClickID: "x", ConversionID: "o-9"}, false, "body", "browser:*:o-9"},
+		{"a browser call's ?wait= is not read", ingest.Options{}, request{body: `{"glpClickId":"x"}`, query: "?wait=soon"},
+			sidecar.Conversion{ClickID: "x"}, false, "body", ""},
 		{"a Content-Type with a charset", ingest.Options{}, request{body: `{"glpClickId":"x"}`, contentType: "application/json; charset=utf-8"},
 			sidecar.Conversion{ClickID: "x"}, false, "body", ""},
 	}
@@ -174,7 +205,11 @@ func TestAcceptedConversionsAreStoredWithWhatTheRequestCarries(t *testing.T) {
 				t.Fatalf("%d %v", resp.status, resp.body)
 			}
 			ev := e.stored(t, resp)
-			if ev.Conversion != tt.want || ev.Test != tt.test || ev.ClickSource != tt.source || ev.Key != tt.wantKey || ev.State != sidecar.StateQueued {
+			keyOK := ev.Key == tt.wantKey
+			if prefix, suffix, scoped := strings.Cut(tt.wantKey, "*"); scoped { // a browser call's key: scoped by a hash
+				keyOK = strings.HasPrefix(ev.Key, prefix) && strings.HasSuffix(ev.Key, suffix) && len(ev.Key) > len(tt.wantKey)
+			}
+			if ev.Conversion != tt.want || ev.Test != tt.test || ev.ClickSource != tt.source || !keyOK || ev.State != sidecar.StateQueued {
 				t.Errorf("stored %+v (test %v, source %q, key %q)\nwant %+v (test %v, source %q, key %q)",
 					ev.Conversion, ev.Test, ev.ClickSource, ev.Key, tt.want, tt.test, tt.source, tt.wantKey)
 			}
@@ -208,9 +243,14 @@ func TestRefusalsStoreNothingAndSayWhy(t *testing.T) {
 		{"an over-long session token", ingest.Options{}, request{body: `{"sessionToken":"` + strings.Repeat("s", 257) + `"}`}, 400, []string{"sessionToken"}, ""},
 		{"testMode as a string", ingest.Options{}, request{body: `{"glpClickId":"x","testMode":"yes"}`}, 400, []string{"testMode"}, ""},
 		{"every bad field at once", ingest.Options{}, request{body: `{"glpClickId":1,"email":"x","ip":"y"}`}, 400, []string{"glpClickId", "email", "ip"}, ""},
-		{"a wait that is too long", ingest.Options{}, request{body: `{"glpClickId":"x"}`, query: "?wait=31s"}, 400, []string{"wait"}, ""},
-		{"a wait that is not a duration", ingest.Options{}, request{body: `{"glpClickId":"x"}`, query: "?wait=soon"}, 400, []string{"wait"}, ""},
-		{"an Idempotency-Key with a space", ingest.Options{}, request{body: `{"glpClickId":"x"}`, headers: map[string]string{"Idempotency-Key": "a b"}}, 400, []string{"Idempotency-Key"}, ""},
+		{"a click id with a character live in HTML", ingest.Options{}, request{body: `{"glpClickId":"a<b"}`}, 400, []string{"glpClickId"}, ""},
+		{"a wait that is too long", server(ingest.Options{}), request{body: `{"glpClickId":"x"}`, query: "?wait=31s", server: true}, 400, []string{"wait"}, ""},
+		{"a wait that is not a duration", server(ingest.Options{}), request{body: `{"glpClickId":"x"}`, query: "?wait=soon", server: true}, 400, []string{"wait"}, ""},
+		{"an Idempotency-Key with a space", server(ingest.Options{}), request{body: `{"glpClickId":"x"}`, headers: map[string]string{"Idempotency-Key": "a b"}, server: true}, 400, []string{"Idempotency-Key"}, ""},
+		{"a wrong ingest token", server(ingest.Options{}), request{body: `{"glpClickId":"x"}`, headers: map[string]string{"Authorization": "Bearer " + serverToken + "x"}}, 401, nil, "GLP_INGEST_TOKEN"},
+		{"an Authorization header without an ingest token set", ingest.Options{}, request{body: `{"glpClickId":"x"}`, headers: map[string]string{"Authorization": "Bearer anything"}}, 401, nil, "GLP_INGEST_TOKEN"},
+		{"Basic credentials", server(ingest.Options{}), request{body: `{"glpClickId":"x"}`, headers: map[string]string{"Authorization": "Basic " + serverToken}}, 401, nil, "Unauthorized"},
+		{"an empty Authorization header", server(ingest.Options{}), request{body: `{"glpClickId":"x"}`, headers: map[string]string{"Authorization": ""}}, 401, nil, "Unauthorized"},
 		{"a body over 16 KiB", ingest.Options{}, request{body: big}, 413, nil, "too large"},
 		{"text/plain", ingest.Options{}, request{body: `{"glpClickId":"x"}`, contentType: "text/plain"}, 415, nil, "application/json"},
 		{"no Content-Type", ingest.Options{}, request{body: `{"glpClickId":"x"}`, contentType: "none"}, 415, nil, "application/json"},
@@ -247,13 +287,13 @@ func TestRefusalsStoreNothingAndSayWhy(t *testing.T) {
 }
 
 func TestTheSameConversionIdIsADuplicate(t *testing.T) {
-	e := setup(t, ingest.Options{})
-	first := e.do(t, request{body: `{"glpClickId":"x","conversion_id":"order-1"}`})
-	again := e.do(t, request{body: `{"glpClickId":"y","conversionId":"order-1"}`})
+	e := setup(t, server(ingest.Options{}))
+	first := e.do(t, request{body: `{"glpClickId":"x","conversion_id":"order-1"}`, server: true})
+	again := e.do(t, request{body: `{"glpClickId":"y","conversionId":"order-1"}`, server: true})
 	if first.status != 202 || again.status != 200 || again.body["status"] != "duplicate" || again.body["event_id"] != first.body["event_id"] {
 		t.Fatalf("first %d %v, again %d %v", first.status, first.body, again.status, again.body)
 	}
-	byHeader := request{body: `{"glpClickId":"x"}`, headers: map[string]string{"Idempotency-Key": "k-1"}}
+	byHeader := request{body: `{"glpClickId":"x"}`, headers: map[string]string{"Idempotency-Key": "k-1"}, server: true}
 	a, b := e.do(t, byHeader), e.do(t, byHeader)
 	if a.status != 202 || b.status != 200 || b.body["event_id"] != a.body["event_id"] {
 		t.Errorf("Idempotency-Key: %d %v, %d %v", a.status, a.body, b.status, b.body)
@@ -399,8 +439,11 @@ func TestALostClickIdIsRecoveredFromTheClickLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer box.Close()
-	box.RecordClick(context.Background(), sidecar.Click{ClickID: "old", At: now.Add(-48 * time.Hour), IP: "203.0.113.5", UserAgent: "UA-1"})
-	box.RecordClick(context.Background(), sidecar.Click{ClickID: "recent", At: now.Add(-time.Hour), IP: "203.0.113.5", UserAgent: "UA-1"})
+	box.RecordClick(context.Background(), sidecar.Click{ClickID: "old", At: now.Add(-48 * time.Hour), IP: "203.0.113.5", UserAgent: "UA-1", TopLevel: true})
+	box.RecordClick(context.Background(), sidecar.Click{ClickID: "recent", At: now.Add(-time.Hour), IP: "203.0.113.5", UserAgent: "UA-1", TopLevel: true})
+	box.RecordClick(context.Background(), sidecar.Click{ClickID: "embedded", At: now.Add(-time.Minute), IP: "203.0.113.5", UserAgent: "UA-1"}) // not top-level: never matched
+	box.RecordClick(context.Background(), sidecar.Click{ClickID: "other-ua", At: now.Add(-time.Hour), IP: "203.0.113.8", UserAgent: "UA-3", TopLevel: true})
+	box.RecordClick(context.Background(), sidecar.Click{ClickID: "this-morning", At: now.Add(-10 * time.Hour), IP: "203.0.113.9", UserAgent: "UA-9", TopLevel: true})
 	tests := []struct {
 		name      string
 		matcher   ingest.ClickMatcher
@@ -415,14 +458,17 @@ func TestALostClickIdIsRecoveredFromTheClickLog(t *testing.T) {
 		{"outside the window", box, 30 * time.Minute, "203.0.113.5", "UA-1", `{"email":"a@example.com"}`, "", ""},
 		{"a click id in the body is never replaced", box, 720 * time.Hour, "203.0.113.5", "UA-1", `{"glpClickId":"mine"}`, "mine", "body"},
 		{"switched off", nil, 720 * time.Hour, "203.0.113.5", "UA-1", `{"email":"a@example.com"}`, "", ""},
+		{"the default window is hours, not the cookie's 30 days", box, 0, "203.0.113.5", "UA-1", `{"email":"a@example.com"}`, "recent", "local_match"},
+		{"a landing 10 hours ago is past the default window", box, 0, "203.0.113.9", "UA-9", `{"email":"a@example.com"}`, "", ""},
+		{"a server call is never matched (its address is the backend's)", box, 720 * time.Hour, "203.0.113.8", "UA-3", `{"email":"a@example.com"}`, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h, _ := ingest.New(ingest.Options{Store: box, Matcher: tt.matcher, MatchWindow: tt.window, Trusted: trusted})
+			h, _ := ingest.New(ingest.Options{Store: box, Matcher: tt.matcher, MatchWindow: tt.window, Trusted: trusted, IngestToken: serverToken})
 			srv := httptest.NewServer(h)
 			defer srv.Close()
 			e := env{srv, box}
-			resp := e.do(t, request{body: tt.body, headers: map[string]string{"X-Forwarded-For": tt.ip, "User-Agent": tt.ua}})
+			resp := e.do(t, request{body: tt.body, headers: map[string]string{"X-Forwarded-For": tt.ip, "User-Agent": tt.ua}, server: strings.HasPrefix(tt.name, "a server call")})
 			ev := e.stored(t, resp)
 			if ev.Conversion.ClickID != tt.want || ev.ClickSource != tt.src {
 				t.Errorf("click id %q from %q, want %q from %q", ev.Conversion.ClickID, ev.ClickSource, tt.want, tt.src)

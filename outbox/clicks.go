@@ -11,25 +11,56 @@ import (
 	sidecar "github.com/glpwinner/glp-sidecar"
 )
 
-// RecordClick appends a landing to the click log.
-func (o *Outbox) RecordClick(ctx context.Context, c sidecar.Click) error {
+const insertClick = `INSERT INTO clicks (click_id, at, ip, user_agent, path, referrer, utm, top_level) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+
+func clickArgs(c sidecar.Click) []any {
 	var utm []byte
 	if len(c.UTM) > 0 {
 		utm, _ = json.Marshal(c.UTM)
 	}
-	_, err := o.exec(ctx, `INSERT INTO clicks (click_id, at, ip, user_agent, path, referrer, utm) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		c.ClickID, ms(c.At), c.IP, c.UserAgent, c.Path, c.Referrer, string(utm))
-	if err != nil {
+	return []any{c.ClickID, ms(c.At), c.IP, c.UserAgent, c.Path, c.Referrer, string(utm), c.TopLevel}
+}
+
+// RecordClick appends a landing to the click log, at once and alone.
+func (o *Outbox) RecordClick(ctx context.Context, c sidecar.Click) error {
+	if _, err := o.exec(ctx, insertClick, clickArgs(c)...); err != nil {
 		return fmt.Errorf("record click: %w", err)
 	}
 	return nil
 }
 
-// MatchClick returns the click id of the most recent click since the given
-// time from the same address and user agent.
+// RecordClicks appends landings to the click log in one transaction and
+// deletes the oldest beyond the newest keep, returning how many. It waits
+// its turn like the relay's records: while accepts keep the writer busy,
+// clicks wait (a quarter of a second at most) and never take a commit
+// from them.
+func (o *Outbox) RecordClicks(ctx context.Context, clicks []sidecar.Click, keep int) (int, error) {
+	var pruned int64
+	err := o.writeRelay(ctx, func(tx *sql.Tx) error {
+		pruned = 0
+		for _, c := range clicks {
+			if _, err := tx.Exec(insertClick, clickArgs(c)...); err != nil {
+				return err
+			}
+		}
+		res, err := tx.Exec(`DELETE FROM clicks WHERE id <= (SELECT MAX(id) FROM clicks) - ?`, keep)
+		if err != nil {
+			return err
+		}
+		pruned, err = res.RowsAffected()
+		return err
+	}, true)
+	if err != nil {
+		return 0, fmt.Errorf("record clicks: %w", err)
+	}
+	return int(pruned), nil
+}
+
+// MatchClick returns the click id of the most recent top-level landing
+// since the given time from the same address and user agent.
 func (o *Outbox) MatchClick(ctx context.Context, ip, userAgent string, since time.Time) (string, bool, error) {
 	var id string
-	err := o.rdb.QueryRowContext(ctx, `SELECT click_id FROM clicks WHERE ip = ? AND user_agent = ? AND at >= ? ORDER BY at DESC, id DESC LIMIT 1`,
+	err := o.rdb.QueryRowContext(ctx, `SELECT click_id FROM clicks WHERE ip = ? AND user_agent = ? AND at >= ? AND top_level = 1 ORDER BY at DESC, id DESC LIMIT 1`,
 		ip, userAgent, ms(since)).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
@@ -45,7 +76,7 @@ func (o *Outbox) Clicks(ctx context.Context, limit int) ([]sidecar.Click, error)
 	if limit <= 0 || limit > MaxListLimit {
 		limit = MaxListLimit
 	}
-	rows, err := o.rdb.QueryContext(ctx, `SELECT click_id, at, ip, user_agent, path, referrer, utm FROM clicks ORDER BY id DESC LIMIT ?`, limit)
+	rows, err := o.rdb.QueryContext(ctx, `SELECT click_id, at, ip, user_agent, path, referrer, utm, top_level FROM clicks ORDER BY id DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list clicks: %w", err)
 	}
@@ -55,7 +86,7 @@ func (o *Outbox) Clicks(ctx context.Context, limit int) ([]sidecar.Click, error)
 		var c sidecar.Click
 		var at int64
 		var utm string
-		if err := rows.Scan(&c.ClickID, &at, &c.IP, &c.UserAgent, &c.Path, &c.Referrer, &utm); err != nil {
+		if err := rows.Scan(&c.ClickID, &at, &c.IP, &c.UserAgent, &c.Path, &c.Referrer, &utm, &c.TopLevel); err != nil {
 			return nil, err
 		}
 		c.At = fromMS(at)

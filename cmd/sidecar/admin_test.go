@@ -57,28 +57,20 @@ func startStack(t *testing.T, env ...string) stack {
 // call makes a request and decodes a JSON answer.
 func call(t *testing.T, method, url, bearer, body string) (int, map[string]any, http.Header) {
 	t.Helper()
-	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	headers := map[string]string{}
 	if body != "" || method == http.MethodPost {
-		req.Header.Set("Content-Type", "application/json") // the admin's POSTs must not look like a form
+		headers["Content-Type"] = "application/json" // the admin's POSTs must not look like a form
 	}
 	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
+		headers["Authorization"] = "Bearer " + bearer
 	}
-	resp, err := (&http.Client{Timeout: 20 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var out map[string]any
-	json.Unmarshal(raw, &out)
-	return resp.StatusCode, out, resp.Header
+	return send(t, method, url, headers, body)
 }
 
 // convert posts a conversion and waits for the upstream's answer.
 func (s stack) convert(t *testing.T, body string) string {
 	t.Helper()
-	_, out, _ := call(t, "POST", s.public+"/glp-s2s-conversion?wait=10s", "", body)
+	_, out, _ := call(t, "POST", s.public+"/glp-s2s-conversion?wait=10s", testIngestToken, body)
 	id, _ := out["event_id"].(string)
 	if id == "" {
 		t.Fatalf("conversion %s: %v", body, out)
@@ -294,7 +286,7 @@ func TestHealthcheckAsksTheAdminListener(t *testing.T) {
 func startDemo(t *testing.T) (landing, dashboard, mockPage string) {
 	t.Helper()
 	c := start(t, []string{"GLP_LISTEN_ADDR=127.0.0.1:0", "GLP_ADMIN_ADDR=127.0.0.1:0", "GLP_MOCK_LISTEN_ADDR=127.0.0.1:0",
-		"GLP_DB_PATH=" + filepath.Join(t.TempDir(), "demo.db")}, "demo")
+		"GLP_DB_PATH=" + filepath.Join(t.TempDir(), "demo.db"), "GLP_INGEST_TOKEN=" + testIngestToken}, "demo")
 	var urls []string
 	for len(urls) < 3 {
 		line, err := c.stdout.ReadString('\n')

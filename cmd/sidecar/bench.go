@@ -24,6 +24,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rounds := fl.Int("rounds", 3, "slices of the ceiling and the sidecar taken in turn; the ratio is their median")
 	backlog := fl.Int("backlog", 100000, "events queued while the upstream is down (1000000 on request; 0 skips)")
 	workers := fl.Int("workers", 8, "GLP_RELAY_WORKERS of the sidecar under test")
+	flood := fl.Bool("flood", false, "measure the accept rate alone and beside a landing flood (one address, many addresses) instead")
 	ceiling := fl.String("serve-ceiling", "", "internal: serve the ceiling handler on this address")
 	if err := fl.Parse(args); err != nil {
 		return flagError("bench: ", err)
@@ -58,5 +59,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer os.RemoveAll(dir)
+	if *flood {
+		return bench.Flood(ctx, bench.FloodOptions{Exe: exe, Connections: levels[0], FloodConns: 16, Duration: *dur / time.Duration(*rounds), Rounds: *rounds, Dir: dir, Out: stdout})
+	}
 	return bench.Run(ctx, bench.Options{Exe: exe, Connections: levels, Duration: *dur, Rounds: *rounds, Backlog: *backlog, Workers: *workers, Dir: dir, Out: stdout})
 }

@@ -178,6 +178,7 @@ func serveEnv(t *testing.T, extra ...string) []string {
 	return append([]string{
 		"GLP_PROVIDER_ID=123", "GLP_API_TOKEN=test-token", "GLP_API_URL=http://127.0.0.1:9",
 		"GLP_LISTEN_ADDR=127.0.0.1:0", "GLP_ADMIN_ADDR=127.0.0.1:0", "GLP_DB_PATH=" + filepath.Join(t.TempDir(), "outbox.db"),
+		"GLP_INGEST_TOKEN=" + testIngestToken,
 	}, extra...)
 }
 
@@ -198,6 +199,10 @@ func TestServeRefusesBadConfigurationNamingTheVariable(t *testing.T) {
 		{"a bad retry interval", "GLP_RETRY_INITIAL", []string{"GLP_PROVIDER_ID=1", "GLP_API_TOKEN=t", "GLP_RETRY_INITIAL=fast"}},
 		{"a bad trusted proxy", "GLP_TRUSTED_PROXIES", []string{"GLP_PROVIDER_ID=1", "GLP_API_TOKEN=t", "GLP_TRUSTED_PROXIES=10.0.0.0/33"}},
 		{"a bad API URL", "GLP_API_URL", []string{"GLP_PROVIDER_ID=1", "GLP_API_TOKEN=t", "GLP_API_URL=ftp://x"}},
+		{"an ingest token that is too short", "GLP_INGEST_TOKEN", []string{"GLP_PROVIDER_ID=1", "GLP_API_TOKEN=t", "GLP_INGEST_TOKEN=short"}},
+		{"the API token as the ingest token", "GLP_INGEST_TOKEN", []string{"GLP_PROVIDER_ID=1", "GLP_API_TOKEN=0123456789abcdef0", "GLP_INGEST_TOKEN=0123456789abcdef0"}},
+		{"an ingest token file that is missing", "GLP_INGEST_TOKEN_FILE", []string{"GLP_PROVIDER_ID=1", "GLP_API_TOKEN=t", "GLP_INGEST_TOKEN_FILE=/nonexistent/ingest"}},
+		{"both ingest token forms", "GLP_INGEST_TOKEN_FILE", []string{"GLP_PROVIDER_ID=1", "GLP_API_TOKEN=t", "GLP_INGEST_TOKEN=0123456789abcdef0", "GLP_INGEST_TOKEN_FILE=/tmp/x"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -261,7 +266,7 @@ func TestWaitAnswersWithTheUpstreamsOutcome(t *testing.T) {
 		{`{"email":"nobody@example.com"}`, "rejected", 422},
 	}
 	for _, tt := range tests {
-		req, _ := newJSONRequest(base+"/glp-s2s-conversion?wait=10s", "", tt.body)
+		req, _ := newJSONRequest(base+"/glp-s2s-conversion?wait=10s", testIngestToken, tt.body) // ?wait= is for server calls
 		resp, err := httpClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -85,9 +85,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	if err != nil {
 		return err
 	}
+	clicks := capture.NewClickLog(capture.ClickLogOptions{Store: box, Observer: metrics, Logger: log})
 	capOpts := capture.Options{
 		CookieName: cfg.CookieName, MaxAge: cfg.CookieMaxAge, Domain: cfg.CookieDomain, Param: cfg.ClickParam,
-		Trusted: cfg.Trusted, Recorder: box, Logger: log,
+		Trusted: cfg.Trusted, Recorder: clicks, Logger: log,
 	}
 	script, err := capture.Script(capOpts, ingest.Paths()[0])
 	if err != nil {
@@ -105,9 +106,20 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 		matcher = box
 	}
 	ing, err := ingest.New(ingest.Options{
-		Observer: metrics,
-		Store:    box, Waiter: relay.LimitWaiters(rl, maxWaiters), Notify: rl.Notify, Matcher: matcher, MatchWindow: cfg.CookieMaxAge, Trusted: cfg.Trusted, AllowedOrigins: cfg.AllowedOrigins,
-		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, TestMode: cfg.TestMode, CookieName: cfg.CookieName, Logger: log,
+		Observer:       metrics,
+		Refusals:       metrics,
+		IngestToken:    cfg.IngestToken.Value(),
+		Store:          box,
+		Waiter:         relay.LimitWaiters(rl, maxWaiters),
+		Notify:         rl.Notify,
+		Matcher:        matcher,
+		Trusted:        cfg.Trusted,
+		AllowedOrigins: cfg.AllowedOrigins,
+		RateLimit:      cfg.RateLimit,
+		RateBurst:      cfg.RateBurst,
+		TestMode:       cfg.TestMode,
+		CookieName:     cfg.CookieName,
+		Logger:         log,
 	})
 	if err != nil {
 		return err
@@ -171,13 +183,15 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	serveUntilDone(gctx, g, adm2, adm, log)
 	g.Go(func() error { box.Maintain(gctx, cfg.Retention, outbox.MaintainEvery(cfg.Retention)); return nil })
 	g.Go(func() error { return rl.Run(gctx) })
+	g.Go(func() error { clicks.Run(gctx); return nil })
 
 	fmt.Fprintf(stdout, "glp-sidecar: conversions at http://%s/glp-s2s-conversion · admin at http://%s/admin/\n", pub.Addr(), adm2.Addr())
 	if cfg.AppURL != "" {
 		fmt.Fprintf(stdout, "glp-sidecar: in front of %s at http://%s/\n", cfg.AppURL, pub.Addr())
 	}
 	log.Info("sidecar ready", "public", pub.Addr().String(), "admin", adm2.Addr().String(), "db", cfg.DBPath,
-		"upstream", cfg.APIURL, "app", cfg.AppURL, "provider_id", cfg.ProviderID, "test_mode", cfg.TestMode, "start_ms", time.Since(started).Milliseconds())
+		"upstream", cfg.APIURL, "app", cfg.AppURL, "provider_id", cfg.ProviderID, "test_mode", cfg.TestMode,
+		"server_calls", cfg.IngestToken != "", "local_match", cfg.LocalMatch, "start_ms", time.Since(started).Milliseconds())
 	for _, w := range cfg.Warnings() {
 		log.Warn(w)
 	}

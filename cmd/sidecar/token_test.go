@@ -25,6 +25,9 @@ func TestTheTokenNeverLeaves(t *testing.T) {
 	get := func(method, url, body string) {
 		req, _ := http.NewRequest(method, url, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
+		if method == "POST" {
+			req.Header.Set("Authorization", "Bearer "+testIngestToken) // server calls: ?wait= shows the upstream's body
+		}
 		resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
 		if err != nil {
 			t.Fatalf("%s %s: %v", method, url, err)
@@ -45,6 +48,13 @@ func TestTheTokenNeverLeaves(t *testing.T) {
 		} {
 			get("POST", pub+"/glp-s2s-conversion?wait=2s", body)
 		}
+		req, _ := http.NewRequest("POST", pub+"/glp-s2s-conversion", strings.NewReader(`{"glpClickId":"x"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+testIngestToken+"-wrong")
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			io.Copy(&seen, resp.Body)
+			resp.Body.Close()
+		}
 		get("GET", pub+"/glp.js", "")
 		get("GET", pub+"/nowhere?glp_click_id=leak-2", "")
 		for _, p := range []string{"/healthz", "/readyz", "/metrics", "/admin/", "/admin/api/stats", "/admin/api/events", "/admin/api/clicks", "/admin/api/events/nope"} {
@@ -56,7 +66,7 @@ func TestTheTokenNeverLeaves(t *testing.T) {
 	// The right token, from a file.
 	db := filepath.Join(t.TempDir(), "outbox.db")
 	ok := start(t, []string{"GLP_PROVIDER_ID=123", "GLP_API_TOKEN_FILE=" + tokenFile, "GLP_API_URL=" + mockURL, "GLP_LOG_LEVEL=debug",
-		"GLP_LISTEN_ADDR=127.0.0.1:0", "GLP_ADMIN_ADDR=127.0.0.1:0", "GLP_DB_PATH=" + db}, "serve")
+		"GLP_LISTEN_ADDR=127.0.0.1:0", "GLP_ADMIN_ADDR=127.0.0.1:0", "GLP_DB_PATH=" + db, "GLP_INGEST_TOKEN=" + testIngestToken}, "serve")
 	exercise(ok)
 	for _, args := range [][]string{{"stats"}, {"list", "--json"}, {"list"}} {
 		out, _ := sidecarCmd(t, []string{"GLP_DB_PATH=" + db}, append([]string{"outbox"}, args...)...).CombinedOutput()
@@ -90,7 +100,7 @@ func TestTheTokenNeverLeaves(t *testing.T) {
 	if !strings.Contains(all, "refused the credentials") || !strings.Contains(all, "event delivered") {
 		t.Fatalf("the run did not exercise what it should; saw:\n%s", all)
 	}
-	for _, tok := range []string{good, wrong} {
+	for _, tok := range []string{good, wrong, testIngestToken} {
 		if i := strings.Index(all, tok); i >= 0 {
 			t.Errorf("the token %s appears: …%s…", tok, all[max(0, i-200):min(len(all), i+100)])
 		}
