@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
 	"sync"
@@ -101,6 +102,11 @@ type Relay struct {
 
 	recording chan struct{}  // bounds the records not yet on disk
 	records   sync.WaitGroup // records not yet on disk, which Run waits for
+
+	// accepted is when (on the relay's clock) the latest attempt started
+	// whose answer showed the credentials and URL accepted (Unix ns): an
+	// event that draws a pausing answer after that is refused alone.
+	accepted atomic.Int64
 }
 
 // New checks the options and returns the relay; Run starts it.
@@ -436,13 +442,21 @@ func (r *Relay) deliver(e sidecar.Event, probe bool) done {
 	a := r.post(e)
 	took := time.Since(realStart)
 	v, reason := classify(a)
+	switch {
+	case v == delivered || v == duplicate || v == rejected:
+		r.noteAccepted(started)
+	case v == pause && r.refusedAlone(e):
+		// Other events were accepted since this one last drew such an
+		// answer: it is about this event, not the credentials or the URL.
+		v, reason = rejected, reason+"; only this event draws it while others are accepted"
+	}
 	res := r.result(e, a, v, reason, started, took)
 	if r.opts.Observer != nil {
-		r.opts.Observer.Attempted(v.String(), a.status, took)
+		r.opts.Observer.Attempted(res.Attempt.Outcome, a.status, took)
 	}
 	// The worker goes on to its next event while the attempt is committed:
 	// a crash before the commit only means the lease runs out and the event
-	// is sent again, which the upstream's per-click dedup answers duplicate.
+	// is sent again, counted as an attempt that may have landed.
 	r.recording <- struct{}{}
 	r.records.Add(1)
 	go func() {
@@ -450,6 +464,24 @@ func (r *Relay) deliver(e sidecar.Event, probe bool) done {
 		r.record(e, res, a.status, v, reason, took)
 	}()
 	return done{verdict: v, reason: reason, probe: probe, wait: min(a.retryAfter, r.opts.RetryMaxInterval)}
+}
+
+// noteAccepted keeps the start of the latest attempt the upstream accepted.
+func (r *Relay) noteAccepted(started time.Time) {
+	t := started.UnixNano()
+	for {
+		cur := r.accepted.Load()
+		if cur >= t || r.accepted.CompareAndSwap(cur, t) {
+			return
+		}
+	}
+}
+
+// refusedAlone reports whether an event that draws a pausing answer (401,
+// 403, a redirect, 404, 405) drew one before, and an attempt that started
+// after that one was accepted: then the answer is about this event alone.
+func (r *Relay) refusedAlone(e sidecar.Event) bool {
+	return e.RefusedAlone > 0 && r.accepted.Load() > e.LastRefusedAt.UnixNano()
 }
 
 // record commits an attempt, logs it, and tells the event's waiters.
@@ -483,24 +515,39 @@ func (r *Relay) record(e sidecar.Event, res sidecar.Result, status int, v verdic
 	}
 }
 
-// result is what the outbox records for an attempt.
+// result is what the outbox records for an attempt: the state the answer
+// and the event's history come to. An earlier attempt that may have landed
+// makes a 200 duplicate its own conversion (delivered) and a refusal
+// unconfirmed; a soft-matched event answered 201 after one may be held
+// twice.
 func (r *Relay) result(e sidecar.Event, a answer, v verdict, reason string, started time.Time, took time.Duration) sidecar.Result {
 	now := r.opts.Now()
 	res := sidecar.Result{
 		EventID: e.ID,
-		Attempt: sidecar.Attempt{N: e.Attempts, StartedAt: started, Duration: took, Status: a.status, Error: reason, Body: string(a.body)},
+		Attempt: sidecar.Attempt{N: e.Attempts, StartedAt: started, Duration: took, Status: a.status, Error: reason, Body: string(a.body), MayHaveLanded: a.landed},
 	}
 	switch v {
 	case delivered:
 		res.State, res.Upstream = sidecar.StateDelivered, upstreamResult(a.body)
+		res.PossibleDouble = e.MayHaveLanded && e.Conversion.ClickID == "" && e.Conversion.SessionToken == ""
+		if res.PossibleDouble {
+			res.Attempt.Error = "recorded; an earlier attempt may have landed too and this event was soft-matched: GLP Winner may hold it twice"
+		}
 	case duplicate:
 		res.State, res.Upstream = sidecar.StateDuplicate, upstreamResult(a.body)
+		if e.MayHaveLanded {
+			res.State, res.Attempt.Error = sidecar.StateDelivered, "already tracked: by an earlier attempt of this event, which may have landed unanswered"
+		}
 	case rejected:
 		res.State = sidecar.StateRejected
+		if e.MayHaveLanded {
+			res.State, res.Attempt.Error = sidecar.StateUnconfirmed, reason+"; an earlier attempt may have landed: most likely recorded by it"
+		}
 	case pause:
-		// Not the event's fault: it stays queued, due at once, and the
-		// attempt does not count toward its retries.
-		res.State, res.NextAttemptAt, res.Uncounted = sidecar.StateQueued, now, true
+		// Not the event's fault, as far as anyone can tell yet: it stays
+		// queued, due at once (behind every event due before it, so that
+		// probes rotate), and the attempt does not count toward its retries.
+		res.State, res.NextAttemptAt, res.Uncounted, res.RefusedAlone = sidecar.StateQueued, now, true, true
 		res.Attempt.Outcome = "paused"
 	case retry:
 		deadline := e.QueuedAt.Add(r.opts.RetryMaxAge)
@@ -541,6 +588,14 @@ func (r *Relay) post(e sidecar.Event) answer {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), r.opts.RequestTimeout)
 	defer cancel()
+	// Whether the request was written tells an attempt that never left
+	// (connection refused, DNS, TLS, a dial timeout) from one that may have
+	// landed: written, and no answer read.
+	var connected, wrote atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn:      func(httptrace.GotConnInfo) { connected.Store(true) },
+		WroteRequest: func(i httptrace.WroteRequestInfo) { wrote.Store(i.Err == nil) },
+	})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return answer{err: err}
@@ -550,14 +605,26 @@ func (r *Relay) post(e sidecar.Event) answer {
 	req.Header.Set("User-Agent", "glp-sidecar")
 	resp, err := r.client.Do(req)
 	if err != nil {
-		return answer{err: scrub(err)}
+		return unanswered(scrub(err), connected.Load(), wrote.Load())
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
 	if err != nil {
-		return answer{err: fmt.Errorf("read answer: %w", scrub(err))}
+		return unanswered(fmt.Errorf("read answer: %w", scrub(err)), true, true)
 	}
 	return answer{status: resp.StatusCode, body: b, header: resp.Header, retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+}
+
+// unanswered is an attempt without an answer, saying whether it may have
+// landed.
+func unanswered(err error, connected, wrote bool) answer {
+	switch {
+	case wrote:
+		return answer{err: fmt.Errorf("request written, no answer read (it may have landed): %w", err), landed: true}
+	case connected:
+		return answer{err: fmt.Errorf("request not written: %w", err)}
+	}
+	return answer{err: fmt.Errorf("no connection, request not sent: %w", err)}
 }
 
 // scrub drops the URL wrapper of a client error: what went wrong is the
