@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// final posts a conversion (to path, query included) and waits, through
+// the admin API, for its final state.
+func (s stack) final(t *testing.T, path, body string) map[string]any {
+	t.Helper()
+	code, out, _ := call(t, "POST", s.public+path, "", body)
+	id, _ := out["event_id"].(string)
+	if code != http.StatusAccepted || id == "" {
+		t.Fatalf("conversion %s: %d %v", body, code, out)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, one, _ := call(t, "GET", s.admin+"/admin/api/events/"+id, "", "")
+		e, _ := one["event"].(map[string]any)
+		if e != nil && e["state"] != "queued" {
+			return e
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("event %s still queued: %v", id, one)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// sum adds a field over the report's days.
+func sum(report map[string]any, field string) int {
+	n := 0
+	days, _ := report["days"].([]any)
+	for _, d := range days {
+		v, _ := d.(map[string]any)[field].(float64)
+		n += int(v)
+	}
+	return n
+}
+
+func TestTheReportCountsADayExactlyAndTheCSVListsEveryEvent(t *testing.T) {
+	s := startStack(t)
+	delivered := map[string]bool{} // event ids
+	for _, click := range []string{"rep-1", "rep-2", "rep-3", "rep-4", "rep-dup"} {
+		e := s.final(t, "/glp-s2s-conversion", `{"glpClickId":"`+click+`","conversion_id":"order-`+click+`"}`)
+		if e["state"] != "delivered" {
+			t.Fatalf("%s: %v", click, e)
+		}
+		delivered[e["id"].(string)] = true
+	}
+	for _, email := range []string{"nobody-1@example.com", "nobody-2@example.com"} {
+		if e := s.final(t, "/glp-s2s-conversion", `{"email":"`+email+`"}`); e["state"] != "rejected" {
+			t.Fatalf("%s: %v", email, e)
+		}
+	}
+	if e := s.final(t, "/glp-s2s-conversion", `{"glpClickId":"rep-dup","conversion_id":"order-again"}`); e["state"] != "duplicate" {
+		t.Fatalf("the second conversion of a click: %v", e)
+	}
+	if e := s.final(t, "/glp-s2s-conversion?testMode=true", `{"glpClickId":"rep-test","conversion_id":"order-test"}`); e["state"] != "delivered" || e["test"] != true {
+		t.Fatalf("?testMode=true: %v", e)
+	}
+	// ?testMode=true reached GLP Winner as test data.
+	resp, err := http.Get(s.mock + "/_mock/conversions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []map[string]any
+	json.NewDecoder(resp.Body).Decode(&held)
+	resp.Body.Close()
+	glpIDs := map[string]string{} // provider's conversion id → GLP Winner's
+	for _, c := range held {
+		glpIDs[c["external_id"].(string)] = c["conversion_id"].(string)
+		if (c["external_id"] == "order-test") != (c["test"] == true) {
+			t.Errorf("held as test %v: %v", c["test"], c)
+		}
+	}
+	if len(held) != 6 {
+		t.Fatalf("the mock holds %d conversions: %v", len(held), held)
+	}
+
+	from := time.Now().UTC().Add(-time.Hour).Format("2006-01-02") // the run may straddle midnight
+	to := time.Now().UTC().Format("2006-01-02")
+	code, live, _ := call(t, "GET", s.admin+"/admin/api/report?from="+from+"&to="+to, "", "")
+	want := map[string]int{"accepted": 8, "delivered": 5, "duplicate": 1, "rejected": 2, "unconfirmed": 0, "dead": 0, "queued": 0, "possible_double": 0}
+	for field, n := range want {
+		if got := sum(live, field); code != 200 || got != n {
+			t.Errorf("live %s: %d, want %d (%d %v)", field, got, n, code, live)
+		}
+	}
+	_, test, _ := call(t, "GET", s.admin+"/admin/api/report?from="+from+"&to="+to+"&test=true", "", "")
+	if sum(test, "accepted") != 1 || sum(test, "delivered") != 1 {
+		t.Errorf("test %v", test)
+	}
+	for _, bad := range []string{"from=2026-13-01", "to=yesterday", "from=2026-11-02&to=2026-11-01", "from=2020-01-01&to=2026-01-01", "tz=Mars/Olympus", "test=maybe"} {
+		if code, body, _ := call(t, "GET", s.admin+"/admin/api/report?"+bad, "", ""); code != 400 || body["details"] == nil {
+			t.Errorf("%s: %d %v", bad, code, body)
+		}
+	}
+
+	resp, err = http.Get(s.admin + "/admin/api/report/conversions.csv?from=" + from + "&to=" + to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 200 || !strings.HasPrefix(ct, "text/csv") {
+		t.Fatalf("csv: %d %s", resp.StatusCode, ct)
+	}
+	checkCSV(t, raw, delivered, glpIDs)
+
+	// The CLI prints the same from the file, while serve runs.
+	var out bytes.Buffer
+	cmd := sidecarCmd(t, []string{"GLP_DB_PATH=" + s.db}, "report", "--from", from, "--to", to, "--csv")
+	cmd.Stdout = &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("sidecar report --csv: %v", err)
+	}
+	if !bytes.Equal(out.Bytes(), raw) {
+		t.Errorf("the CLI's CSV differs from the API's:\n%s\n%s", out.Bytes(), raw)
+	}
+	out.Reset()
+	cmd = sidecarCmd(t, []string{"GLP_DB_PATH=" + s.db}, "report", "--from", from, "--to", to, "--json")
+	cmd.Stdout = &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("sidecar report --json: %v", err)
+	}
+	var cli map[string]any
+	json.Unmarshal(out.Bytes(), &cli)
+	if sum(cli, "accepted") != 8 || sum(cli, "delivered") != 5 || sum(cli, "rejected") != 2 || sum(cli, "duplicate") != 1 {
+		t.Errorf("sidecar report --json: %s", out.Bytes())
+	}
+	out.Reset()
+	cmd = sidecarCmd(t, []string{"GLP_DB_PATH=" + s.db}, "report", "--from", from, "--to", to)
+	cmd.Stdout = &out
+	if err := cmd.Run(); err != nil || !strings.Contains(out.String(), "UNCONFIRMED") || !strings.Contains(out.String(), "total") {
+		t.Errorf("sidecar report: %v\n%s", err, out.String())
+	}
+}
+
+// checkCSV holds the CSV to SPEC's columns, one row per event (9), and
+// GLP Winner's conversion id on the delivered rows.
+func checkCSV(t *testing.T, raw []byte, delivered map[string]bool, glpIDs map[string]string) {
+	t.Helper()
+	rows, err := csv.NewReader(bytes.NewReader(raw)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(rows[0], ","); got != "event_id,conversion_id,glp_conversion_id,glp_click_id,state,possible_double,accepted_at,finished_at,test" {
+		t.Fatalf("header %q", got)
+	}
+	rows = rows[1:]
+	if len(rows) != 9 {
+		t.Fatalf("%d rows, want 9:\n%s", len(rows), raw)
+	}
+	states := map[string]int{}
+	for _, r := range rows {
+		id, conv, glp, state, test := r[0], r[1], r[2], r[4], r[8]
+		states[state+"/"+test]++
+		if state == "delivered" && (glp == "" || glp != glpIDs[conv]) {
+			t.Errorf("delivered row without GLP Winner's conversion id %q: %v", glpIDs[conv], r)
+		}
+		if delivered[id] && state != "delivered" {
+			t.Errorf("row %v", r)
+		}
+		if _, err := time.Parse(time.RFC3339Nano, r[6]); err != nil || r[7] == "" {
+			t.Errorf("times %v", r)
+		}
+	}
+	if states["delivered/false"] != 5 || states["rejected/false"] != 2 || states["duplicate/false"] != 1 || states["delivered/true"] != 1 {
+		t.Errorf("rows by state: %v", states)
+	}
+}
