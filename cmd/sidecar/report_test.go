@@ -2,13 +2,18 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // final posts a conversion (to path, query included) and waits, through
@@ -175,5 +180,59 @@ func checkCSV(t *testing.T, raw []byte, delivered map[string]bool, glpIDs map[st
 	}
 	if states["delivered/false"] != 5 || states["rejected/false"] != 2 || states["duplicate/false"] != 1 || states["delivered/true"] != 1 {
 		t.Errorf("rows by state: %v", states)
+	}
+}
+
+func TestTheDashboardChartsTheDaysStackedByStateWithALinkToTheCSV(t *testing.T) {
+	ctx := browser(t)
+	s := startStack(t)
+	s.final(t, "/glp-s2s-conversion", `{"glpClickId":"chart-1","conversion_id":"C-1"}`)
+	s.final(t, "/glp-s2s-conversion", `{"glpClickId":"chart-2","conversion_id":"C-2"}`)
+	s.final(t, "/glp-s2s-conversion", `{"email":"nobody@example.com","conversion_id":"C-3"}`)
+	// A soft match whose answer is lost: recorded, then refused as converted.
+	if code, _, _ := call(t, "POST", s.mock+"/api/track/v1/session", "", `{"providerId":123,"glp_click_id":"chart-soft","email":"soft@example.com"}`); code != 201 {
+		t.Fatalf("session: %d", code)
+	}
+	call(t, "POST", s.mock+"/_mock/faults", "", `{"drop":true,"after":true}`)
+	if e := s.final(t, "/glp-s2s-conversion", `{"email":"soft@example.com","conversion_id":"C-4"}`); e["state"] != "unconfirmed" {
+		t.Fatalf("a soft match's lost answer: %v", e)
+	}
+
+	tab, cancel := context.WithTimeout(ctx, 40*time.Second)
+	defer cancel()
+	err := chromedp.Do(tab,
+		chromedp.Navigate(s.admin+"/admin/"),
+		chromedp.WaitVisible(chromedp.CSS(`#report-chart rect[data-state="unconfirmed"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`.tile.unconfirmed`)),
+	)
+	if err != nil {
+		html, _ := chromedp.Run(context.WithoutCancel(ctx), chromedp.OuterHTML(chromedp.CSS(`main`)))
+		t.Fatalf("%v\n%s", err, html)
+	}
+	href, err := chromedp.Run(tab, chromedp.Evaluate[string](`document.getElementById("report-csv").getAttribute("href")`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bars, err := chromedp.Run(tab, chromedp.Evaluate[map[string]int](`Object.fromEntries([...document.querySelectorAll("#report-chart rect")].map(r => [r.dataset.state, Math.round(r.getBBox().height)]))`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shot, _ := chromedp.Run(tab, chromedp.FullScreenshot(100))
+	os.WriteFile(filepath.Join(os.TempDir(), "glp-report-chart.png"), shot, 0o644)
+	// Delivered (2) stands twice as tall as rejected (1) and unconfirmed (1).
+	if len(bars) != 3 || bars["delivered"] < 2*bars["rejected"]-1 || bars["delivered"] > 2*bars["rejected"]+1 || bars["rejected"] != bars["unconfirmed"] || bars["rejected"] == 0 {
+		t.Errorf("bars %v", bars)
+	}
+	if !strings.Contains(href, "/admin/api/report/conversions.csv?from=") {
+		t.Fatalf("csv link %q", href)
+	}
+	resp, err := http.Get(s.admin + href)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if n := strings.Count(string(raw), "\n"); resp.StatusCode != 200 || n != 5 {
+		t.Errorf("the linked CSV: %d, %d lines:\n%s", resp.StatusCode, n, raw)
 	}
 }
