@@ -46,8 +46,9 @@ type Event struct {
 
 	// MayHaveLanded: an attempt of this event may have reached GLP Winner
 	// unanswered (written and no answer read, or a lease that ran out
-	// after a crash). The final state counts it.
+	// after a crash). The final state counts it. Landed is how many did.
 	MayHaveLanded bool `json:"may_have_landed"`
+	Landed        int  `json:"landed_attempts,omitempty"`
 	// PossibleDouble: GLP Winner may hold this event twice (soft-matched,
 	// answered 201 after an attempt that may have landed).
 	PossibleDouble bool `json:"possible_double"`

@@ -101,7 +101,7 @@ func (o *Outbox) claim(ctx context.Context, where string, n int, lease time.Dura
 		// recorded nor released: the process that held it died, maybe with
 		// the request written. That attempt may have landed.
 		rows, err := tx.Query(`UPDATE events SET lease_until = :until, next_attempt_at = :until, attempts = attempts + 1, updated_at = :now,
-				landed = landed OR lease_until IS NOT NULL
+				landed = landed + (lease_until IS NOT NULL)
 			WHERE id IN (SELECT id FROM events INDEXED BY events_due WHERE `+where+`)
 			RETURNING id, payload, test, click_source, attempts, created_at, queued_at, landed, refused_alone, last_refused_at`,
 			sql.Named("until", ms(until)), sql.Named("now", ms(now)), sql.Named("n", n))
@@ -114,10 +114,11 @@ func (o *Outbox) claim(ctx context.Context, where string, n int, lease time.Dura
 			var payload []byte
 			var created, queued int64
 			var refusedAt sql.NullInt64
-			if err := rows.Scan(&e.ID, &payload, &e.Test, &e.ClickSource, &e.Attempts, &created, &queued, &e.MayHaveLanded, &e.RefusedAlone, &refusedAt); err != nil {
+			if err := rows.Scan(&e.ID, &payload, &e.Test, &e.ClickSource, &e.Attempts, &created, &queued, &e.Landed, &e.RefusedAlone, &refusedAt); err != nil {
 				return err
 			}
 			e.CreatedAt, e.QueuedAt, e.LastRefusedAt = fromMS(created), fromMS(queued), fromMS(refusedAt.Int64)
+			e.MayHaveLanded = e.Landed > 0
 			events, payloads = append(events, e), append(payloads, payload)
 		}
 		return rows.Err()
@@ -173,7 +174,7 @@ func recordTx(tx *sql.Tx, r sidecar.Result, now time.Time) error {
 			upstream_conversion_id = CASE WHEN :cid = '' THEN upstream_conversion_id ELSE :cid END,
 			upstream_click_id = CASE WHEN :clk = '' THEN upstream_click_id ELSE :clk END,
 			upstream_recorded_at = CASE WHEN :rec = '' THEN upstream_recorded_at ELSE :rec END,
-			landed = landed OR :landed, possible_double = possible_double OR :double,
+			landed = landed + :landed, possible_double = possible_double OR :double,
 			refused_alone = refused_alone + :refused, last_refused_at = COALESCE(:refused_at, last_refused_at),
 			updated_at = :now, finished_at = :finished
 		WHERE id = :id AND state = 'queued'`,
@@ -337,7 +338,8 @@ func (o *Outbox) ExpireDead(ctx context.Context, maxAge time.Duration) ([]string
 		ids = ids[:0]
 		now := o.now()
 		rows, err := tx.Query(`UPDATE events SET state = 'dead', finished_at = :now, updated_at = :now, next_attempt_at = :now,
-				landed = landed OR lease_until IS NOT NULL, lease_until = NULL
+				landed = landed + (lease_until IS NOT NULL), lease_until = NULL,
+				possible_double = possible_double OR (landed + (lease_until IS NOT NULL) >= 2 AND `+softMatched+`)
 			WHERE state = 'queued' AND queued_at <= :cutoff AND (lease_until IS NULL OR lease_until <= :now)
 			RETURNING id`, sql.Named("now", ms(now)), sql.Named("cutoff", ms(now.Add(-maxAge))))
 		if err != nil {
@@ -358,6 +360,10 @@ func (o *Outbox) ExpireDead(ctx context.Context, maxAge time.Duration) ([]string
 	}
 	return ids, nil
 }
+
+// softMatched is true for an event GLP Winner can only soft-match: no click
+// id and no session token. Sent twice, it may be recorded twice.
+const softMatched = `json_extract(payload, '$.transaction_id') IS NULL AND json_extract(payload, '$.session_token') IS NULL`
 
 // Retain erases the email and IP of events finished more than age ago
 // (these are patients of telehealth providers) and deletes clicks logged

@@ -23,14 +23,14 @@ func scanEvent(row interface{ Scan(...any) error }) (sidecar.Event, error) {
 	var lease, finished, refusedAt sql.NullInt64
 	err := row.Scan(&e.ID, &key, &payload, &e.Test, &e.ClickSource, &e.State, &e.Attempts, &next, &lease, &e.LastStatus, &e.LastError, &e.LastBody,
 		&e.Upstream.ConversionID, &e.Upstream.ClickID, &e.Upstream.RecordedAt, &created, &queued, &updated, &finished, &e.Erased,
-		&e.MayHaveLanded, &e.PossibleDouble, &e.RefusedAlone, &refusedAt)
+		&e.Landed, &e.PossibleDouble, &e.RefusedAlone, &refusedAt)
 	if err != nil {
 		return e, err
 	}
 	e.Key = key.String
 	e.NextAttemptAt, e.LeaseUntil = fromMS(next), fromMS(lease.Int64)
 	e.CreatedAt, e.QueuedAt, e.UpdatedAt, e.FinishedAt = fromMS(created), fromMS(queued), fromMS(updated), fromMS(finished.Int64)
-	e.LastRefusedAt = fromMS(refusedAt.Int64)
+	e.LastRefusedAt, e.MayHaveLanded = fromMS(refusedAt.Int64), e.Landed > 0
 	return e, decodePayload(&e, payload)
 }
 

@@ -137,6 +137,15 @@ func TestTwoMatchingClicksAndALostAnswerAreNeverADoubleUnflagged(t *testing.T) {
 	if st.PossibleDouble != 1 {
 		t.Errorf("stats count %d possible doubles", st.PossibleDouble)
 	}
+	// Both answers lost: both clicks converted, and the third attempt is
+	// refused. No 201 was ever read, and still it may be held twice.
+	u.session(t, "soft-c", "thrice@example.com")
+	u.session(t, "soft-d", "thrice@example.com")
+	u.fault(mockglp.Fault{Drop: true, After: true, Count: 2})
+	e, _ = h.await(t, h.add(t, sidecar.Conversion{Email: "thrice@example.com", ConversionID: "order-thrice"}))
+	if held := u.heldThrough(t, "order-thrice"); held != 2 || e.State != sidecar.StateUnconfirmed || !e.PossibleDouble || e.Landed != 2 {
+		t.Errorf("two lost answers: held %d times, state %s, possible_double %v, landed %d", held, e.State, e.PossibleDouble, e.Landed)
+	}
 	// With a click id the same loss is no double.
 	u.fault(mockglp.Fault{Drop: true, After: true})
 	e, _ = h.await(t, h.add(t, sidecar.Conversion{ClickID: "direct", ConversionID: "order-direct"}))

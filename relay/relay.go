@@ -529,10 +529,6 @@ func (r *Relay) result(e sidecar.Event, a answer, v verdict, reason string, star
 	switch v {
 	case delivered:
 		res.State, res.Upstream = sidecar.StateDelivered, upstreamResult(a.body)
-		res.PossibleDouble = e.MayHaveLanded && e.Conversion.ClickID == "" && e.Conversion.SessionToken == ""
-		if res.PossibleDouble {
-			res.Attempt.Error = "recorded; an earlier attempt may have landed too and this event was soft-matched: GLP Winner may hold it twice"
-		}
 	case duplicate:
 		res.State, res.Upstream = sidecar.StateDuplicate, upstreamResult(a.body)
 		if e.MayHaveLanded {
@@ -564,10 +560,29 @@ func (r *Relay) result(e sidecar.Event, a answer, v verdict, reason string, star
 		res.State, res.NextAttemptAt = sidecar.StateQueued, next
 		res.Attempt.Outcome = "retry"
 	}
+	if res.State != sidecar.StateQueued && possibleDouble(e, v) {
+		res.PossibleDouble = true
+		res.Attempt.Error = strings.TrimPrefix(res.Attempt.Error+"; ", "; ") + "soft-matched, and GLP Winner may have recorded more than one of its attempts: it may hold it twice"
+	}
 	if res.Attempt.Outcome == "" {
 		res.Attempt.Outcome = string(res.State) // a final state names itself
 	}
 	return res
+}
+
+// possibleDouble reports whether GLP Winner may hold a finished event more
+// than once: it can only soft-match it (no click id, no session token:
+// nothing dedups a resend), and its attempts that may have landed, with a
+// 201 if this one was, come to two or more.
+func possibleDouble(e sidecar.Event, v verdict) bool {
+	if e.Conversion.ClickID != "" || e.Conversion.SessionToken != "" {
+		return false
+	}
+	recorded := e.Landed
+	if v == delivered {
+		recorded++
+	}
+	return recorded >= 2
 }
 
 // payload is the upstream's body: providerId and the conversion's fields.
