@@ -235,4 +235,25 @@ func TestTheDashboardChartsTheDaysStackedByStateWithALinkToTheCSV(t *testing.T) 
 	if n := strings.Count(string(raw), "\n"); resp.StatusCode != 200 || n != 5 {
 		t.Errorf("the linked CSV: %d, %d lines:\n%s", resp.StatusCode, n, raw)
 	}
+
+	// unconfirmed is apart in the metrics and the API, and retryable by hand.
+	resp, err = http.Get(s.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`glp_sidecar_events{state="unconfirmed"} 1`, `glp_sidecar_events{state="rejected"} 1`, "glp_sidecar_events_possible_double 0",
+		`glp_sidecar_deliveries_total{outcome="unconfirmed",status_class="4xx"} 1`} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	_, list, _ := call(t, "GET", s.admin+"/admin/api/events?state=unconfirmed", "", "")
+	if events, _ := list["events"].([]any); len(events) != 1 || events[0].(map[string]any)["may_have_landed"] != true {
+		t.Errorf("?state=unconfirmed: %v", list)
+	}
+	if code, body, _ := call(t, "POST", s.admin+"/admin/api/events/retry?state=unconfirmed", "", ""); code != 200 || body["requeued"] != 1.0 {
+		t.Errorf("retry?state=unconfirmed: %d %v", code, body)
+	}
 }
