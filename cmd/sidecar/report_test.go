@@ -25,18 +25,7 @@ func (s stack) final(t *testing.T, path, body string) map[string]any {
 	if code != http.StatusAccepted || id == "" {
 		t.Fatalf("conversion %s: %d %v", body, code, out)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		_, one, _ := call(t, "GET", s.admin+"/admin/api/events/"+id, "", "")
-		e, _ := one["event"].(map[string]any)
-		if e != nil && e["state"] != "queued" {
-			return e
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("event %s still queued: %v", id, one)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return waitState(t, s.admin, id)
 }
 
 // sum adds a field over the report's days.
