@@ -104,9 +104,10 @@ type Relay struct {
 	records   sync.WaitGroup // records not yet on disk, which Run waits for
 
 	// accepted is when (on the relay's clock) the latest attempt started
-	// whose answer showed the credentials and URL accepted (Unix ns): an
-	// event that draws a pausing answer after that is refused alone.
-	accepted atomic.Int64
+	// whose answer showed the credentials and URL accepted, and refused
+	// when the latest pausing answer (401, 403, a redirect, 404, 405) came
+	// (Unix ns): see refusedAlone.
+	accepted, refused atomic.Int64
 }
 
 // New checks the options and returns the relay; Run starts it.
@@ -444,11 +445,13 @@ func (r *Relay) deliver(e sidecar.Event, probe bool) done {
 	v, reason := classify(a)
 	switch {
 	case v == delivered || v == duplicate || v == rejected:
-		r.noteAccepted(started)
+		latest(&r.accepted, started)
 	case v == pause && r.refusedAlone(e):
 		// Other events were accepted since this one last drew such an
 		// answer: it is about this event, not the credentials or the URL.
 		v, reason = rejected, reason+"; only this event draws it while others are accepted"
+	case v == pause:
+		latest(&r.refused, r.opts.Now())
 	}
 	res := r.result(e, a, v, reason, started, took)
 	if r.opts.Observer != nil {
@@ -466,22 +469,26 @@ func (r *Relay) deliver(e sidecar.Event, probe bool) done {
 	return done{verdict: v, reason: reason, probe: probe, wait: min(a.retryAfter, r.opts.RetryMaxInterval)}
 }
 
-// noteAccepted keeps the start of the latest attempt the upstream accepted.
-func (r *Relay) noteAccepted(started time.Time) {
-	t := started.UnixNano()
+// latest keeps the later of v and t.
+func latest(v *atomic.Int64, t time.Time) {
+	n := t.UnixNano()
 	for {
-		cur := r.accepted.Load()
-		if cur >= t || r.accepted.CompareAndSwap(cur, t) {
+		cur := v.Load()
+		if cur >= n || v.CompareAndSwap(cur, n) {
 			return
 		}
 	}
 }
 
-// refusedAlone reports whether an event that draws a pausing answer (401,
-// 403, a redirect, 404, 405) drew one before, and an attempt that started
-// after that one was accepted: then the answer is about this event alone.
+// refusedAlone reports whether a pausing answer (401, 403, a redirect, 404,
+// 405) is about this event alone: it drew one before, and an attempt that
+// started after that one, and after every pausing answer since, was
+// accepted. A token revoked anew refuses every event: the first answers of
+// that outage pause the relay, and an event struck in an outage long past
+// is not rejected for it.
 func (r *Relay) refusedAlone(e sidecar.Event) bool {
-	return e.RefusedAlone > 0 && r.accepted.Load() > e.LastRefusedAt.UnixNano()
+	acc := r.accepted.Load()
+	return e.RefusedAlone > 0 && acc > e.LastRefusedAt.UnixNano() && acc > r.refused.Load()
 }
 
 // record commits an attempt, logs it, and tells the event's waiters.

@@ -315,7 +315,7 @@ func TestBadCredentialsPauseTheRelayUntilTheyAreAccepted(t *testing.T) {
 			t.Fatalf("while paused: %v", st.States)
 		}
 		for _, id := range ids {
-			if e, _, _ := h.box.Get(context.Background(), id); e.Attempts != 0 {
+			if e, _, _ := h.box.Get(context.Background(), id); e.Attempts != 0 && e.LeaseUntil.IsZero() { // a probe in flight is counted until recorded
 				t.Fatalf("a paused probe counted toward the event's attempts: %d", e.Attempts)
 			}
 		}
