@@ -146,6 +146,16 @@ func TestTwoMatchingClicksAndALostAnswerAreNeverADoubleUnflagged(t *testing.T) {
 	if held := u.heldThrough(t, "order-thrice"); held != 2 || e.State != sidecar.StateUnconfirmed || !e.PossibleDouble || e.Landed != 2 {
 		t.Errorf("two lost answers: held %d times, state %s, possible_double %v, landed %d", held, e.State, e.PossibleDouble, e.Landed)
 	}
+	// Two lost answers, the second at the retry max age: dead, and flagged.
+	h.stop()
+	h = start(t, u, relay.Options{RetryInitial: 40 * time.Millisecond, RetryMaxInterval: 40 * time.Millisecond, RetryMaxAge: 30 * time.Millisecond})
+	u.session(t, "soft-e", "late@example.com")
+	u.session(t, "soft-f", "late@example.com")
+	u.fault(mockglp.Fault{Drop: true, After: true, Count: 2})
+	e, _ = h.await(t, h.add(t, sidecar.Conversion{Email: "late@example.com", ConversionID: "order-late"}))
+	if held := u.heldThrough(t, "order-late"); held != 2 || e.State != sidecar.StateDead || !e.PossibleDouble {
+		t.Errorf("two lost answers, then the max age: held %d times, state %s, possible_double %v", held, e.State, e.PossibleDouble)
+	}
 	// With a click id the same loss is no double.
 	u.fault(mockglp.Fault{Drop: true, After: true})
 	e, _ = h.await(t, h.add(t, sidecar.Conversion{ClickID: "direct", ConversionID: "order-direct"}))

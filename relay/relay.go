@@ -525,8 +525,8 @@ func (r *Relay) record(e sidecar.Event, res sidecar.Result, status int, v verdic
 // result is what the outbox records for an attempt: the state the answer
 // and the event's history come to. An earlier attempt that may have landed
 // makes a 200 duplicate its own conversion (delivered) and a refusal
-// unconfirmed; a soft-matched event answered 201 after one may be held
-// twice.
+// unconfirmed; a soft-matched event that more than one attempt may have
+// recorded may be held twice.
 func (r *Relay) result(e sidecar.Event, a answer, v verdict, reason string, started time.Time, took time.Duration) sidecar.Result {
 	now := r.opts.Now()
 	res := sidecar.Result{
@@ -567,7 +567,7 @@ func (r *Relay) result(e sidecar.Event, a answer, v verdict, reason string, star
 		res.State, res.NextAttemptAt = sidecar.StateQueued, next
 		res.Attempt.Outcome = "retry"
 	}
-	if res.State != sidecar.StateQueued && possibleDouble(e, v) {
+	if res.State != sidecar.StateQueued && possibleDouble(e, a, v) {
 		res.PossibleDouble = true
 		res.Attempt.Error = strings.TrimPrefix(res.Attempt.Error+"; ", "; ") + "soft-matched, and GLP Winner may have recorded more than one of its attempts: it may hold it twice"
 	}
@@ -579,14 +579,15 @@ func (r *Relay) result(e sidecar.Event, a answer, v verdict, reason string, star
 
 // possibleDouble reports whether GLP Winner may hold a finished event more
 // than once: it can only soft-match it (no click id, no session token:
-// nothing dedups a resend), and its attempts that may have landed, with a
-// 201 if this one was, come to two or more.
-func possibleDouble(e sidecar.Event, v verdict) bool {
+// nothing dedups a resend), and its attempts that may have recorded it
+// (those that may have landed, this one included, and a 201) come to two
+// or more.
+func possibleDouble(e sidecar.Event, a answer, v verdict) bool {
 	if e.Conversion.ClickID != "" || e.Conversion.SessionToken != "" {
 		return false
 	}
 	recorded := e.Landed
-	if v == delivered {
+	if a.landed || v == delivered {
 		recorded++
 	}
 	return recorded >= 2
