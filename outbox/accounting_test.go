@@ -42,6 +42,30 @@ func TestALeaseThatRunsOutCountsAsAnAttemptThatMayHaveLanded(t *testing.T) {
 	}
 }
 
+func TestASoftMatchedEventWhoseLeasesRanOutTwiceGoesDeadFlaggedAsAPossibleDouble(t *testing.T) {
+	c := newClock()
+	o := open(t, outbox.Options{Now: c.now})
+	soft, _ := o.Append(ctx, sidecar.NewEvent{Conversion: sidecar.Conversion{Email: "pat@example.com"}})
+	direct, _ := o.Append(ctx, conv(1))
+	for i := 0; i < 2; i++ { // claimed, and the process dies with the request maybe written; twice
+		if evs, err := o.Claim(ctx, 2, time.Minute); err != nil || len(evs) != 2 {
+			t.Fatalf("claim %d: %v %v", i, evs, err)
+		}
+		c.advance(2 * time.Minute)
+	}
+	if ids, err := o.ExpireDead(ctx, time.Minute); err != nil || len(ids) != 2 {
+		t.Fatalf("expire: %v %v", ids, err)
+	}
+	for id, want := range map[string]bool{soft.ID: true, direct.ID: false} {
+		if e, _, _ := o.Get(ctx, id); e.State != sidecar.StateDead || e.Landed != 2 || e.PossibleDouble != want {
+			t.Errorf("%s: %s, landed %d, possible double %v (want %v)", id, e.State, e.Landed, e.PossibleDouble, want)
+		}
+	}
+	if st, _ := o.Stats(ctx); st.PossibleDouble != 1 {
+		t.Errorf("stats: %d possible doubles", st.PossibleDouble)
+	}
+}
+
 func TestUnconfirmedEventsAreCountedApartAndRetryableByHand(t *testing.T) {
 	o := open(t, outbox.Options{})
 	a, _ := o.Append(ctx, conv(1))
