@@ -18,6 +18,7 @@ import (
 
 	sidecar "github.com/glpwinner/glp-sidecar"
 	"github.com/glpwinner/glp-sidecar/mockglp"
+	"github.com/glpwinner/glp-sidecar/outbox"
 	"github.com/glpwinner/glp-sidecar/relay"
 )
 
@@ -272,4 +273,56 @@ func TestAWrongTokenPausesWithProbesRotatingAndCollapsing(t *testing.T) {
 		}
 	}
 	t.Logf("probes per event in 1.5 s: %s", counts)
+}
+
+func TestHalfADayOfABadTokenWritesOneAttemptRow(t *testing.T) {
+	clk := newFastClock(10000) // 12 hours in 4.3 s
+	u := newUpstream(t, clk.Now)
+	h := start(t, u, relay.Options{Token: "revoked", RetryInitial: time.Second, RetryMaxInterval: 10 * time.Minute, RetryMaxAge: 72 * time.Hour,
+		Lease: time.Hour, Now: clk.Now, After: clk.After})
+	began := clk.Now()
+	id := h.add(t, sidecar.Conversion{ClickID: "all-day"})
+	clk.until(began.Add(12 * time.Hour))
+	calls := len(u.callTimes())
+	e, attempts, err := h.box.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repeats := 0
+	for _, a := range attempts {
+		repeats += a.Repeats
+	}
+	if e.State != sidecar.StateQueued || len(attempts) != 1 || repeats < calls-1 || calls < 300 {
+		t.Fatalf("after 12 h of a bad token: %s, %d calls, %d attempt rows standing for %d", e.State, calls, len(attempts), repeats)
+	}
+	t.Logf("12 simulated hours of a bad token: %d probes of one event, %d attempt row", calls, len(attempts))
+}
+
+func TestUncountedAttemptRowsOfOneEventAreCapped(t *testing.T) {
+	u := newUpstream(t, time.Now)
+	var n atomic.Int32
+	varying := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusForbidden)
+		fmt.Fprintf(w, `{"error":"Forbidden, request %d"}`, n.Add(1)) // every answer differs
+	}))
+	defer varying.Close()
+	h := startAt(t, u, varying.URL, relay.Options{RetryInitial: 5 * time.Millisecond, RetryMaxInterval: 10 * time.Millisecond})
+	id := h.add(t, sidecar.Conversion{ClickID: "capped"})
+	for n.Load() < 40 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	h.stop() // every attempt made is recorded
+	box, err := outbox.Open(outbox.Options{Path: h.box.Path()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer box.Close()
+	_, attempts, _ := box.Get(context.Background(), id)
+	repeats := 0
+	for _, a := range attempts {
+		repeats += a.Repeats
+	}
+	if len(attempts) != 10 || repeats != int(n.Load()) || !strings.Contains(attempts[len(attempts)-1].Body, fmt.Sprint(n.Load())) {
+		t.Fatalf("%d different answers: %d rows standing for %d, the last %q", n.Load(), len(attempts), repeats, attempts[len(attempts)-1].Body)
+	}
 }
