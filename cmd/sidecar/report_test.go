@@ -28,6 +28,16 @@ func (s stack) final(t *testing.T, path, body string) map[string]any {
 	return waitState(t, s.admin, id)
 }
 
+// events0 is the id of the first event of a list answer.
+func events0(list map[string]any) string {
+	events, _ := list["events"].([]any)
+	if len(events) == 0 {
+		return ""
+	}
+	id, _ := events[0].(map[string]any)["id"].(string)
+	return id
+}
+
 // sum adds a field over the report's days.
 func sum(report map[string]any, field string) int {
 	n := 0
@@ -241,6 +251,27 @@ func TestTheDashboardChartsTheDaysStackedByStateWithALinkToTheCSV(t *testing.T) 
 	_, list, _ := call(t, "GET", s.admin+"/admin/api/events?state=unconfirmed", "", "")
 	if events, _ := list["events"].([]any); len(events) != 1 || events[0].(map[string]any)["may_have_landed"] != true {
 		t.Errorf("?state=unconfirmed: %v", list)
+	}
+	unconfirmed := events0(list)
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"outbox", "stats"}, []string{"unconfirmed      1", "possible double  0"}},
+		{[]string{"outbox", "list", "--state", "unconfirmed"}, []string{unconfirmed, "unconfirmed"}},
+		{[]string{"outbox", "show", unconfirmed}, []string{"may have landed  true", "request written, no answer read"}},
+	} {
+		var out bytes.Buffer
+		cmd := sidecarCmd(t, []string{"GLP_DB_PATH=" + s.db}, c.args...)
+		cmd.Stdout = &out
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("sidecar %v: %v", c.args, err)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("sidecar %v lacks %q:\n%s", c.args, w, out.String())
+			}
+		}
 	}
 	if code, body, _ := call(t, "POST", s.admin+"/admin/api/events/retry?state=unconfirmed", "", ""); code != 200 || body["requeued"] != 1.0 {
 		t.Errorf("retry?state=unconfirmed: %d %v", code, body)
