@@ -1,6 +1,6 @@
 -- Exact accounting: what GLP Winner holds, after every lost answer.
--- landed: an attempt of the event may have reached GLP Winner unanswered (the request was written
--- and no answer read, or its lease ran out after a crash); the final state counts it.
+-- landed: how many attempts of the event may have reached GLP Winner unanswered (the request was
+-- written and no answer read, or its lease ran out after a crash); the final state counts them.
 ALTER TABLE events ADD COLUMN landed INTEGER NOT NULL DEFAULT 0;
 -- possible_double: GLP Winner may hold the event twice (soft-matched, 201 after a landed attempt).
 ALTER TABLE events ADD COLUMN possible_double INTEGER NOT NULL DEFAULT 0;
