@@ -149,7 +149,9 @@ func TestTwoMatchingClicksAndALostAnswerAreNeverADoubleUnflagged(t *testing.T) {
 	}
 	// Two lost answers, the second at the retry max age: dead, and flagged.
 	h.stop()
-	h = start(t, u, relay.Options{RetryInitial: 40 * time.Millisecond, RetryMaxInterval: 40 * time.Millisecond, RetryMaxAge: 30 * time.Millisecond})
+	// The first retry's wait (0.5-1.5 s with jitter) is cut to the max age:
+	// the second attempt is the last.
+	h = start(t, u, relay.Options{RetryInitial: time.Second, RetryMaxInterval: time.Second, RetryMaxAge: 300 * time.Millisecond})
 	u.session(t, "soft-e", "late@example.com")
 	u.session(t, "soft-f", "late@example.com")
 	u.fault(mockglp.Fault{Drop: true, After: true, Count: 2})
