@@ -43,6 +43,21 @@ type Event struct {
 	UpdatedAt     time.Time  `json:"updated_at"`
 	FinishedAt    time.Time  `json:"finished_at,omitzero"`
 	Erased        bool       `json:"erased,omitempty"` // email and IP erased by retention
+
+	// MayHaveLanded: an attempt of this event may have reached GLP Winner
+	// unanswered (written and no answer read, or a lease that ran out
+	// after a crash). The final state counts it. Landed is how many did.
+	MayHaveLanded bool `json:"may_have_landed"`
+	Landed        int  `json:"landed_attempts,omitempty"`
+	// PossibleDouble: GLP Winner may hold this event twice (soft-matched,
+	// answered 201 after an attempt that may have landed).
+	PossibleDouble bool `json:"possible_double"`
+	// RefusedAlone counts the answers that would pause the relay (401,
+	// 403, a redirect, 404, 405) this event drew; LastRefusedAt is the
+	// last one. The relay rejects an event that keeps drawing them while
+	// others are accepted.
+	RefusedAlone  int       `json:"-"`
+	LastRefusedAt time.Time `json:"-"`
 }
 
 // Upstream is what GLP Winner said about a delivered or duplicate event.
@@ -61,6 +76,12 @@ type Attempt struct {
 	Error     string        `json:"error,omitempty"`  // transport error, or what the answer meant
 	Body      string        `json:"body,omitempty"`   // the upstream's answer, truncated
 	Outcome   string        `json:"outcome"`          // the state it led to, or "retry" or "paused"
+	// MayHaveLanded: the request was written and no answer was read.
+	MayHaveLanded bool `json:"may_have_landed,omitempty"`
+	// Repeats is how many identical uncounted attempts this row stands
+	// for (a paused relay's probes), the last one at LastAt.
+	Repeats int       `json:"repeats,omitempty"`
+	LastAt  time.Time `json:"last_at,omitzero"`
 }
 
 // Result is what one delivery attempt came to, for the outbox to record.
@@ -71,6 +92,9 @@ type Result struct {
 	NextAttemptAt time.Time // when State is StateQueued
 	Uncounted     bool      // the attempt does not count toward the event's attempts (the relay was paused)
 	Upstream      Upstream
+
+	PossibleDouble bool // see Event.PossibleDouble
+	RefusedAlone   bool // the answer would pause the relay: counted on the event (see Event.RefusedAlone)
 }
 
 // Stats are the outbox's counts.
@@ -79,6 +103,8 @@ type Stats struct {
 	OldestQueued time.Time     `json:"oldest_queued_at,omitzero"` // when the oldest queued event was accepted
 	NextDue      time.Time     `json:"next_due_at,omitzero"`
 	Burst        bool          `json:"burst,omitempty"` // a burst keeps the serving process's writer busy: delivery waits its turn (never set for another process)
+	// PossibleDouble counts the events GLP Winner may hold twice.
+	PossibleDouble int `json:"possible_double"`
 }
 
 // Relay modes.

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"net/http"
@@ -21,6 +22,8 @@ type Store interface {
 	Retry(ctx context.Context, ids ...string) (int, error)
 	RetryState(ctx context.Context, state sidecar.State) (int, error)
 	Clicks(ctx context.Context, limit int) ([]sidecar.Click, error)
+	Report(ctx context.Context, q sidecar.ReportQuery) ([]sidecar.ReportDay, error)
+	ReportRows(ctx context.Context, q sidecar.ReportQuery, fn func(sidecar.ReportRow) error) error
 }
 
 // Relay is the relay, as the admin API reports and wakes it.
@@ -38,6 +41,7 @@ type statsBody struct {
 	OldestQueuedS  float64               `json:"oldest_queued_age_seconds"`
 	Relay          sidecar.RelayStatus   `json:"relay"`
 	Burst          bool                  `json:"burst"`
+	PossibleDouble int                   `json:"possible_double"`
 	Now            time.Time             `json:"now"`
 	Refused        map[string]int        `json:"refused"` // refused conversion requests since start, by reason
 }
@@ -49,7 +53,7 @@ func handleStats(store Store, relay Relay, now func() time.Time, refused func() 
 			answerError(w, err)
 			return
 		}
-		b := statsBody{States: st.States, OldestQueuedAt: st.OldestQueued, Relay: relay.Status(), Burst: st.Burst, Now: now(), Refused: refused()}
+		b := statsBody{States: st.States, OldestQueuedAt: st.OldestQueued, Relay: relay.Status(), Burst: st.Burst, PossibleDouble: st.PossibleDouble, Now: now(), Refused: refused()}
 		for _, n := range st.States {
 			b.Total += n
 		}
@@ -65,7 +69,7 @@ func handleEvents(store Store) http.Handler {
 		q := r.URL.Query()
 		state := sidecar.State(q.Get("state"))
 		if state != "" && !state.Valid() {
-			answerError(w, &sidecar.Error{Code: sidecar.EInvalid, Message: "Invalid query", Fields: map[string]string{"state": "must be one of queued, delivered, duplicate, rejected, dead"}})
+			answerError(w, &sidecar.Error{Code: sidecar.EInvalid, Message: "Invalid query", Fields: map[string]string{"state": "must be one of " + sidecar.StateNames(sidecar.States())}})
 			return
 		}
 		limit, err := pageLimit(q.Get("limit"))
@@ -128,7 +132,7 @@ func handleRetryState(store Store, relay Relay) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		state := sidecar.State(r.URL.Query().Get("state"))
 		if !state.Retryable() {
-			answerError(w, &sidecar.Error{Code: sidecar.EInvalid, Message: "Invalid query", Fields: map[string]string{"state": "must be dead or rejected"}})
+			answerError(w, &sidecar.Error{Code: sidecar.EInvalid, Message: "Invalid query", Fields: map[string]string{"state": "must be one of " + sidecar.StateNames(sidecar.RetryableStates())}})
 			return
 		}
 		n, err := store.RetryState(context.WithoutCancel(r.Context()), state)
@@ -154,6 +158,67 @@ func handleClicks(store Store) http.Handler {
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"clicks": clicks})
+	})
+}
+
+// reportQuery reads a report's from, to, tz and test parameters.
+func reportQuery(r *http.Request, now func() time.Time) (sidecar.ReportQuery, error) {
+	q := r.URL.Query()
+	test := false
+	switch v := q.Get("test"); v {
+	case "", "false":
+	case "true":
+		test = true
+	default:
+		return sidecar.ReportQuery{}, &sidecar.Error{Code: sidecar.EInvalid, Message: "Invalid report range", Fields: map[string]string{"test": "must be true or false"}}
+	}
+	return sidecar.ParseReportQuery(q.Get("from"), q.Get("to"), q.Get("tz"), test, now())
+}
+
+type reportBody struct {
+	From string              `json:"from"`
+	To   string              `json:"to"`
+	TZ   string              `json:"tz"`
+	Test bool                `json:"test"`
+	Days []sidecar.ReportDay `json:"days"`
+}
+
+func handleReport(store Store, now func() time.Time) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q, err := reportQuery(r, now)
+		if err != nil {
+			answerError(w, err)
+			return
+		}
+		days, err := store.Report(r.Context(), q)
+		if err != nil {
+			answerError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, reportBody{From: q.From.Format(sidecar.DayLayout), To: q.To.Format(sidecar.DayLayout), TZ: q.Loc.String(), Test: q.Test, Days: days})
+	})
+}
+
+// handleReportCSV streams one row per event, live and test, accepted in
+// the range. The outbox failing midway aborts the answer: the download
+// fails rather than end in a file that looks whole.
+func handleReportCSV(store Store, now func() time.Time) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q, err := reportQuery(r, now)
+		if err != nil {
+			answerError(w, err)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", "text/csv; charset=utf-8")
+		h.Set("Cache-Control", "no-store")
+		h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="glp-conversions-%s-%s.csv"`, q.From.Format(sidecar.DayLayout), q.To.Format(sidecar.DayLayout)))
+		cw := csv.NewWriter(w)
+		cw.Write(sidecar.ReportCSVHeader)
+		if err := store.ReportRows(r.Context(), q, func(row sidecar.ReportRow) error { return cw.Write(row.CSV()) }); err != nil {
+			panic(http.ErrAbortHandler)
+		}
+		cw.Flush()
 	})
 }
 

@@ -66,7 +66,7 @@ func NewMetrics(store StatsSource, relay func() sidecar.RelayStatus, now func() 
 		}, []string{"endpoint", "outcome"}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "deliveries_total",
-			Help: "Delivery attempts to GLP Winner, by outcome (delivered, duplicate, rejected, retry, paused) and status class.",
+			Help: "Delivery attempts to GLP Winner, by outcome (delivered, duplicate, rejected, unconfirmed, dead, retry, paused) and status class.",
 		}, []string{"outcome", "status_class"}),
 		delivery: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "delivery_duration_seconds",
@@ -213,11 +213,12 @@ var (
 	relayDesc    = prometheus.NewDesc(namespace+"_relay_state", "The relay's mode: 1 for the current one.", []string{"mode"}, nil)
 	inFlightDesc = prometheus.NewDesc(namespace+"_relay_in_flight", "Deliveries in flight.", nil, nil)
 	scrapeDesc   = prometheus.NewDesc(namespace+"_outbox_scrape_error", "1 when the outbox could not be read for this scrape.", nil, nil)
+	doubleDesc   = prometheus.NewDesc(namespace+"_events_possible_double", "Events that GLP Winner may hold twice (soft-matched, recorded after an attempt that may have landed unanswered).", nil, nil)
 	burstDesc    = prometheus.NewDesc(namespace+"_outbox_burst", "1 while a burst of conversions keeps the outbox's writer busy and delivery waits its turn (every 250 ms), else 0.", nil, nil)
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{eventsDesc, oldestDesc, relayDesc, inFlightDesc, scrapeDesc, burstDesc} {
+	for _, d := range []*prometheus.Desc{eventsDesc, oldestDesc, relayDesc, inFlightDesc, scrapeDesc, burstDesc, doubleDesc} {
 		ch <- d
 	}
 }
@@ -238,6 +239,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			age = c.now().Sub(st.OldestQueued).Seconds()
 		}
 		ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, age)
+		ch <- prometheus.MustNewConstMetric(doubleDesc, prometheus.GaugeValue, float64(st.PossibleDouble))
 		burst := 0.0
 		if st.Burst {
 			burst = 1

@@ -28,6 +28,8 @@ func (s *Server) routes() http.Handler {
 	guarded.Handle("/admin/api/events/{id}", handleEvent(s.opts.Store)).Methods(http.MethodGet)
 	guarded.Handle("/admin/api/events/{id}/retry", handleRetryOne(s.opts.Store, s.opts.Relay)).Methods(http.MethodPost)
 	guarded.Handle("/admin/api/clicks", handleClicks(s.opts.Store)).Methods(http.MethodGet)
+	guarded.Handle("/admin/api/report", handleReport(s.opts.Store, s.opts.Now)).Methods(http.MethodGet)
+	guarded.Handle("/admin/api/report/conversions.csv", handleReportCSV(s.opts.Store, s.opts.Now)).Methods(http.MethodGet)
 	if s.opts.Pprof {
 		guarded.Handle("/debug/pprof/profile", http.HandlerFunc(pprof.Profile))
 		guarded.Handle("/debug/pprof/trace", http.HandlerFunc(pprof.Trace))

@@ -404,7 +404,8 @@ func requestOptions(r *http.Request) (time.Duration, string, error) {
 // and, failing a click id, for a browser call, a recent top-level landing
 // from the same address and user agent.
 func (h *Handler) complete(r *http.Request, req sidecar.ConversionRequest, client netip.Addr, server bool) sidecar.NewEvent {
-	ev := sidecar.NewEvent{Conversion: req.Conversion, Test: req.TestMode || h.opts.TestMode || strings.EqualFold(r.Header.Get("X-GLP-Test-Mode"), "true")}
+	ev := sidecar.NewEvent{Conversion: req.Conversion, Test: req.TestMode || h.opts.TestMode || strings.EqualFold(r.Header.Get("X-GLP-Test-Mode"), "true") ||
+		strings.EqualFold(r.URL.Query().Get("testMode"), "true")} // ?testMode=true, the guide's spelling
 	c := &ev.Conversion
 	switch {
 	case c.ClickID != "":

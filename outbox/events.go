@@ -97,8 +97,13 @@ func (o *Outbox) claim(ctx context.Context, where string, n int, lease time.Dura
 		events, payloads = events[:0], payloads[:0]
 		now := o.now()
 		until, updated := fromMS(ms(now.Add(lease))), fromMS(ms(now)) // as stored: milliseconds
-		rows, err := tx.Query(`UPDATE events SET lease_until = :until, next_attempt_at = :until, attempts = attempts + 1, updated_at = :now
-			WHERE id IN (SELECT id FROM events INDEXED BY events_due WHERE `+where+`) RETURNING id, payload, test, click_source, attempts, created_at, queued_at`,
+		// A lease still set when the event is claimed again was neither
+		// recorded nor released: the process that held it died, maybe with
+		// the request written. That attempt may have landed.
+		rows, err := tx.Query(`UPDATE events SET lease_until = :until, next_attempt_at = :until, attempts = attempts + 1, updated_at = :now,
+				landed = landed + (lease_until IS NOT NULL)
+			WHERE id IN (SELECT id FROM events INDEXED BY events_due WHERE `+where+`)
+			RETURNING id, payload, test, click_source, attempts, created_at, queued_at, landed, refused_alone, last_refused_at`,
 			sql.Named("until", ms(until)), sql.Named("now", ms(now)), sql.Named("n", n))
 		if err != nil {
 			return err
@@ -108,10 +113,12 @@ func (o *Outbox) claim(ctx context.Context, where string, n int, lease time.Dura
 			e := sidecar.Event{State: sidecar.StateQueued, NextAttemptAt: until, LeaseUntil: until, UpdatedAt: updated}
 			var payload []byte
 			var created, queued int64
-			if err := rows.Scan(&e.ID, &payload, &e.Test, &e.ClickSource, &e.Attempts, &created, &queued); err != nil {
+			var refusedAt sql.NullInt64
+			if err := rows.Scan(&e.ID, &payload, &e.Test, &e.ClickSource, &e.Attempts, &created, &queued, &e.Landed, &e.RefusedAlone, &refusedAt); err != nil {
 				return err
 			}
-			e.CreatedAt, e.QueuedAt = fromMS(created), fromMS(queued)
+			e.CreatedAt, e.QueuedAt, e.LastRefusedAt = fromMS(created), fromMS(queued), fromMS(refusedAt.Int64)
+			e.MayHaveLanded = e.Landed > 0
 			events, payloads = append(events, e), append(payloads, payload)
 		}
 		return rows.Err()
@@ -141,6 +148,12 @@ func (o *Outbox) Record(ctx context.Context, r sidecar.Result) error {
 	return nil
 }
 
+// maxUncountedRows caps the attempt rows of one event that a paused relay's
+// probes write: identical probes collapse into one row, and past the cap the
+// last row stands for every later one. A day of probes with a bad token
+// writes a few rows, not 1,400.
+const maxUncountedRows = 10
+
 func recordTx(tx *sql.Tx, r sidecar.Result, now time.Time) error {
 	a := r.Attempt
 	body := truncate(a.Body, maxStoredBody)
@@ -152,26 +165,65 @@ func recordTx(tx *sql.Tx, r sidecar.Result, now time.Time) error {
 	if r.State != sidecar.StateQueued || next == 0 {
 		next = ms(now)
 	}
-	uncount := 0
-	if r.Uncounted {
-		uncount = 1
+	var refusedAt any
+	if r.RefusedAlone {
+		refusedAt = ms(now)
 	}
-	_, err := tx.Exec(`UPDATE events SET state = ?, next_attempt_at = ?, lease_until = NULL, attempts = MAX(attempts - ?, 0),
-			last_status = ?, last_error = ?, last_body = ?,
-			upstream_conversion_id = CASE WHEN ? = '' THEN upstream_conversion_id ELSE ? END,
-			upstream_click_id = CASE WHEN ? = '' THEN upstream_click_id ELSE ? END,
-			upstream_recorded_at = CASE WHEN ? = '' THEN upstream_recorded_at ELSE ? END,
-			updated_at = ?, finished_at = ?
-		WHERE id = ? AND state = 'queued'`,
-		r.State, next, uncount, a.Status, a.Error, body,
-		r.Upstream.ConversionID, r.Upstream.ConversionID, r.Upstream.ClickID, r.Upstream.ClickID, r.Upstream.RecordedAt, r.Upstream.RecordedAt,
-		ms(now), finished, r.EventID)
+	_, err := tx.Exec(`UPDATE events SET state = :state, next_attempt_at = :next, lease_until = NULL, attempts = MAX(attempts - :uncount, 0),
+			last_status = :status, last_error = :error, last_body = :body,
+			upstream_conversion_id = CASE WHEN :cid = '' THEN upstream_conversion_id ELSE :cid END,
+			upstream_click_id = CASE WHEN :clk = '' THEN upstream_click_id ELSE :clk END,
+			upstream_recorded_at = CASE WHEN :rec = '' THEN upstream_recorded_at ELSE :rec END,
+			landed = landed + :landed, possible_double = possible_double OR :double,
+			refused_alone = refused_alone + :refused, last_refused_at = COALESCE(:refused_at, last_refused_at),
+			updated_at = :now, finished_at = :finished
+		WHERE id = :id AND state = 'queued'`,
+		sql.Named("state", r.State), sql.Named("next", next), sql.Named("uncount", r.Uncounted),
+		sql.Named("status", a.Status), sql.Named("error", a.Error), sql.Named("body", body),
+		sql.Named("cid", r.Upstream.ConversionID), sql.Named("clk", r.Upstream.ClickID), sql.Named("rec", r.Upstream.RecordedAt),
+		sql.Named("landed", a.MayHaveLanded), sql.Named("double", r.PossibleDouble),
+		sql.Named("refused", r.RefusedAlone), sql.Named("refused_at", refusedAt),
+		sql.Named("now", ms(now)), sql.Named("finished", finished), sql.Named("id", r.EventID))
 	if err != nil {
 		return err
 	}
-	_, err = tx.Exec(`INSERT INTO attempts (event_id, n, started_at, duration_us, status, error, body, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.EventID, a.N, ms(a.StartedAt), a.Duration.Microseconds(), a.Status, a.Error, body, a.Outcome)
+	if r.Uncounted {
+		if collapsed, err := collapseUncounted(tx, r.EventID, a, body); collapsed || err != nil {
+			return err
+		}
+	}
+	_, err = tx.Exec(`INSERT INTO attempts (event_id, n, started_at, duration_us, status, error, body, outcome, may_have_landed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.EventID, a.N, ms(a.StartedAt), a.Duration.Microseconds(), a.Status, a.Error, body, a.Outcome, a.MayHaveLanded)
 	return err
+}
+
+// collapseUncounted folds an uncounted attempt into the event's last
+// attempt row when it is the same answer, or into its last uncounted row
+// when the event has maxUncountedRows of them, and reports whether it did.
+func collapseUncounted(tx *sql.Tx, eventID string, a sidecar.Attempt, body string) (bool, error) {
+	var lastID, lastStatus, uncounted int64
+	var lastError, lastBody, lastOutcome string
+	err := tx.QueryRow(`SELECT id, status, error, body, outcome, (SELECT COUNT(*) FROM attempts WHERE event_id = :id AND outcome = 'paused')
+		FROM attempts WHERE event_id = :id ORDER BY id DESC LIMIT 1`, sql.Named("id", eventID)).
+		Scan(&lastID, &lastStatus, &lastError, &lastBody, &lastOutcome, &uncounted)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	same := lastOutcome == a.Outcome && lastStatus == int64(a.Status) && lastError == a.Error && lastBody == body
+	if !same && uncounted < maxUncountedRows {
+		return false, nil
+	}
+	if !same {
+		if err := tx.QueryRow(`SELECT id FROM attempts WHERE event_id = ? AND outcome = 'paused' ORDER BY id DESC LIMIT 1`, eventID).Scan(&lastID); err != nil {
+			return false, err
+		}
+	}
+	_, err = tx.Exec(`UPDATE attempts SET repeats = repeats + 1, last_at = ?, status = ?, error = ?, body = ?, duration_us = ? WHERE id = ?`,
+		ms(a.StartedAt), a.Status, a.Error, body, a.Duration.Microseconds(), lastID)
+	return err == nil, err
 }
 
 func truncate(s string, n int) string {
@@ -205,10 +257,11 @@ func (o *Outbox) Release(ctx context.Context, ids ...string) error {
 
 // ErrNotRetryable is returned when an operator retries an event that is
 // queued, delivered or duplicate.
-var ErrNotRetryable = errors.New("only rejected and dead events can be retried")
+var ErrNotRetryable = errors.New("only rejected, unconfirmed and dead events can be retried")
 
-// Retry requeues rejected or dead events by id, due now, with the retry max
-// age counted afresh. It returns how many were requeued; an id that does not
+// Retry requeues rejected, unconfirmed or dead events by id, due now, with
+// the retry max age counted afresh. What the event's earlier attempts may
+// have landed stays counted: the next answer is read with it. It returns how many were requeued; an id that does not
 // exist is a sidecar ENotFound error.
 func (o *Outbox) Retry(ctx context.Context, ids ...string) (int, error) {
 	var n int
@@ -284,7 +337,9 @@ func (o *Outbox) ExpireDead(ctx context.Context, maxAge time.Duration) ([]string
 	err := o.write(ctx, func(tx *sql.Tx) error {
 		ids = ids[:0]
 		now := o.now()
-		rows, err := tx.Query(`UPDATE events SET state = 'dead', finished_at = :now, updated_at = :now, next_attempt_at = :now
+		rows, err := tx.Query(`UPDATE events SET state = 'dead', finished_at = :now, updated_at = :now, next_attempt_at = :now,
+				landed = landed + (lease_until IS NOT NULL), lease_until = NULL,
+				possible_double = possible_double OR (landed + (lease_until IS NOT NULL) >= 2 AND `+softMatched+`)
 			WHERE state = 'queued' AND queued_at <= :cutoff AND (lease_until IS NULL OR lease_until <= :now)
 			RETURNING id`, sql.Named("now", ms(now)), sql.Named("cutoff", ms(now.Add(-maxAge))))
 		if err != nil {
@@ -305,6 +360,10 @@ func (o *Outbox) ExpireDead(ctx context.Context, maxAge time.Duration) ([]string
 	}
 	return ids, nil
 }
+
+// softMatched is true for an event GLP Winner can only soft-match: no click
+// id and no session token. Sent twice, it may be recorded twice.
+const softMatched = `json_extract(payload, '$.transaction_id') IS NULL AND json_extract(payload, '$.session_token') IS NULL`
 
 // Purge deletes delivered and duplicate events finished more than age ago,
 // with their attempts, and returns how many. Their idempotency keys are

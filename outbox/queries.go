@@ -12,22 +12,25 @@ import (
 )
 
 const eventColumns = `id, idem_key, payload, test, click_source, state, attempts, next_attempt_at, lease_until, last_status, last_error, last_body,
-	upstream_conversion_id, upstream_click_id, upstream_recorded_at, created_at, queued_at, updated_at, finished_at, erased`
+	upstream_conversion_id, upstream_click_id, upstream_recorded_at, created_at, queued_at, updated_at, finished_at, erased,
+	landed, possible_double, refused_alone, last_refused_at`
 
 func scanEvent(row interface{ Scan(...any) error }) (sidecar.Event, error) {
 	var e sidecar.Event
 	var key sql.NullString
 	var payload []byte
 	var next, created, queued, updated int64
-	var lease, finished sql.NullInt64
+	var lease, finished, refusedAt sql.NullInt64
 	err := row.Scan(&e.ID, &key, &payload, &e.Test, &e.ClickSource, &e.State, &e.Attempts, &next, &lease, &e.LastStatus, &e.LastError, &e.LastBody,
-		&e.Upstream.ConversionID, &e.Upstream.ClickID, &e.Upstream.RecordedAt, &created, &queued, &updated, &finished, &e.Erased)
+		&e.Upstream.ConversionID, &e.Upstream.ClickID, &e.Upstream.RecordedAt, &created, &queued, &updated, &finished, &e.Erased,
+		&e.Landed, &e.PossibleDouble, &e.RefusedAlone, &refusedAt)
 	if err != nil {
 		return e, err
 	}
 	e.Key = key.String
 	e.NextAttemptAt, e.LeaseUntil = fromMS(next), fromMS(lease.Int64)
 	e.CreatedAt, e.QueuedAt, e.UpdatedAt, e.FinishedAt = fromMS(created), fromMS(queued), fromMS(updated), fromMS(finished.Int64)
+	e.LastRefusedAt, e.MayHaveLanded = fromMS(refusedAt.Int64), e.Landed > 0
 	return e, decodePayload(&e, payload)
 }
 
@@ -48,7 +51,8 @@ func (o *Outbox) Get(ctx context.Context, id string) (sidecar.Event, []sidecar.A
 	if err != nil {
 		return e, nil, fmt.Errorf("get event %s: %w", id, err)
 	}
-	rows, err := o.rdb.QueryContext(ctx, `SELECT n, started_at, duration_us, status, error, body, outcome FROM attempts WHERE event_id = ? ORDER BY id`, id)
+	rows, err := o.rdb.QueryContext(ctx, `SELECT n, started_at, duration_us, status, error, body, outcome, may_have_landed, repeats, last_at
+		FROM attempts WHERE event_id = ? ORDER BY id`, id)
 	if err != nil {
 		return e, nil, fmt.Errorf("get attempts of %s: %w", id, err)
 	}
@@ -57,10 +61,11 @@ func (o *Outbox) Get(ctx context.Context, id string) (sidecar.Event, []sidecar.A
 	for rows.Next() {
 		var a sidecar.Attempt
 		var started, us int64
-		if err := rows.Scan(&a.N, &started, &us, &a.Status, &a.Error, &a.Body, &a.Outcome); err != nil {
+		var last sql.NullInt64
+		if err := rows.Scan(&a.N, &started, &us, &a.Status, &a.Error, &a.Body, &a.Outcome, &a.MayHaveLanded, &a.Repeats, &last); err != nil {
 			return e, nil, err
 		}
-		a.StartedAt, a.Duration = fromMS(started), time.Duration(us)*time.Microsecond
+		a.StartedAt, a.Duration, a.LastAt = fromMS(started), time.Duration(us)*time.Microsecond, fromMS(last.Int64)
 		attempts = append(attempts, a)
 	}
 	return e, attempts, rows.Err()
@@ -127,7 +132,8 @@ func (o *Outbox) Stats(ctx context.Context) (sidecar.Stats, error) {
 	}
 	var oldest, next sql.NullInt64
 	if err := o.rdb.QueryRowContext(ctx, `SELECT (SELECT created_at FROM events WHERE state = 'queued' ORDER BY id LIMIT 1),
-		(SELECT MIN(next_attempt_at) FROM events INDEXED BY events_due WHERE state = 'queued')`).Scan(&oldest, &next); err != nil {
+		(SELECT MIN(next_attempt_at) FROM events INDEXED BY events_due WHERE state = 'queued'),
+		(SELECT COUNT(*) FROM events INDEXED BY events_double WHERE possible_double = 1)`).Scan(&oldest, &next, &s.PossibleDouble); err != nil {
 		return s, fmt.Errorf("oldest queued event: %w", err)
 	}
 	s.OldestQueued, s.NextDue = fromMS(oldest.Int64), fromMS(next.Int64)

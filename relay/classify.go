@@ -31,6 +31,7 @@ type answer struct {
 	body       []byte
 	header     http.Header
 	err        error // no answer: transport error or timeout
+	landed     bool  // no answer, and the request was written: it may have landed
 	retryAfter time.Duration
 }
 

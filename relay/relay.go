@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
 	"sync"
@@ -101,6 +102,12 @@ type Relay struct {
 
 	recording chan struct{}  // bounds the records not yet on disk
 	records   sync.WaitGroup // records not yet on disk, which Run waits for
+
+	// accepted is when (on the relay's clock) the latest attempt started
+	// whose answer showed the credentials and URL accepted, and refused
+	// when the latest pausing answer (401, 403, a redirect, 404, 405) came
+	// (Unix ns): see refusedAlone.
+	accepted, refused atomic.Int64
 }
 
 // New checks the options and returns the relay; Run starts it.
@@ -436,13 +443,23 @@ func (r *Relay) deliver(e sidecar.Event, probe bool) done {
 	a := r.post(e).redacted(r.opts.Token)
 	took := time.Since(realStart)
 	v, reason := classify(a)
+	switch {
+	case v == delivered || v == duplicate || v == rejected:
+		latest(&r.accepted, started)
+	case v == pause && r.refusedAlone(e):
+		// Other events were accepted since this one last drew such an
+		// answer: it is about this event, not the credentials or the URL.
+		v, reason = rejected, reason+"; only this event draws it while others are accepted"
+	case v == pause:
+		latest(&r.refused, r.opts.Now())
+	}
 	res := r.result(e, a, v, reason, started, took)
 	if r.opts.Observer != nil {
-		r.opts.Observer.Attempted(v.String(), a.status, took)
+		r.opts.Observer.Attempted(res.Attempt.Outcome, a.status, took)
 	}
 	// The worker goes on to its next event while the attempt is committed:
 	// a crash before the commit only means the lease runs out and the event
-	// is sent again, which the upstream's per-click dedup answers duplicate.
+	// is sent again, counted as an attempt that may have landed.
 	r.recording <- struct{}{}
 	r.records.Add(1)
 	go func() {
@@ -450,6 +467,28 @@ func (r *Relay) deliver(e sidecar.Event, probe bool) done {
 		r.record(e, res, a.status, v, reason, took)
 	}()
 	return done{verdict: v, reason: reason, probe: probe, wait: min(a.retryAfter, r.opts.RetryMaxInterval)}
+}
+
+// latest keeps the later of v and t.
+func latest(v *atomic.Int64, t time.Time) {
+	n := t.UnixNano()
+	for {
+		cur := v.Load()
+		if cur >= n || v.CompareAndSwap(cur, n) {
+			return
+		}
+	}
+}
+
+// refusedAlone reports whether a pausing answer (401, 403, a redirect, 404,
+// 405) is about this event alone: it drew one before, and an attempt that
+// started after that one, and after every pausing answer since, was
+// accepted. A token revoked anew refuses every event: the first answers of
+// that outage pause the relay, and an event struck in an outage long past
+// is not rejected for it.
+func (r *Relay) refusedAlone(e sidecar.Event) bool {
+	acc := r.accepted.Load()
+	return e.RefusedAlone > 0 && acc > e.LastRefusedAt.UnixNano() && acc > r.refused.Load()
 }
 
 // record commits an attempt, logs it, and tells the event's waiters.
@@ -483,24 +522,35 @@ func (r *Relay) record(e sidecar.Event, res sidecar.Result, status int, v verdic
 	}
 }
 
-// result is what the outbox records for an attempt.
+// result is what the outbox records for an attempt: the state the answer
+// and the event's history come to. An earlier attempt that may have landed
+// makes a 200 duplicate its own conversion (delivered) and a refusal
+// unconfirmed; a soft-matched event that more than one attempt may have
+// recorded may be held twice.
 func (r *Relay) result(e sidecar.Event, a answer, v verdict, reason string, started time.Time, took time.Duration) sidecar.Result {
 	now := r.opts.Now()
 	res := sidecar.Result{
 		EventID: e.ID,
-		Attempt: sidecar.Attempt{N: e.Attempts, StartedAt: started, Duration: took, Status: a.status, Error: reason, Body: string(a.body)},
+		Attempt: sidecar.Attempt{N: e.Attempts, StartedAt: started, Duration: took, Status: a.status, Error: reason, Body: string(a.body), MayHaveLanded: a.landed},
 	}
 	switch v {
 	case delivered:
 		res.State, res.Upstream = sidecar.StateDelivered, upstreamResult(a.body)
 	case duplicate:
 		res.State, res.Upstream = sidecar.StateDuplicate, upstreamResult(a.body)
+		if e.MayHaveLanded {
+			res.State, res.Attempt.Error = sidecar.StateDelivered, "already tracked: by an earlier attempt of this event, which may have landed unanswered"
+		}
 	case rejected:
 		res.State = sidecar.StateRejected
+		if e.MayHaveLanded {
+			res.State, res.Attempt.Error = sidecar.StateUnconfirmed, reason+"; an earlier attempt may have landed: most likely recorded by it"
+		}
 	case pause:
-		// Not the event's fault: it stays queued, due at once, and the
-		// attempt does not count toward its retries.
-		res.State, res.NextAttemptAt, res.Uncounted = sidecar.StateQueued, now, true
+		// Not the event's fault, as far as anyone can tell yet: it stays
+		// queued, due at once (behind every event due before it, so that
+		// probes rotate), and the attempt does not count toward its retries.
+		res.State, res.NextAttemptAt, res.Uncounted, res.RefusedAlone = sidecar.StateQueued, now, true, true
 		res.Attempt.Outcome = "paused"
 	case retry:
 		deadline := e.QueuedAt.Add(r.opts.RetryMaxAge)
@@ -517,10 +567,30 @@ func (r *Relay) result(e sidecar.Event, a answer, v verdict, reason string, star
 		res.State, res.NextAttemptAt = sidecar.StateQueued, next
 		res.Attempt.Outcome = "retry"
 	}
+	if res.State != sidecar.StateQueued && possibleDouble(e, a, v) {
+		res.PossibleDouble = true
+		res.Attempt.Error = strings.TrimPrefix(res.Attempt.Error+"; ", "; ") + "soft-matched, and GLP Winner may have recorded more than one of its attempts: it may hold it twice"
+	}
 	if res.Attempt.Outcome == "" {
 		res.Attempt.Outcome = string(res.State) // a final state names itself
 	}
 	return res
+}
+
+// possibleDouble reports whether GLP Winner may hold a finished event more
+// than once: it can only soft-match it (no click id, no session token:
+// nothing dedups a resend), and its attempts that may have recorded it
+// (those that may have landed, this one included, and a 201) come to two
+// or more.
+func possibleDouble(e sidecar.Event, a answer, v verdict) bool {
+	if e.Conversion.ClickID != "" || e.Conversion.SessionToken != "" {
+		return false
+	}
+	recorded := e.Landed
+	if a.landed || v == delivered {
+		recorded++
+	}
+	return recorded >= 2
 }
 
 // payload is the upstream's body: providerId and the conversion's fields.
@@ -541,6 +611,14 @@ func (r *Relay) post(e sidecar.Event) answer {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), r.opts.RequestTimeout)
 	defer cancel()
+	// Whether the request was written tells an attempt that never left
+	// (connection refused, DNS, TLS, a dial timeout) from one that may have
+	// landed: written, and no answer read.
+	var connected, wrote atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn:      func(httptrace.GotConnInfo) { connected.Store(true) },
+		WroteRequest: func(i httptrace.WroteRequestInfo) { wrote.Store(i.Err == nil) },
+	})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return answer{err: err}
@@ -550,14 +628,26 @@ func (r *Relay) post(e sidecar.Event) answer {
 	req.Header.Set("User-Agent", "glp-sidecar")
 	resp, err := r.client.Do(req)
 	if err != nil {
-		return answer{err: scrub(err)}
+		return unanswered(scrub(err), connected.Load(), wrote.Load())
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
 	if err != nil {
-		return answer{err: fmt.Errorf("read answer: %w", scrub(err))}
+		return unanswered(fmt.Errorf("read answer: %w", scrub(err)), true, true)
 	}
 	return answer{status: resp.StatusCode, body: b, header: resp.Header, retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+}
+
+// unanswered is an attempt without an answer, saying whether it may have
+// landed.
+func unanswered(err error, connected, wrote bool) answer {
+	switch {
+	case wrote:
+		return answer{err: fmt.Errorf("request written, no answer read (it may have landed): %w", err), landed: true}
+	case connected:
+		return answer{err: fmt.Errorf("request not written: %w", err)}
+	}
+	return answer{err: fmt.Errorf("no connection, request not sent: %w", err)}
 }
 
 // scrub drops the URL wrapper of a client error: what went wrong is the

@@ -254,7 +254,7 @@ func TestTheOutboxCommandsWorkWhileServeRuns(t *testing.T) {
 	if out, code := run("retry", "--state", "rejected"); code != 0 || !strings.Contains(out, "requeued 1") {
 		t.Errorf("retry --state (%d): %s", code, out)
 	}
-	if out, code := run("retry", delivered); code != 1 || !strings.Contains(out, "only rejected and dead") {
+	if out, code := run("retry", delivered); code != 1 || !strings.Contains(out, "only rejected, unconfirmed and dead") {
 		t.Errorf("retry of a delivered event (%d): %s", code, out)
 	}
 	if out, code := run("purge", "--older-than", "0s"); code != 0 || !strings.Contains(out, "purged 1") {

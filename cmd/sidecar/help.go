@@ -69,6 +69,10 @@ func runHelp(_ context.Context, args []string, stdout, _ io.Writer) error {
 					_, err := fmt.Fprintln(stdout, "\n"+outboxUsage)
 					return err
 				}
+				if c.name == "report" {
+					_, err := fmt.Fprintln(stdout, "\n"+reportUsage)
+					return err
+				}
 				if c.name == "mock" {
 					return variables(stdout, &config.MockConfig{})
 				}

@@ -24,8 +24,9 @@ const outboxUsage = `usage: sidecar outbox COMMAND [--db PATH] [--json]
   stats                          counts per state and the oldest queued event
   list [--state S] [--limit N]   events, newest first
   show ID                        one event with every attempt and GLP Winner's answers
-  retry ID…                      send rejected or dead events again
-  retry --state dead|rejected    send every dead (or rejected) event again
+  retry ID…                      send rejected, unconfirmed or dead events again
+  retry --state dead|rejected|unconfirmed
+                                 send every event in that state again
   purge [--older-than 720h]      delete delivered and duplicate events finished before then
 
 The file is GLP_DB_PATH (glp-sidecar.db), or --db. Safe while sidecar serve runs.`
@@ -59,10 +60,7 @@ func runOutbox(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if err != nil {
 		return flagError("outbox "+cmd+": ", err)
 	}
-	if _, err := os.Stat(*db); errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("no outbox at %s: set GLP_DB_PATH or --db to the sidecar's file", *db)
-	}
-	box, err := outbox.Open(outbox.Options{Path: *db})
+	box, err := openOutbox(*db)
 	if err != nil {
 		return err
 	}
@@ -78,7 +76,7 @@ func runOutbox(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	case "list":
 		s := sidecar.State(*state)
 		if s != "" && !s.Valid() {
-			return &usageError{"--state must be one of queued, delivered, duplicate, rejected, dead"}
+			return &usageError{"--state must be one of " + sidecar.StateNames(sidecar.States())}
 		}
 		events, err := box.List(ctx, s, "", *limit)
 		if err != nil {
@@ -102,7 +100,7 @@ func runOutbox(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		case *state == "" && len(ids) > 0:
 			n, err = box.Retry(ctx, ids...)
 		default:
-			return &usageError{"outbox retry takes event ids, or --state dead|rejected (one of the two)"}
+			return &usageError{"outbox retry takes event ids, or --state dead|rejected|unconfirmed (one of the two)"}
 		}
 		if err != nil {
 			return err
@@ -132,6 +130,15 @@ func whoSends(ctx context.Context, n int) string {
 		return "no sidecar answers at " + url + " (GLP_ADMIN_ADDR): they are sent when sidecar serve runs on this file"
 	}
 	return "the sidecar answering at " + url + " sends them within seconds"
+}
+
+// openOutbox opens the outbox file of a running (or stopped) sidecar; it
+// never creates one.
+func openOutbox(path string) (*outbox.Outbox, error) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no outbox at %s: set GLP_DB_PATH or --db to the sidecar's file", path)
+	}
+	return outbox.Open(outbox.Options{Path: path})
 }
 
 // parseInterspersed parses flags wherever they stand among the arguments
@@ -195,6 +202,7 @@ func (p printer) stats(st sidecar.Stats) error {
 	for _, s := range sidecar.States() {
 		rows = append(rows, []string{string(s), fmt.Sprint(st.States[s])})
 	}
+	rows = append(rows, []string{"possible double", fmt.Sprint(st.PossibleDouble)})
 	if err := p.table(rows); err != nil {
 		return err
 	}
@@ -210,7 +218,7 @@ func (p printer) list(events []sidecar.Event) error {
 	}
 	rows := [][]string{{"EVENT", "STATE", "RECEIVED", "CLICK ID", "EMAIL", "ATTEMPTS", "LAST"}}
 	for _, e := range events {
-		rows = append(rows, []string{e.ID, string(e.State), e.CreatedAt.Format(time.RFC3339), dash(e.Conversion.ClickID),
+		rows = append(rows, []string{e.ID, stateCell(e), e.CreatedAt.Format(time.RFC3339), dash(e.Conversion.ClickID),
 			dash(sidecar.MaskEmail(e.Conversion.Email)), fmt.Sprint(e.Attempts), lastAnswer(e.LastStatus, e.LastError)})
 	}
 	return p.table(rows)
@@ -222,7 +230,8 @@ func (p printer) show(e sidecar.Event, attempts []sidecar.Attempt) error {
 	}
 	c := e.Conversion
 	rows := [][]string{
-		{"event", e.ID}, {"state", string(e.State)}, {"test", fmt.Sprint(e.Test)},
+		{"event", e.ID}, {"state", stateCell(e)}, {"test", fmt.Sprint(e.Test)},
+		{"may have landed", fmt.Sprint(e.MayHaveLanded)}, {"possible double", fmt.Sprint(e.PossibleDouble)},
 		{"click id", dash(c.ClickID) + source(e.ClickSource)}, {"session token", dash(c.SessionToken)},
 		{"email", dash(c.Email)}, {"ip", dash(c.IP)}, {"conversion id", dash(c.ConversionID)},
 		{"received", e.CreatedAt.Format(time.RFC3339)}, {"attempts", fmt.Sprint(e.Attempts)},
@@ -245,7 +254,7 @@ func (p printer) show(e sidecar.Event, attempts []sidecar.Attempt) error {
 	at := [][]string{{"#", "STARTED", "TOOK", "STATUS", "OUTCOME", "WHAT IT MEANT", "ANSWER"}}
 	for _, a := range attempts {
 		at = append(at, []string{fmt.Sprint(a.N), a.StartedAt.Format(time.RFC3339), a.Duration.Round(time.Millisecond).String(),
-			lastAnswer(a.Status, a.Error), a.Outcome, dash(a.Error), dash(strings.TrimSpace(a.Body))})
+			lastAnswer(a.Status, a.Error), outcomeCell(a), dash(a.Error), dash(strings.TrimSpace(a.Body))})
 	}
 	return p.table(at)
 }
@@ -256,6 +265,23 @@ func (p printer) count(what string, n int, note string) error {
 	}
 	_, err := fmt.Fprintf(p.w, "%s %d (%s)\n", what, n, note)
 	return err
+}
+
+// stateCell is the state, marked when GLP Winner may hold the event twice.
+func stateCell(e sidecar.Event) string {
+	if e.PossibleDouble {
+		return string(e.State) + " (possible double)"
+	}
+	return string(e.State)
+}
+
+// outcomeCell is the attempt's outcome, with how many identical probes its
+// row stands for.
+func outcomeCell(a sidecar.Attempt) string {
+	if a.Repeats > 1 {
+		return fmt.Sprintf("%s ×%d (last %s)", a.Outcome, a.Repeats, a.LastAt.Format(time.RFC3339))
+	}
+	return a.Outcome
 }
 
 func dash(s string) string {

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+	_ "time/tzdata" // --tz and ?tz= work where the system has no zone files (distroless images)
+
+	sidecar "github.com/glpwinner/glp-sidecar"
+	"github.com/glpwinner/glp-sidecar/config"
+)
+
+const reportUsage = `usage: sidecar report [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--tz Area/City] [--test] [--csv|--json] [--db PATH]
+
+The reconciliation report, from the outbox file: the events accepted each
+day (UTC, or --tz), by the state they are in now. --test counts test events
+instead of live ones. --csv prints one row per event accepted in the range,
+live and test, with GLP Winner's conversion id, for matching its invoice.
+--to defaults to today, --from to 30 days before it (366 days at most).`
+
+// runReport prints the reconciliation report.
+func runReport(ctx context.Context, args []string, stdout, _ io.Writer) error {
+	cfg, err := config.LoadOutbox()
+	if err != nil {
+		return err
+	}
+	fl := flag.NewFlagSet("report", flag.ContinueOnError)
+	fl.SetOutput(io.Discard)
+	db := fl.String("db", cfg.DBPath, "the outbox file")
+	from := fl.String("from", "", "first day")
+	to := fl.String("to", "", "last day")
+	tz := fl.String("tz", "", "time zone of the days")
+	test := fl.Bool("test", false, "test events")
+	asCSV := fl.Bool("csv", false, "one row per event")
+	asJSON := fl.Bool("json", false, "print JSON")
+	if err := fl.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			fmt.Fprintln(stdout, reportUsage)
+			return nil
+		}
+		return &usageError{fmt.Sprintf("report: %v", err)}
+	}
+	if fl.NArg() > 0 || (*asCSV && *asJSON) {
+		return &usageError{"usage: sidecar report [--from D] [--to D] [--tz Z] [--test] [--csv|--json]"}
+	}
+	q, err := sidecar.ParseReportQuery(*from, *to, *tz, *test, time.Now())
+	if err != nil {
+		var e *sidecar.Error
+		if errors.As(err, &e) {
+			for field, why := range e.Fields {
+				return &usageError{fmt.Sprintf("report: --%s %s", field, why)}
+			}
+		}
+		return err
+	}
+	box, err := openOutbox(*db)
+	if err != nil {
+		return err
+	}
+	defer box.Close()
+	if *asCSV {
+		w := csv.NewWriter(stdout)
+		w.Write(sidecar.ReportCSVHeader)
+		if err := box.ReportRows(ctx, q, func(r sidecar.ReportRow) error { return w.Write(r.CSV()) }); err != nil {
+			return err
+		}
+		w.Flush()
+		return w.Error()
+	}
+	days, err := box.Report(ctx, q)
+	if err != nil {
+		return err
+	}
+	out := printer{w: stdout, json: *asJSON}
+	if out.json {
+		return out.encode(map[string]any{"from": q.From.Format(sidecar.DayLayout), "to": q.To.Format(sidecar.DayLayout), "tz": q.Loc.String(), "test": q.Test, "days": days})
+	}
+	rows := [][]string{{"DAY", "ACCEPTED", "DELIVERED", "DUPLICATE", "REJECTED", "UNCONFIRMED", "DEAD", "QUEUED", "POSSIBLE DOUBLE"}}
+	var total sidecar.ReportDay
+	total.Day = "total"
+	for _, d := range days {
+		rows = append(rows, reportCells(d))
+		total.Accepted, total.Delivered, total.Duplicate, total.Rejected = total.Accepted+d.Accepted, total.Delivered+d.Delivered, total.Duplicate+d.Duplicate, total.Rejected+d.Rejected
+		total.Unconfirmed, total.Dead, total.Queued, total.PossibleDouble = total.Unconfirmed+d.Unconfirmed, total.Dead+d.Dead, total.Queued+d.Queued, total.PossibleDouble+d.PossibleDouble
+	}
+	rows = append(rows, reportCells(total))
+	kind := "live"
+	if q.Test {
+		kind = "test"
+	}
+	fmt.Fprintf(stdout, "%s events accepted %s to %s (%s), by the state they are in now\n\n", kind, q.From.Format(sidecar.DayLayout), q.To.Format(sidecar.DayLayout), q.Loc)
+	return out.table(rows)
+}
+
+func reportCells(d sidecar.ReportDay) []string {
+	return []string{d.Day, fmt.Sprint(d.Accepted), fmt.Sprint(d.Delivered), fmt.Sprint(d.Duplicate), fmt.Sprint(d.Rejected),
+		fmt.Sprint(d.Unconfirmed), fmt.Sprint(d.Dead), fmt.Sprint(d.Queued), fmt.Sprint(d.PossibleDouble)}
+}

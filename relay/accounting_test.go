@@ -1,0 +1,330 @@
+package relay_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	sidecar "github.com/glpwinner/glp-sidecar"
+	"github.com/glpwinner/glp-sidecar/mockglp"
+	"github.com/glpwinner/glp-sidecar/outbox"
+	"github.com/glpwinner/glp-sidecar/relay"
+)
+
+// session logs a click through the mock's session service, as GLP
+// Winner's browser SDK does on landing.
+func (u *upstream) session(t *testing.T, click, email string) {
+	t.Helper()
+	body := fmt.Sprintf(`{"providerId":123,"glp_click_id":%q,"email":%q}`, click, email)
+	resp, err := http.Post(u.URL+"/api/track/v1/session", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("session: %d", resp.StatusCode)
+	}
+}
+
+// heldThrough counts the conversions the mock holds for the provider's
+// conversion id.
+func (u *upstream) heldThrough(t *testing.T, conversionID string) int {
+	n := 0
+	for _, c := range u.conversions(t) {
+		if c["external_id"] == conversionID {
+			n++
+		}
+	}
+	return n
+}
+
+func TestALostAnswerOfAClickIDEndsDeliveredAndIsRecordedOnce(t *testing.T) {
+	u := newUpstream(t, time.Now)
+	h := start(t, u, relay.Options{})
+	u.fault(mockglp.Fault{Drop: true, After: true})
+	e, attempts := h.await(t, h.add(t, sidecar.Conversion{ClickID: "lost", ConversionID: "order-lost"}))
+	if e.State != sidecar.StateDelivered || len(attempts) != 2 || attempts[0].Status != 0 || !attempts[0].MayHaveLanded || !e.MayHaveLanded {
+		t.Fatalf("state %s, attempts %+v", e.State, attempts)
+	}
+	if attempts[1].Status != http.StatusOK {
+		t.Errorf("the second attempt was answered %d, want the duplicate that names this event's own conversion", attempts[1].Status)
+	}
+	convs := u.conversions(t)
+	if len(convs) != 1 || convs[0]["glp_click_id"] != "lost" || convs[0]["external_id"] != "order-lost" {
+		t.Errorf("upstream: %v", convs)
+	}
+	if e.Upstream.ConversionID != convs[0]["conversion_id"] || e.PossibleDouble {
+		t.Errorf("delivered without GLP Winner's conversion id, or flagged: %+v", e)
+	}
+}
+
+func TestAClickConvertedBeforeThisEventEndsDuplicate(t *testing.T) {
+	u := newUpstream(t, time.Now)
+	// The first dial is refused: the request is never written, so this
+	// attempt cannot have landed and the duplicate that follows is not
+	// this event's own conversion.
+	var dials atomic.Int32
+	dialer := &net.Dialer{Timeout: time.Second}
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if dials.Add(1) == 2 {
+			return nil, errors.New("connection refused (test)")
+		}
+		return dialer.DialContext(ctx, network, addr)
+	}, DisableKeepAlives: true}}
+	h := start(t, u, relay.Options{Client: client})
+	first, _ := h.await(t, h.add(t, sidecar.Conversion{ClickID: "converted", ConversionID: "order-1"}))
+	if first.State != sidecar.StateDelivered {
+		t.Fatalf("first: %s", first.State)
+	}
+	e, attempts := h.await(t, h.add(t, sidecar.Conversion{ClickID: "converted", ConversionID: "order-2"}))
+	if e.State != sidecar.StateDuplicate || len(attempts) != 2 || attempts[0].MayHaveLanded || e.MayHaveLanded {
+		t.Fatalf("state %s, attempts %+v", e.State, attempts)
+	}
+	if !strings.Contains(attempts[0].Error, "not sent") {
+		t.Errorf("the refused dial is not told apart: %q", attempts[0].Error)
+	}
+	if e.Upstream.ConversionID != first.Upstream.ConversionID {
+		t.Errorf("the duplicate does not name the original conversion: %+v", e.Upstream)
+	}
+}
+
+func TestASoftMatchsLostAnswerNeverEndsRejected(t *testing.T) {
+	u := newUpstream(t, time.Now)
+	h := start(t, u, relay.Options{})
+	u.session(t, "soft-1", "patient@example.com")
+	u.fault(mockglp.Fault{Drop: true, After: true})
+	id := h.add(t, sidecar.Conversion{Email: "patient@example.com", ConversionID: "order-soft"})
+	e, attempts := h.await(t, id)
+	time.Sleep(100 * time.Millisecond) // longer than any retry interval here: it is never retried by itself
+	e, attempts, _ = h.box.Get(context.Background(), id)
+	if e.State != sidecar.StateUnconfirmed || len(attempts) != 2 || attempts[1].Status != http.StatusUnprocessableEntity {
+		t.Fatalf("state %s, attempts %+v", e.State, attempts)
+	}
+	if n := u.heldThrough(t, "order-soft"); n != 1 {
+		t.Errorf("GLP Winner holds it %d times", n)
+	}
+	st, _ := h.box.Stats(context.Background())
+	if st.States[sidecar.StateUnconfirmed] != 1 || st.States[sidecar.StateRejected] != 0 {
+		t.Errorf("counts %v", st.States)
+	}
+}
+
+func TestTwoMatchingClicksAndALostAnswerAreNeverADoubleUnflagged(t *testing.T) {
+	u := newUpstream(t, time.Now)
+	h := start(t, u, relay.Options{})
+	u.session(t, "soft-a", "twice@example.com")
+	u.session(t, "soft-b", "twice@example.com")
+	u.fault(mockglp.Fault{Drop: true, After: true})
+	e, _ := h.await(t, h.add(t, sidecar.Conversion{Email: "twice@example.com", ConversionID: "order-twice"}))
+	held := u.heldThrough(t, "order-twice")
+	if held > 1 && !e.PossibleDouble {
+		t.Fatalf("GLP Winner holds the order %d times and the event (%s) does not say so", held, e.State)
+	}
+	if held != 2 || e.State != sidecar.StateDelivered || !e.PossibleDouble {
+		t.Errorf("held %d times, state %s, possible_double %v: want the mock's rules to record it twice and the event to say so", held, e.State, e.PossibleDouble)
+	}
+	st, _ := h.box.Stats(context.Background())
+	if st.PossibleDouble != 1 {
+		t.Errorf("stats count %d possible doubles", st.PossibleDouble)
+	}
+	// Both answers lost: both clicks converted, and the third attempt is
+	// refused. No 201 was ever read, and still it may be held twice.
+	u.session(t, "soft-c", "thrice@example.com")
+	u.session(t, "soft-d", "thrice@example.com")
+	u.fault(mockglp.Fault{Drop: true, After: true, Count: 2})
+	e, _ = h.await(t, h.add(t, sidecar.Conversion{Email: "thrice@example.com", ConversionID: "order-thrice"}))
+	if held := u.heldThrough(t, "order-thrice"); held != 2 || e.State != sidecar.StateUnconfirmed || !e.PossibleDouble || e.Landed != 2 {
+		t.Errorf("two lost answers: held %d times, state %s, possible_double %v, landed %d", held, e.State, e.PossibleDouble, e.Landed)
+	}
+	// Two lost answers, the second at the retry max age: dead, and flagged.
+	h.stop()
+	// The first retry's wait (0.5-1.5 s with jitter) is cut to the max age:
+	// the second attempt is the last.
+	h = start(t, u, relay.Options{RetryInitial: time.Second, RetryMaxInterval: time.Second, RetryMaxAge: 300 * time.Millisecond})
+	u.session(t, "soft-e", "late@example.com")
+	u.session(t, "soft-f", "late@example.com")
+	u.fault(mockglp.Fault{Drop: true, After: true, Count: 2})
+	e, _ = h.await(t, h.add(t, sidecar.Conversion{Email: "late@example.com", ConversionID: "order-late"}))
+	if held := u.heldThrough(t, "order-late"); held != 2 || e.State != sidecar.StateDead || !e.PossibleDouble {
+		t.Errorf("two lost answers, then the max age: held %d times, state %s, possible_double %v", held, e.State, e.PossibleDouble)
+	}
+	// With a click id the same loss is no double.
+	u.fault(mockglp.Fault{Drop: true, After: true})
+	e, _ = h.await(t, h.add(t, sidecar.Conversion{ClickID: "direct", ConversionID: "order-direct"}))
+	if e.PossibleDouble || u.heldThrough(t, "order-direct") != 1 {
+		t.Errorf("a click id's lost answer: flagged %v, held %d", e.PossibleDouble, u.heldThrough(t, "order-direct"))
+	}
+}
+
+// refusing is the mock behind a firewall that answers 403 to every
+// conversion whose body contains one string.
+func refusing(t *testing.T, u *upstream, needle string) *httptest.Server {
+	var refused atomic.Int32
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if bytes.Contains(body, []byte(needle)) {
+			refused.Add(1)
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, "<html>Request blocked by the web application firewall</html>")
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		u.Config.Handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func TestOneEventRefusedWith403EndsRejectedAndTheOthersAreDelivered(t *testing.T) {
+	u := newUpstream(t, time.Now)
+	waf := refusing(t, u, "blocked-by-waf")
+	h := startAt(t, u, waf.URL, relay.Options{RetryInitial: 10 * time.Millisecond, RetryMaxInterval: 50 * time.Millisecond})
+	bad := h.add(t, sidecar.Conversion{ClickID: "blocked-by-waf", ConversionID: "order-waf"})
+	// Conversions keep coming, as on a live site, while the refused one is
+	// probed and tried again.
+	var good []string
+	for i := 0; ; i++ {
+		if e, _, _ := h.box.Get(context.Background(), bad); e.State != sidecar.StateQueued {
+			break
+		}
+		if i > 400 {
+			t.Fatalf("the refused event is still queued after %d others", i)
+		}
+		good = append(good, h.add(t, sidecar.Conversion{ClickID: fmt.Sprintf("fine-%d", i)}))
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, id := range good {
+		if e, _ := h.await(t, id); e.State != sidecar.StateDelivered {
+			t.Errorf("%s: %s", id, e.State)
+		}
+	}
+	e, attempts := h.await(t, bad)
+	if e.State != sidecar.StateRejected || e.LastStatus != http.StatusForbidden || !strings.Contains(e.LastBody, "firewall") {
+		t.Fatalf("the refused event: %s %d %q, attempts %+v", e.State, e.LastStatus, e.LastBody, attempts)
+	}
+	h.awaitMode(t, relay.Running)
+	time.Sleep(100 * time.Millisecond)
+	if st := h.relay.Status(); st.Mode != relay.Running {
+		t.Errorf("relay %+v after the event was rejected", st)
+	}
+	later, _ := h.await(t, h.add(t, sidecar.Conversion{ClickID: "after"}))
+	if later.State != sidecar.StateDelivered {
+		t.Errorf("an event after: %s", later.State)
+	}
+}
+
+func TestAWrongTokenPausesWithProbesRotatingAndCollapsing(t *testing.T) {
+	u := newUpstream(t, time.Now)
+	var mu sync.Mutex
+	probed := map[string]int{}
+	spy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var p struct {
+			ClickID string `json:"transaction_id"`
+		}
+		json.Unmarshal(body, &p)
+		mu.Lock()
+		probed[p.ClickID]++
+		mu.Unlock()
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		u.Config.Handler.ServeHTTP(w, r)
+	}))
+	defer spy.Close()
+	h := startAt(t, u, spy.URL, relay.Options{Token: "revoked", RetryInitial: 5 * time.Millisecond, RetryMaxInterval: 20 * time.Millisecond})
+	var ids []string
+	for i := 0; i < 3; i++ {
+		ids = append(ids, h.add(t, sidecar.Conversion{ClickID: fmt.Sprintf("queued-%d", i)}))
+	}
+	h.awaitMode(t, relay.Paused)
+	time.Sleep(1500 * time.Millisecond)
+	st, _ := h.box.Stats(context.Background())
+	if st.States[sidecar.StateQueued] != 3 {
+		t.Fatalf("with a wrong token every event stays queued: %v", st.States)
+	}
+	mu.Lock()
+	counts := fmt.Sprint(probed)
+	spread := len(probed)
+	total := 0
+	for _, n := range probed {
+		total += n
+	}
+	mu.Unlock()
+	if spread != 3 || total < 15 {
+		t.Fatalf("probes %s: want many, over every queued event", counts)
+	}
+	for _, id := range ids {
+		e, attempts, _ := h.box.Get(context.Background(), id)
+		repeats := 0
+		for _, a := range attempts {
+			repeats += a.Repeats
+		}
+		if len(attempts) != 1 || (e.Attempts != 0 && e.LeaseUntil.IsZero()) || repeats < 3 { // a probe in flight is counted until recorded
+			t.Errorf("%s: %d attempt rows standing for %d probes, %d counted: want identical probes in one row", id, len(attempts), repeats, e.Attempts)
+		}
+	}
+	t.Logf("probes per event in 1.5 s: %s", counts)
+}
+
+func TestHalfADayOfABadTokenWritesOneAttemptRow(t *testing.T) {
+	clk := newFastClock(10000) // 12 hours in 4.3 s
+	u := newUpstream(t, clk.Now)
+	h := start(t, u, relay.Options{Token: "revoked", RetryInitial: time.Second, RetryMaxInterval: 10 * time.Minute, RetryMaxAge: 72 * time.Hour,
+		Lease: time.Hour, Now: clk.Now, After: clk.After})
+	began := clk.Now()
+	id := h.add(t, sidecar.Conversion{ClickID: "all-day"})
+	clk.until(began.Add(12 * time.Hour))
+	calls := len(u.callTimes())
+	e, attempts, err := h.box.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repeats := 0
+	for _, a := range attempts {
+		repeats += a.Repeats
+	}
+	if e.State != sidecar.StateQueued || len(attempts) != 1 || repeats < calls-1 || calls < 300 {
+		t.Fatalf("after 12 h of a bad token: %s, %d calls, %d attempt rows standing for %d", e.State, calls, len(attempts), repeats)
+	}
+	t.Logf("12 simulated hours of a bad token: %d probes of one event, %d attempt row", calls, len(attempts))
+}
+
+func TestUncountedAttemptRowsOfOneEventAreCapped(t *testing.T) {
+	u := newUpstream(t, time.Now)
+	var n atomic.Int32
+	varying := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusForbidden)
+		fmt.Fprintf(w, `{"error":"Forbidden, request %d"}`, n.Add(1)) // every answer differs
+	}))
+	defer varying.Close()
+	h := startAt(t, u, varying.URL, relay.Options{RetryInitial: 5 * time.Millisecond, RetryMaxInterval: 10 * time.Millisecond})
+	id := h.add(t, sidecar.Conversion{ClickID: "capped"})
+	for n.Load() < 40 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	h.stop() // every attempt made is recorded
+	box, err := outbox.Open(outbox.Options{Path: h.box.Path()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer box.Close()
+	_, attempts, _ := box.Get(context.Background(), id)
+	repeats := 0
+	for _, a := range attempts {
+		repeats += a.Repeats
+	}
+	if len(attempts) != 10 || repeats != int(n.Load()) || !strings.Contains(attempts[len(attempts)-1].Body, fmt.Sprint(n.Load())) {
+		t.Fatalf("%d different answers: %d rows standing for %d, the last %q", n.Load(), len(attempts), repeats, attempts[len(attempts)-1].Body)
+	}
+}
