@@ -352,6 +352,9 @@ func TestRetentionLeavesNoErasedDataInTheFiles(t *testing.T) {
 		}
 		return b.String()
 	}
+	waitFor(t, func() bool { // the click log is written in batches, off the landing's path
+		return strings.Contains(raw(), agent)
+	})
 	before := raw()
 	for _, v := range []string{email, agent, session} {
 		if !strings.Contains(before, v) {
