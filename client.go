@@ -70,3 +70,16 @@ func HTTPS(r *http.Request, trusted []netip.Prefix) bool {
 // AdminCookie is the admin dashboard's session cookie. The public
 // listener's proxy never forwards it to the app.
 const AdminCookie = "glp_admin"
+
+// ClientKey is what the public listener's limits count a client address
+// under: an IPv4 address itself, an IPv6 address's /64 (one subscriber's
+// network: a client walks freely inside its own /64).
+func ClientKey(a netip.Addr) netip.Prefix {
+	a = a.Unmap()
+	bits := 32
+	if a.Is6() {
+		bits = 64
+	}
+	p, _ := a.Prefix(bits)
+	return p
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	sidecar "github.com/glpwinner/glp-sidecar"
+	"github.com/glpwinner/glp-sidecar/internal/limit"
 )
 
 // Click-log bounds: defaults.
@@ -58,8 +59,8 @@ type ClickLogOptions struct {
 type ClickLog struct {
 	opts      ClickLogOptions
 	queue     chan sidecar.Click
-	perAddr   *sidecar.Limiter[netip.Prefix]
-	sameClick *sidecar.Limiter[addrClick]
+	perAddr   *limit.Table[netip.Prefix]
+	sameClick *limit.Table[addrClick]
 }
 
 type addrClick struct {
@@ -81,8 +82,8 @@ func NewClickLog(opts ClickLogOptions) *ClickLog {
 	return &ClickLog{
 		opts:      opts,
 		queue:     make(chan sidecar.Click, clickQueueLen),
-		perAddr:   sidecar.NewLimiter[netip.Prefix](1/DefaultAddressEvery.Seconds(), DefaultAddressBurst, clickLimiterEntries),
-		sameClick: sidecar.NewLimiter[addrClick](1/DefaultSameClickEvery.Seconds(), 1, clickLimiterEntries),
+		perAddr:   limit.New[netip.Prefix](1/DefaultAddressEvery.Seconds(), DefaultAddressBurst, clickLimiterEntries),
+		sameClick: limit.New[addrClick](1/DefaultSameClickEvery.Seconds(), 1, clickLimiterEntries),
 	}
 }
 

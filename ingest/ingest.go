@@ -24,6 +24,7 @@ import (
 	"time"
 
 	sidecar "github.com/glpwinner/glp-sidecar"
+	"github.com/glpwinner/glp-sidecar/internal/limit"
 )
 
 // Limits and defaults.
@@ -103,9 +104,9 @@ type Options struct {
 type Handler struct {
 	opts      Options
 	origins   map[string]bool
-	limits    *sidecar.Limiter[netip.Prefix] // nil: no rate limit
-	logLimits *sidecar.Limiter[string]       // log lines per refusal reason (and per dropped-ip reason)
-	tokenSum  [sha256.Size]byte              // of "Bearer " + the ingest token
+	limits    *limit.Table[netip.Prefix] // nil: no rate limit
+	logLimits *limit.Table[string]       // log lines per refusal reason (and per dropped-ip reason)
+	tokenSum  [sha256.Size]byte          // of "Bearer " + the ingest token
 }
 
 // New returns the endpoint's handler.
@@ -128,7 +129,7 @@ func New(opts Options) (*Handler, error) {
 	if opts.MatchWindow <= 0 {
 		opts.MatchWindow = DefaultMatchWindow
 	}
-	h := &Handler{opts: opts, origins: map[string]bool{}, logLimits: sidecar.NewLimiter[string](1.0/logEvery, logBurst, 64)}
+	h := &Handler{opts: opts, origins: map[string]bool{}, logLimits: limit.New[string](1.0/logEvery, logBurst, 64)}
 	if opts.IngestToken != "" {
 		h.tokenSum = sha256.Sum256([]byte("Bearer " + opts.IngestToken))
 	}
@@ -136,7 +137,7 @@ func New(opts Options) (*Handler, error) {
 		h.origins[strings.ToLower(strings.TrimSuffix(strings.TrimSpace(o), "/"))] = true
 	}
 	if opts.RateLimit > 0 {
-		h.limits = sidecar.NewLimiter[netip.Prefix](opts.RateLimit, max(opts.RateBurst, 1), MaxLimiterEntries)
+		h.limits = limit.New[netip.Prefix](opts.RateLimit, max(opts.RateBurst, 1), MaxLimiterEntries)
 	}
 	return h, nil
 }
