@@ -33,7 +33,9 @@ func openBox(t *testing.T) *outbox.Outbox {
 
 // overrideHeaders are the client-address and URL-override headers that
 // apps commonly believe.
-var overrideHeaders = []string{"X-Real-IP", "True-Client-IP", "CF-Connecting-IP", "X-Client-IP", "X-Original-URL", "X-Rewrite-URL"}
+var overrideHeaders = []string{"X-Real-IP", "True-Client-IP", "CF-Connecting-IP", "X-Client-IP", "X-Original-URL", "X-Rewrite-URL",
+	"X-Forwarded-Ssl", "X-Forwarded-Scheme", "X-Forwarded-Port", "X-Forwarded-Prefix", "Front-End-Https", "X-Url-Scheme",
+	"X-Cluster-Client-IP", "Fastly-Client-IP", "X-Original-Forwarded-For"}
 
 // app is the provider's app: it answers with what it was sent.
 func app() http.Handler {

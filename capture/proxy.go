@@ -54,8 +54,10 @@ func NewProxy(opts ProxyOptions) (http.Handler, error) {
 			pr.Out.Host = pr.In.Host
 			dropCookie(pr.Out.Header, sidecar.AdminCookie) // cookies are not per port: the admin session stays with the sidecar
 			if !trusted {
-				for _, h := range clientHeaders {
-					pr.Out.Header.Del(h)
+				for h := range pr.Out.Header {
+					if clientHeaders[h] || strings.HasPrefix(h, "X-Forwarded-") {
+						pr.Out.Header.Del(h)
+					}
 				}
 			}
 			if trusted {
@@ -107,10 +109,14 @@ func dropCookie(h http.Header, name string) {
 }
 
 // clientHeaders are the headers that apps and frameworks commonly believe
-// for the client's address or the URL asked for, beside X-Forwarded-*
-// (which Rewrite drops): from a peer that is not a trusted proxy they are
-// the client's own words, and never reach the app.
-var clientHeaders = []string{"X-Real-IP", "True-Client-IP", "CF-Connecting-IP", "X-Client-IP", "X-Original-URL", "X-Rewrite-URL"}
+// for the client's address, the scheme or the URL asked for, beside every
+// X-Forwarded-* header: from a peer that is not a trusted proxy they are
+// the client's own words, and never reach the app. Canonical forms.
+var clientHeaders = map[string]bool{
+	"X-Real-Ip": true, "True-Client-Ip": true, "Cf-Connecting-Ip": true, "X-Client-Ip": true,
+	"X-Cluster-Client-Ip": true, "Fastly-Client-Ip": true, "X-Original-Forwarded-For": true,
+	"X-Original-Url": true, "X-Rewrite-Url": true, "Front-End-Https": true, "X-Url-Scheme": true,
+}
 
 const badGatewayPage = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>502 Bad Gateway</title></head>
 <body style="font:16px system-ui,sans-serif;margin:15vh auto;max-width:32rem;color:#1d2433">

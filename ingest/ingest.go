@@ -20,6 +20,7 @@ import (
 	"net/netip"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -264,7 +265,7 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request) (int, any) {
 	case server:
 		ev.Key = ev.Conversion.ConversionID
 	default:
-		ev.Key = browserKey(ev.Conversion)
+		ev.Key = browserKey(ev, client)
 	}
 	if !ev.Conversion.Attributable() {
 		return h.refuse(sidecar.Errorf(sidecar.ENothing, "Nothing to attribute: send glpClickId, session_token, email or ip, "+
@@ -298,12 +299,16 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request) (int, any) {
 
 // browserKey is a browser call's idempotency key: its conversion id, in a
 // namespace apart from server calls', and scoped to what the call
-// attributes the conversion to (click id, session token, email), so that a
+// attributes the conversion to (click id, session token, email), to the
+// client's address (an IPv6 client's /64) and to test or live, so that a
 // stranger who posts a conversion id first makes nobody's conversion a
-// duplicate but their own, and learns nothing of anyone else's. The same
-// browser posting the same conversion twice is still one event.
-func browserKey(c sidecar.Conversion) string {
-	sum := sha256.Sum256([]byte(c.ClickID + "\x00" + c.SessionToken + "\x00" + c.Email))
+// duplicate but their own, and learns nothing of anyone else's: not even,
+// from another address, whether a person with a known email converted.
+// The same browser posting the same conversion twice is still one event.
+func browserKey(e sidecar.NewEvent, client netip.Addr) string {
+	c := e.Conversion
+	sum := sha256.Sum256([]byte(c.ClickID + "\x00" + c.SessionToken + "\x00" + c.Email + "\x00" +
+		sidecar.ClientKey(client).String() + "\x00" + strconv.FormatBool(e.Test)))
 	return browserKeyPrefix + hex.EncodeToString(sum[:8]) + ":" + c.ConversionID
 }
 

@@ -45,6 +45,29 @@ func TestABrowserCallsKeyTouchesNeitherAServerCallsNorAnotherBrowsers(t *testing
 	}
 }
 
+func TestABrowserCallFromAnotherAddressOrModeLearnsNothingOfAVisitorsConversion(t *testing.T) {
+	e := setup(t, ingest.Options{Trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	body := `{"email":"victim@example.com","conversion_id":"ORDER-1007"}`
+	from := func(ip string) map[string]string { return map[string]string{"X-Forwarded-For": ip} }
+	victim := e.do(t, request{body: body, headers: from("198.51.100.7")})
+	if victim.status != 202 {
+		t.Fatalf("the visitor's call: %d %v", victim.status, victim.body)
+	}
+	stranger := e.do(t, request{body: body, headers: from("203.0.113.9")})
+	if stranger.status != 202 || stranger.body["event_id"] == victim.body["event_id"] {
+		t.Errorf("a stranger's same call from another address: %d %v, want 202 with an event of its own", stranger.status, stranger.body)
+	}
+	// Nor can a stranger's test call make a visitor's live one a duplicate.
+	test := e.do(t, request{body: `{"email":"next@example.com","conversion_id":"ORDER-1008","testMode":true}`, headers: from("198.51.100.8")})
+	live := e.do(t, request{body: `{"email":"next@example.com","conversion_id":"ORDER-1008"}`, headers: from("198.51.100.8")})
+	if test.status != 202 || live.status != 202 {
+		t.Errorf("a test call then the live one with the same email and id: %d then %d, want 202 both", test.status, live.status)
+	}
+	if again := e.do(t, request{body: body, headers: from("198.51.100.7")}); again.status != 200 || again.body["event_id"] != victim.body["event_id"] {
+		t.Errorf("the visitor's double submit: %d %v, want its first event", again.status, again.body)
+	}
+}
+
 // logBuffer is a slog handler's output that tests can read while the
 // handler writes.
 type logBuffer struct {

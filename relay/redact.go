@@ -11,11 +11,14 @@ import (
 // classified, stored, logged or handed to a waiter: an upstream that echoes
 // the Authorization header must not make the sidecar show the token.
 func (a answer) redacted(token string) answer {
+	if len(a.body) > 0 && token != "" {
+		a.body = []byte(sidecar.Redact(string(a.body), token))
+	}
+	if len(a.body) > maxAnswerBytes {
+		a.body = a.body[:maxAnswerBytes]
+	}
 	if token == "" {
 		return a
-	}
-	if len(a.body) > 0 {
-		a.body = []byte(sidecar.Redact(string(a.body), token))
 	}
 	if a.err != nil {
 		if msg := sidecar.Redact(a.err.Error(), token); msg != a.err.Error() {
@@ -27,4 +30,11 @@ func (a answer) redacted(token string) answer {
 		a.header.Set("Location", sidecar.Redact(loc, token))
 	}
 	return a
+}
+
+// redactSlack is how much more than maxAnswerBytes is read, so that the
+// token, in its longest echoed form (every character a JSON \uXXXX escape),
+// is read whole even when it straddles the cut.
+func redactSlack(token string) int64 {
+	return int64(6*len(token) + len("Bearer "))
 }

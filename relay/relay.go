@@ -443,6 +443,7 @@ func (r *Relay) deliver(e sidecar.Event, probe bool) done {
 	a := r.post(e).redacted(r.opts.Token)
 	took := time.Since(realStart)
 	v, reason := classify(a)
+	reason = sidecar.Redact(reason, r.opts.Token) // whatever classify read out of the answer
 	switch {
 	case v == delivered || v == duplicate || v == rejected:
 		latest(&r.accepted, started)
@@ -631,7 +632,9 @@ func (r *Relay) post(e sidecar.Event) answer {
 		return unanswered(scrub(err), connected.Load(), wrote.Load())
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
+	// A little more than is kept, so that a token echoed across the cut is
+	// read whole, redacted, and only then cut off (answer.redacted).
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+redactSlack(r.opts.Token)))
 	if err != nil {
 		return unanswered(fmt.Errorf("read answer: %w", scrub(err)), true, true)
 	}

@@ -3,6 +3,7 @@ package relay_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -379,5 +380,43 @@ func TestShutdownLetsDeliveriesInFlightFinish(t *testing.T) {
 	defer box.Close()
 	if e, _, _ := box.Get(context.Background(), id); e.State != sidecar.StateDelivered || !e.LeaseUntil.IsZero() {
 		t.Errorf("after shutdown: %s, lease %v", e.State, e.LeaseUntil)
+	}
+}
+
+func TestATokenEchoedEscapedOrAcrossTheCutIsNeverKept(t *testing.T) {
+	const secret = "s3cr3t+T0ken/abc=ZZ"
+	for name, answer := range map[string]func(tok string) (int, string){
+		"a JSON escape in the error": func(tok string) (int, string) {
+			return 422, `{"error":"Invalid API token: ` + strings.ReplaceAll(tok, "+", `\u002B`) + `"}`
+		},
+		"the token across the 64 KiB cut": func(tok string) (int, string) {
+			return 422, `{"error":"` + strings.Repeat("x", 64<<10-len(`{"error":"`)-6) + tok + `"}`
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				status, body := answer(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+				time.Sleep(200 * time.Millisecond) // the waiter below is there first, as a ?wait= caller is
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(status)
+				io.WriteString(w, body)
+			}))
+			defer up.Close()
+			h := startAt(t, newUpstream(t, time.Now), up.URL, relay.Options{Token: secret})
+			id := h.add(t, sidecar.Conversion{ClickID: "echo-1"})
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			handed, ok := h.relay.Wait(ctx, id) // what a ?wait= caller is answered with
+			if !ok {
+				t.Fatal("no answer came")
+			}
+			e, attempts := h.await(t, id)
+			kept, _ := json.Marshal([]any{handed, e, attempts})
+			for _, leak := range []string{secret, secret[:6], `s3cr3t\u002BT0ken`} {
+				if strings.Contains(string(kept), leak) {
+					t.Fatalf("the token (%q) is kept or handed to a waiter: %s", leak, kept[max(0, len(kept)-400):])
+				}
+			}
+		})
 	}
 }
