@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"unicode"
+
+	"github.com/glpwinner/glp-sidecar/config"
+	"github.com/kelseyhightower/envconfig"
 )
 
 // includeMarker introduces a code block that must equal a file of the tree.
@@ -142,5 +145,78 @@ func TestTheREADMEPutsSidecarOnThePATHBeforeItUsesIt(t *testing.T) {
 	}
 	if firstUse != nil && firstUse[0] < install[0] {
 		t.Errorf("README.md runs sidecar at byte %d before the step that installs it (byte %d)", firstUse[0], install[0])
+	}
+}
+
+// referenceVariables reads reference.md's table of variables: name → default
+// ("" for empty or required).
+func referenceVariables(t *testing.T) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile("docs/reference.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(b), "\n## Configuration\n")
+	section, _, _ = strings.Cut(section, "\n## ")
+	vars := map[string]string{}
+	name := regexp.MustCompile("`(GLP_[A-Z_]+)`")
+	for _, line := range strings.Split(section, "\n") {
+		cols := strings.Split(line, " | ")
+		if !strings.HasPrefix(line, "| `GLP_") || len(cols) < 3 {
+			continue
+		}
+		names := name.FindAllStringSubmatch(cols[0], -1)
+		defaults := strings.Split(cols[1], " / ")
+		for i, n := range names {
+			d := defaults[0]
+			if len(defaults) == len(names) {
+				d = defaults[i]
+			}
+			d = strings.Trim(d, "`")
+			if d == "empty" || strings.HasPrefix(d, "required") {
+				d = ""
+			}
+			vars[n[1]] = d
+		}
+	}
+	return vars
+}
+
+func TestTheReferenceListsEveryVariableWithItsDefault(t *testing.T) {
+	documented := referenceVariables(t)
+	var sidecarVars, mockVars strings.Builder
+	format := "{{range .}}{{usage_key .}}\t{{usage_default .}}\n{{end}}"
+	if err := envconfig.Usagef(config.Prefix, &config.Config{}, &sidecarVars, format); err != nil {
+		t.Fatal(err)
+	}
+	if err := envconfig.Usagef(config.Prefix, &config.MockConfig{}, &mockVars, format); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := os.ReadFile("docs/reference.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(sidecarVars.String()), "\n") {
+		key, def, _ := strings.Cut(line, "\t")
+		got, ok := documented[key]
+		switch {
+		case !ok:
+			t.Errorf("docs/reference.md's variable table does not list %s (sidecar help does)", key)
+		case got != def:
+			t.Errorf("docs/reference.md gives %s the default %q; sidecar help says %q", key, got, def)
+		}
+	}
+	for _, line := range strings.Split(strings.TrimSpace(mockVars.String()), "\n") {
+		key, def, _ := strings.Cut(line, "\t")
+		if _, ok := documented[key]; ok {
+			continue // a variable the mock shares with the sidecar (GLP_LOG_LEVEL)
+		}
+		want := "`" + key + "`"
+		if def != "" {
+			want += " (`" + def + "`"
+		}
+		if !strings.Contains(strings.Join(strings.Fields(string(ref)), " "), want) {
+			t.Errorf("docs/reference.md does not name the mock's %s with its default (%s)", key, want)
+		}
 	}
 }

@@ -41,10 +41,6 @@ func TestTheAlertRulesAreValidAndFireWhenTheirUnitTestsSay(t *testing.T) {
 	promtool(t, "test", "rules", "prometheus/alerts_test.yaml")
 }
 
-// inParallel are names other branches add in this round: the refused
-// requests' counter (edge) and the unconfirmed state (acct).
-var inParallel = []string{"glp_refused_requests_total"}
-
 // exposed is every series name a real sidecar's /metrics shows once each
 // metric has been observed, with the histograms' _bucket, _sum and _count.
 func exposed(t *testing.T) map[string]bool {
@@ -55,6 +51,8 @@ func exposed(t *testing.T) map[string]bool {
 	m.Received("/glp-s2s-conversion", "queued")
 	m.Attempted("delivered", 201, time.Millisecond)
 	m.Committed(1, time.Millisecond)
+	m.Refused("invalid_body")
+	m.ClicksDropped("address", 1)
 	m.Instrument("public")(http.NotFoundHandler()).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
@@ -70,9 +68,6 @@ func exposed(t *testing.T) map[string]bool {
 				}
 			}
 		}
-	}
-	for _, n := range inParallel {
-		names[n] = true
 	}
 	return names
 }
@@ -134,7 +129,7 @@ var (
 
 func TestTheDashboardAndTheAlertsAskForWhatTheSidecarExposes(t *testing.T) {
 	names := exposed(t)
-	states := map[string]bool{"unconfirmed": true} // acct adds it in parallel
+	states := map[string]bool{}
 	for _, s := range sidecar.States() {
 		states[string(s)] = true
 	}
@@ -173,5 +168,33 @@ func TestTheDashboardAndTheAlertsAskForWhatTheSidecarExposes(t *testing.T) {
 				t.Errorf("%s: mode %q is not a relay mode", where, m[1])
 			}
 		}
+	}
+}
+
+// TestTheDocsNameOnlyMetricsTheSidecarExposes reads every glp_ series name in
+// the README and docs/ (a name that ends in _ is a prefix) and every state and
+// relay mode a doc's PromQL asks for.
+func TestTheDocsNameOnlyMetricsTheSidecarExposes(t *testing.T) {
+	names := exposed(t)
+	pages, _ := filepath.Glob("../docs/*.md")
+	pages = append(pages, "../README.md")
+	found := 0
+	for _, page := range pages {
+		b, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range seriesName.FindAllString(string(b), -1) {
+			if !strings.HasPrefix(n, "glp_sidecar_") && !strings.HasSuffix(n, "_total") {
+				continue // glp_click_id, glp_admin, …: not series
+			}
+			found++
+			if !strings.HasSuffix(n, "_") && !names[n] {
+				t.Errorf("%s names %s, which the sidecar does not expose", page, n)
+			}
+		}
+	}
+	if found < 10 {
+		t.Fatalf("only %d metric names found in the docs", found)
 	}
 }

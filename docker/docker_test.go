@@ -91,17 +91,24 @@ func TestComposeRunsTheSidecarBesideAnAppAndTheMock(t *testing.T) {
 					t.Errorf("%s is not a variable the sidecar reads", k)
 				}
 			}
-			want := map[string]string{"GLP_API_URL": tc.apiURL, "GLP_APP_URL": "http://app:80", "GLP_API_TOKEN_FILE": "/run/secrets/glp_api_token", "GLP_DB_PATH": "/data/glp-sidecar.db"}
+			want := map[string]string{"GLP_API_URL": tc.apiURL, "GLP_APP_URL": "http://app:80", "GLP_API_TOKEN_FILE": "/run/secrets/glp_api_token",
+				"GLP_INGEST_TOKEN_FILE": "/run/secrets/glp_ingest_token", "GLP_DB_PATH": "/data/glp-sidecar.db"}
 			for k, v := range want {
 				if env[k] != v {
 					t.Errorf("%s = %q, want %q", k, env[k], v)
 				}
 			}
-			if _, inline := env["GLP_API_TOKEN"]; inline {
-				t.Error("the API token is inline; it belongs in a secret")
+			for _, inline := range []string{"GLP_API_TOKEN", "GLP_INGEST_TOKEN"} {
+				if _, ok := env[inline]; ok {
+					t.Errorf("%s is inline; it belongs in a secret", inline)
+				}
 			}
-			if len(sc.Secrets) != 1 || c.Secrets[sc.Secrets[0]].File == "" {
-				t.Errorf("the token secret: %v %v", sc.Secrets, c.Secrets)
+			if !reflect.DeepEqual(sc.Secrets, []string{"glp_api_token", "glp_ingest_token"}) || c.Secrets["glp_api_token"].File == "" || c.Secrets["glp_ingest_token"].File == "" {
+				t.Errorf("the token secrets: %v %v", sc.Secrets, c.Secrets)
+			}
+			// The app (your backend) gets the ingest token, never GLP Winner's API token.
+			if app := c.Services["app"]; !reflect.DeepEqual(app.Secrets, []string{"glp_ingest_token"}) || app.Environment["GLP_INGEST_TOKEN_FILE"] != "/run/secrets/glp_ingest_token" {
+				t.Errorf("the app's secrets %v and GLP_INGEST_TOKEN_FILE %q: it needs the ingest token, and only it", app.Secrets, app.Environment["GLP_INGEST_TOKEN_FILE"])
 			}
 			if len(sc.Volumes) != 1 || !strings.HasSuffix(sc.Volumes[0], ":/data") || c.Volumes[strings.Split(sc.Volumes[0], ":")[0]] == nil {
 				t.Errorf("the outbox needs a named volume on /data: %v", sc.Volumes)
@@ -124,6 +131,9 @@ func TestComposeRunsTheSidecarBesideAnAppAndTheMock(t *testing.T) {
 	}
 	if b, err := os.ReadFile("secrets/glp_api_token.txt"); err != nil || string(b) != "test-token" {
 		t.Errorf("the demo secret is the mock's token: %q %v", b, err)
+	}
+	if b, err := os.ReadFile("secrets/glp_ingest_token.txt"); err != nil || !strings.HasPrefix(string(b), "change-me-") || len(b) < config.MinTokenLen {
+		t.Errorf("the demo ingest token must say it is one to change, in %d characters at least: %q %v", config.MinTokenLen, b, err)
 	}
 }
 
@@ -158,6 +168,17 @@ func TestTheKubernetesManifestRunsANativeSidecar(t *testing.T) {
 	}
 	if env["GLP_ADMIN_TOKEN"] != nil || env["GLP_ADMIN_TOKEN_FILE"] == nil {
 		t.Error("the admin token must come from the Secret, as a file")
+	}
+	if env["GLP_INGEST_TOKEN"] != nil || env["GLP_INGEST_TOKEN_FILE"] == nil {
+		t.Error("the ingest token must come from the Secret, as a file")
+	}
+	app := spec["containers"].([]any)[0].(map[string]any)
+	var appIngest bool
+	for _, e := range app["env"].([]any) {
+		appIngest = appIngest || e.(map[string]any)["name"] == "GLP_INGEST_TOKEN_FILE"
+	}
+	if !appIngest {
+		t.Error("the app needs GLP_INGEST_TOKEN_FILE to make server calls")
 	}
 	if env["GLP_SHUTDOWN_DELAY"] == nil {
 		t.Error("no drain delay")
