@@ -312,16 +312,11 @@ func TestAForeignHostIsRefusedAndCrossOriginPostsAre403(t *testing.T) {
 func TestAShortAdminTokenFileExitsTwoWithoutShowingIt(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "admin-token")
 	os.WriteFile(file, []byte("sh0rt-s3cret\n"), 0o600)
-	cmd := sidecarCmd(t, serveEnv(t, "GLP_ADMIN_TOKEN_FILE="+file), "serve")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	cmd.Start()
-	kill := time.AfterFunc(20*time.Second, func() { cmd.Process.Kill() }) // a sidecar that took the token serves until stopped
-	defer kill.Stop()
-	if code := exitStatus(cmd.Wait()); code != 2 {
-		t.Fatalf("exit %d, want 2: %s", code, stderr.String())
+	code, stderr := runToExit(t, serveEnv(t, "GLP_ADMIN_TOKEN_FILE="+file), "serve")
+	if code != 2 {
+		t.Fatalf("exit %d, want 2: %s", code, stderr)
 	}
-	out := strings.TrimSpace(stderr.String())
+	out := strings.TrimSpace(stderr)
 	if strings.Count(out, "\n") != 0 || !strings.Contains(out, "GLP_ADMIN_TOKEN_FILE") || !strings.Contains(out, "16") || strings.Contains(out, "sh0rt-s3cret") {
 		t.Errorf("stderr %q: want one line naming GLP_ADMIN_TOKEN_FILE and the minimum, never the token", out)
 	}

@@ -206,21 +206,30 @@ func TestServeRefusesBadConfigurationNamingTheVariable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cmd := sidecarCmd(t, tt.env, "serve")
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			cmd.Start()
-			kill := time.AfterFunc(20*time.Second, func() { cmd.Process.Kill() }) // a sidecar that took the configuration serves until stopped
-			defer kill.Stop()
-			if code := exitStatus(cmd.Wait()); code != 2 {
-				t.Fatalf("exit %d, want 2: %s", code, stderr.String())
+			code, stderr := runToExit(t, tt.env, "serve")
+			if code != 2 {
+				t.Fatalf("exit %d, want 2: %s", code, stderr)
 			}
-			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
 			if len(lines) != 1 || !strings.Contains(lines[0], tt.varName) {
-				t.Errorf("stderr %q: want one line naming %s", stderr.String(), tt.varName)
+				t.Errorf("stderr %q: want one line naming %s", stderr, tt.varName)
 			}
 		})
 	}
+}
+
+// runToExit runs the sidecar until it exits, and returns its exit status
+// and standard error. It is killed after 20 s: a sidecar that took what it
+// was given serves until stopped.
+func runToExit(t *testing.T, env []string, args ...string) (int, string) {
+	t.Helper()
+	cmd := sidecarCmd(t, env, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cmd.Start()
+	kill := time.AfterFunc(20*time.Second, func() { cmd.Process.Kill() })
+	defer kill.Stop()
+	return exitStatus(cmd.Wait()), stderr.String()
 }
 
 func TestServeNamesADataPathItCannotWrite(t *testing.T) {
