@@ -144,7 +144,12 @@ func Open(opts Options) (*Outbox, error) {
 		ops: make(chan *op, 4*opts.MaxBatch), relayOps: make(chan *op, 4*opts.MaxBatch), quit: make(chan struct{}), stopped: make(chan struct{}), checkpointed: make(chan struct{}),
 	}
 	var err error
-	if o.wdb, err = sql.Open("sqlite3", dsn(opts.Path, false)+fmt.Sprintf("&_cache_size=-%d", writerCacheKiB)); err != nil {
+	if o.wdb, err = sql.Open("sqlite3", dsn(opts.Path, false)+fmt.Sprintf("&_cache_size=-%d", writerCacheKiB)+
+		// On a new file auto_vacuum takes effect with the first table; an old
+		// file is rebuilt once by convertAutoVacuum. The writer's alone: run on
+		// the checkpointer's connection too, it kept the WAL from starting
+		// afresh under steady writes (TestTheWALStartsAfreshUnderSteadyWrites).
+		"&_auto_vacuum=incremental"); err != nil {
 		return nil, fmt.Errorf("open outbox %s: %w", opts.Path, err)
 	}
 	o.wdb.SetMaxOpenConns(1)
@@ -155,15 +160,6 @@ func Open(opts Options) (*Outbox, error) {
 	if o.wconn, err = o.wdb.Conn(ctx); err != nil {
 		o.wdb.Close()
 		return nil, fmt.Errorf("open outbox %s: %w", opts.Path, describe(err))
-	}
-	// On a new file the setting takes effect with its first table; an old
-	// file is rebuilt once by convertAutoVacuum. Not a DSN pragma: run on
-	// every pooled connection, it kept the WAL from starting afresh under
-	// steady writes (TestTheWALStartsAfreshUnderSteadyWrites).
-	if _, err := o.wconn.ExecContext(ctx, "PRAGMA auto_vacuum = INCREMENTAL"); err != nil {
-		o.wconn.Close()
-		o.wdb.Close()
-		return nil, fmt.Errorf("open outbox %s: set auto_vacuum: %w", opts.Path, describe(err))
 	}
 	if err := migrate(ctx, o.wconn); err != nil {
 		o.wconn.Close()
