@@ -257,7 +257,7 @@ func (o *Outbox) Release(ctx context.Context, ids ...string) error {
 
 // ErrNotRetryable is returned when an operator retries an event that is
 // queued, delivered or duplicate.
-var ErrNotRetryable = errors.New("only rejected, unconfirmed and dead events can be retried")
+var ErrNotRetryable = sidecar.ErrNotRetryable
 
 // Retry requeues rejected, unconfirmed or dead events by id, due now, with
 // the retry max age counted afresh. What the event's earlier attempts may

@@ -72,7 +72,7 @@ func (o *Outbox) Get(ctx context.Context, id string) (sidecar.Event, []sidecar.A
 }
 
 // MaxListLimit caps one page of List.
-const MaxListLimit = 500
+const MaxListLimit = sidecar.MaxListLimit
 
 // List returns events newest first: in one state unless state is "", older
 // than the event before unless it is "" (for paging), at most limit.

@@ -1,6 +1,8 @@
 package outbox
 
 import (
+	sidecar "github.com/glpwinner/glp-sidecar"
+
 	"context"
 	"database/sql"
 	"fmt"
@@ -25,20 +27,7 @@ func MaintainEvery(retention time.Duration) time.Duration {
 // Maintain erases personal data of events finished more than retention ago,
 // and the clicks logged before then, every interval, until ctx ends.
 func (o *Outbox) Maintain(ctx context.Context, retention, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		if n, err := o.Retain(ctx, retention); err != nil {
-			o.log.Warn("retention failed", "err", err)
-		} else if n > 0 {
-			o.log.Info("erased email and IP of finished events", "events", n, "older_than", retention.String())
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	sidecar.RetainEvery(ctx, o.log, retention, every, o.Retain)
 }
 
 // Retain erases the email, IP and session token of events finished more
