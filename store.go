@@ -66,17 +66,30 @@ type Store interface {
 	// Purge deletes delivered and duplicate events finished age ago or
 	// more, with their attempts and idempotency keys, and returns how many.
 	Purge(ctx context.Context, age time.Duration) (int, error)
-	// Retain erases the email and IP of events finished age ago or more,
-	// deletes clicks logged age ago or more, and returns how many events it
-	// erased.
+	// Retain erases the email, IP and session token of events finished age
+	// ago or more, with the upstream's answers to them (the event's last
+	// body and its attempts' bodies), deletes clicks logged age ago or more,
+	// and returns how many events it erased.
 	Retain(ctx context.Context, age time.Duration) (int, error)
 	// Maintain runs Retain every interval until ctx ends.
 	Maintain(ctx context.Context, retention, every time.Duration)
 
-	// RecordClick appends a landing to the click log.
+	// Report counts the events accepted on each of the query's days by the
+	// state they are in now, live or test (q.Test), with the possible
+	// doubles among them.
+	Report(ctx context.Context, q ReportQuery) ([]ReportDay, error)
+	// ReportRows calls fn with every event, live and test, accepted in the
+	// query's range, oldest first; fn's error ends the walk and is returned.
+	ReportRows(ctx context.Context, q ReportQuery, fn func(ReportRow) error) error
+
+	// RecordClick appends a landing to the click log, at once and alone.
 	RecordClick(ctx context.Context, c Click) error
-	// MatchClick returns the click id of the most recent click since the
-	// given time from the same address and user agent.
+	// RecordClicks appends landings to the click log in one transaction,
+	// deletes the oldest beyond the newest keep, and returns how many it
+	// deleted.
+	RecordClicks(ctx context.Context, clicks []Click, keep int) (int, error)
+	// MatchClick returns the click id of the most recent top-level landing
+	// since the given time from the same address and user agent.
 	MatchClick(ctx context.Context, ip, userAgent string, since time.Time) (string, bool, error)
 	// Clicks returns the most recent clicks, newest first, at most limit
 	// (MaxListLimit when limit is 0 or more than that).
@@ -103,6 +116,18 @@ const MaxListLimit = 500
 // ErrNotRetryable is the cause of retrying an event that is queued,
 // delivered or duplicate.
 var ErrNotRetryable = errors.New("only rejected, unconfirmed and dead events can be retried")
+
+// Maintenance pace: retention runs every tenth of GLP_RETENTION, between
+// once a second and once an hour.
+const (
+	minMaintainEvery = time.Second
+	maxMaintainEvery = time.Hour
+)
+
+// MaintainEvery is how often a store's Maintain runs for a retention.
+func MaintainEvery(retention time.Duration) time.Duration {
+	return min(max(retention/10, minMaintainEvery), maxMaintainEvery)
+}
 
 // RetainEvery calls retain (a store's Retain) with retention now and then
 // every interval until ctx ends, and logs what it erased: the loop of each

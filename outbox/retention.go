@@ -1,28 +1,21 @@
 package outbox
 
 import (
-	sidecar "github.com/glpwinner/glp-sidecar"
-
 	"context"
 	"database/sql"
 	"fmt"
 	"time"
+
+	sidecar "github.com/glpwinner/glp-sidecar"
 )
 
-// Maintenance pace: retention runs every tenth of GLP_RETENTION, between
-// once a second and once an hour.
+// After an erasure: how much free space goes back, and how hard the WAL is
+// truncated.
 const (
-	minMaintainEvery = time.Second
-	maxMaintainEvery = time.Hour
-	vacuumPages      = 4096 // free pages given back to the file system per pass, at most
-	truncateTries    = 10   // checkpoints tried after an erasure while readers keep the WAL
-	truncatePause    = 100 * time.Millisecond
+	vacuumPages   = 4096 // free pages given back to the file system per pass, at most
+	truncateTries = 10   // checkpoints tried after an erasure while readers keep the WAL
+	truncatePause = 100 * time.Millisecond
 )
-
-// MaintainEvery is how often Maintain runs for a retention.
-func MaintainEvery(retention time.Duration) time.Duration {
-	return min(max(retention/10, minMaintainEvery), maxMaintainEvery)
-}
 
 // Maintain erases personal data of events finished more than retention ago,
 // and the clicks logged before then, every interval, until ctx ends.

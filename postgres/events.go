@@ -127,10 +127,14 @@ func (s *Store) appendBatch(batch []*appendReq) error {
 // claimEvents leases events in one statement; the subquery takes the rows
 // it may lease with FOR UPDATE SKIP LOCKED, so that two sidecars claiming at
 // once never take the same event: a row another claim holds is skipped, and
-// one it has just leased no longer passes the WHERE when it is re-read.
-const claimEvents = `UPDATE events SET lease_until = $1, next_attempt_at = $1, attempts = attempts + 1, updated_at = $2
+// one it has just leased no longer passes the WHERE when it is re-read. A
+// lease still set when the event is claimed again was neither recorded nor
+// released: the sidecar that held it died, maybe with the request written.
+// That attempt may have landed (SET reads the row as it was).
+const claimEvents = `UPDATE events SET lease_until = $1, next_attempt_at = $1, attempts = attempts + 1, updated_at = $2,
+		landed = landed + (lease_until IS NOT NULL)::integer
 	WHERE id IN (SELECT id FROM events WHERE %s ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
-	RETURNING id, payload, test, click_source, attempts, created_at, queued_at`
+	RETURNING id, payload, test, click_source, attempts, created_at, queued_at, landed, refused_alone, last_refused_at`
 
 // Claim leases up to n due events for lease and counts an attempt on each.
 func (s *Store) Claim(ctx context.Context, n int, lease time.Duration) ([]sidecar.Event, error) {
@@ -154,10 +158,12 @@ func (s *Store) claim(ctx context.Context, query string, n int, lease time.Durat
 		e := sidecar.Event{State: sidecar.StateQueued, NextAttemptAt: until, LeaseUntil: until, UpdatedAt: updated}
 		var payload []byte
 		var created, queued int64
-		if err := row.Scan(&e.ID, &payload, &e.Test, &e.ClickSource, &e.Attempts, &created, &queued); err != nil {
+		var refusedAt *int64
+		if err := row.Scan(&e.ID, &payload, &e.Test, &e.ClickSource, &e.Attempts, &created, &queued, &e.Landed, &e.RefusedAlone, &refusedAt); err != nil {
 			return e, err
 		}
-		e.CreatedAt, e.QueuedAt = fromMS(created), fromMS(queued)
+		e.CreatedAt, e.QueuedAt, e.LastRefusedAt = fromMS(created), fromMS(queued), fromMS(deref(refusedAt))
+		e.MayHaveLanded = e.Landed > 0
 		return e, decodePayload(&e, payload)
 	})
 	if err := s.wrote(err); err != nil {
@@ -167,21 +173,27 @@ func (s *Store) claim(ctx context.Context, query string, n int, lease time.Durat
 }
 
 // recordAttempts ends delivery attempts in one statement: each event's new
-// state (or next attempt time) and the lease's end, and the attempts.
+// state (or next attempt time), what its answer told about what GLP Winner
+// holds, and the lease's end; and the attempts, except those a row marks
+// as folded into an earlier one (ins false: see collapseUncounted).
 const recordAttempts = `WITH r AS (
 		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::integer[], $5::integer[], $6::text[], $7::text[],
-			$8::text[], $9::text[], $10::text[], $11::bigint[], $12::integer[], $13::bigint[], $14::bigint[], $15::text[])
-			WITH ORDINALITY AS u(id, state, next, uncount, status, error, body, conv, click, recorded, finished, n, started, us, outcome, ord)),
+			$8::text[], $9::text[], $10::text[], $11::bigint[], $12::integer[], $13::bigint[], $14::bigint[], $15::text[],
+			$17::boolean[], $18::boolean[], $19::boolean[], $20::boolean[])
+			WITH ORDINALITY AS u(id, state, next, uncount, status, error, body, conv, click, recorded, finished, n, started, us, outcome,
+				landed, double, refused, ins, ord)),
 	upd AS (
 		UPDATE events e SET state = r.state, next_attempt_at = r.next, lease_until = NULL, attempts = GREATEST(e.attempts - r.uncount, 0),
 			last_status = r.status, last_error = r.error, last_body = r.body,
 			upstream_conversion_id = CASE WHEN r.conv = '' THEN e.upstream_conversion_id ELSE r.conv END,
 			upstream_click_id = CASE WHEN r.click = '' THEN e.upstream_click_id ELSE r.click END,
 			upstream_recorded_at = CASE WHEN r.recorded = '' THEN e.upstream_recorded_at ELSE r.recorded END,
+			landed = e.landed + r.landed::integer, possible_double = e.possible_double OR r.double,
+			refused_alone = e.refused_alone + r.refused::integer, last_refused_at = CASE WHEN r.refused THEN $16 ELSE e.last_refused_at END,
 			updated_at = $16, finished_at = r.finished
 		FROM r WHERE e.id = r.id AND e.state = 'queued')
-	INSERT INTO attempts (event_id, n, started_at, duration_us, status, error, body, outcome)
-	SELECT id, n, started, us, status, error, body, outcome FROM r ORDER BY ord`
+	INSERT INTO attempts (event_id, n, started_at, duration_us, status, error, body, outcome, may_have_landed)
+	SELECT id, n, started, us, status, error, body, outcome, landed FROM r WHERE ins ORDER BY ord`
 
 // recordReq is one Record waiting for its batch.
 type recordReq struct {
@@ -200,18 +212,110 @@ func (s *Store) Record(ctx context.Context, r sidecar.Result) error {
 	return nil
 }
 
-// recordBatch stores a batch of records with one statement.
+// recordBatch stores a batch of records in one transaction: the counted
+// attempts with one statement, then each uncounted one (a paused relay's
+// probe, rare) with the same statement after collapseUncounted.
 func (s *Store) recordBatch(batch []*recordReq) error {
 	now := s.now()
-	n := len(batch)
+	var counted, uncounted []sidecar.Result
+	for _, req := range batch {
+		if req.r.Uncounted {
+			uncounted = append(uncounted, req.r)
+		} else {
+			counted = append(counted, req.r)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
+	defer cancel()
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if len(counted) > 0 {
+			if _, err := tx.Exec(ctx, recordAttempts, recordArgs(counted, nil, now)...); err != nil {
+				return err
+			}
+		}
+		for _, r := range uncounted {
+			folded, err := collapseUncounted(ctx, tx, r.EventID)
+			if err != nil {
+				return err
+			}
+			a := r.Attempt
+			same := folded.id != 0 && folded.outcome == a.Outcome && folded.status == a.Status && folded.error == a.Error &&
+				folded.body == truncate(a.Body, maxStoredBody)
+			into := int64(0)
+			switch {
+			case same:
+				into = folded.id
+			case folded.paused >= maxUncountedRows:
+				into = folded.lastPaused
+			}
+			if _, err := tx.Exec(ctx, recordAttempts, recordArgs([]sidecar.Result{r}, []bool{into == 0}, now)...); err != nil {
+				return err
+			}
+			if into != 0 {
+				if _, err := tx.Exec(ctx, `UPDATE attempts SET repeats = repeats + 1, last_at = $1, status = $2, error = $3, body = $4, duration_us = $5
+					WHERE id = $6`, ms(a.StartedAt), a.Status, a.Error, truncate(a.Body, maxStoredBody), a.Duration.Microseconds(), into); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// maxUncountedRows caps the attempt rows of one event that a paused relay's
+// probes write: identical probes collapse into one row, and past the cap the
+// last row stands for every later one. A day of probes with a bad token
+// writes a few rows, not 1,400.
+const maxUncountedRows = 10
+
+// lastAttempt is what an uncounted attempt is compared with: the event's
+// last attempt row, how many of its rows are a paused relay's, and the last
+// of those.
+type lastAttempt struct {
+	id, lastPaused int64
+	status         int
+	error, body    string
+	outcome        string
+	paused         int
+}
+
+// collapseUncounted reads the event's last attempt row and its paused
+// rows, which an uncounted attempt folds into when it is the same answer,
+// or when the event has maxUncountedRows of them.
+func collapseUncounted(ctx context.Context, tx pgx.Tx, eventID string) (lastAttempt, error) {
+	var l lastAttempt
+	var lastPaused *int64
+	err := tx.QueryRow(ctx, `SELECT id, status, error, body, outcome,
+			(SELECT COUNT(*) FROM attempts WHERE event_id = $1 AND outcome = 'paused'),
+			(SELECT MAX(id) FROM attempts WHERE event_id = $1 AND outcome = 'paused')
+		FROM attempts WHERE event_id = $1 ORDER BY id DESC LIMIT 1`, eventID).
+		Scan(&l.id, &l.status, &l.error, &l.body, &l.outcome, &l.paused, &lastPaused)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return lastAttempt{}, nil
+	}
+	l.lastPaused = deref(lastPaused)
+	return l, err
+}
+
+// recordArgs are recordAttempts' arguments for results; ins says which
+// attempts get a row of their own (nil: all).
+func recordArgs(results []sidecar.Result, ins []bool, now time.Time) []any {
+	n := len(results)
 	var (
 		ids, states, errs, bodies, convs, clicks, recorded, outcomes = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		next, started, us                                            = make([]int64, n), make([]int64, n), make([]int64, n)
 		uncount, statuses, attempts                                  = make([]int32, n), make([]int32, n), make([]int32, n)
 		finished                                                     = make([]*int64, n)
+		landed, doubles, refused                                     = make([]bool, n), make([]bool, n), make([]bool, n)
 	)
-	for i, req := range batch {
-		r, a := req.r, req.r.Attempt
+	if ins == nil {
+		ins = make([]bool, n)
+		for i := range ins {
+			ins[i] = true
+		}
+	}
+	for i, r := range results {
+		a := r.Attempt
 		ids[i], states[i], errs[i], bodies[i], outcomes[i] = r.EventID, string(r.State), a.Error, truncate(a.Body, maxStoredBody), a.Outcome
 		convs[i], clicks[i], recorded[i] = r.Upstream.ConversionID, r.Upstream.ClickID, r.Upstream.RecordedAt
 		next[i] = ms(r.NextAttemptAt)
@@ -226,12 +330,10 @@ func (s *Store) recordBatch(batch []*recordReq) error {
 			uncount[i] = 1
 		}
 		statuses[i], attempts[i], started[i], us[i] = int32(a.Status), int32(a.N), ms(a.StartedAt), a.Duration.Microseconds()
+		landed[i], doubles[i], refused[i] = a.MayHaveLanded, r.PossibleDouble, r.RefusedAlone
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
-	defer cancel()
-	_, err := s.pool.Exec(ctx, recordAttempts, ids, states, next, uncount, statuses, errs, bodies, convs, clicks, recorded, finished,
-		attempts, started, us, outcomes, ms(now))
-	return err
+	return []any{ids, states, next, uncount, statuses, errs, bodies, convs, clicks, recorded, finished,
+		attempts, started, us, outcomes, ms(now), landed, doubles, refused, ins}
 }
 
 func truncate(s string, n int) string {
@@ -335,10 +437,13 @@ func (s *Store) RestartAge(ctx context.Context) (int, error) {
 }
 
 // ExpireDead marks dead the queued events still undelivered maxAge after
-// they were queued, unless leased, and returns their ids.
+// they were queued, unless leased, and returns their ids. A lease that ran
+// out counts as an attempt that may have landed, as in a claim.
 func (s *Store) ExpireDead(ctx context.Context, maxAge time.Duration) ([]string, error) {
 	now := s.now()
-	rows, err := s.pool.Query(ctx, `UPDATE events SET state = 'dead', finished_at = $1, updated_at = $1, next_attempt_at = $1
+	rows, err := s.pool.Query(ctx, `UPDATE events SET state = 'dead', finished_at = $1, updated_at = $1, next_attempt_at = $1,
+			landed = landed + (lease_until IS NOT NULL)::integer, lease_until = NULL,
+			possible_double = possible_double OR (landed + (lease_until IS NOT NULL)::integer >= 2 AND `+softMatched+`)
 		WHERE state = 'queued' AND queued_at <= $2 AND (lease_until IS NULL OR lease_until <= $1)
 		RETURNING id`, ms(now), ms(now.Add(-maxAge)))
 	var ids []string
@@ -351,19 +456,32 @@ func (s *Store) ExpireDead(ctx context.Context, maxAge time.Duration) ([]string,
 	return ids, nil
 }
 
-// Retain erases the email and IP of events finished more than age ago and
-// deletes clicks logged more than age ago, and returns how many events it
-// erased. The old row versions stay in the table's pages until VACUUM
-// reclaims them (autovacuum does, on its own schedule).
+// softMatched is true for an event GLP Winner can only soft-match: no click
+// id and no session token. Sent twice, it may be recorded twice.
+const softMatched = `payload->>'transaction_id' IS NULL AND payload->>'session_token' IS NULL`
+
+// retain is retention's one statement: it erases the email, IP and
+// session token of events finished before the cutoff ($1), with the
+// upstream's answers to them, deletes the clicks logged before it, and
+// counts the events it erased.
+const retain = `WITH erased AS (
+		UPDATE events SET payload = payload - 'email' - 'ip' - 'session_token', last_body = '', erased = true
+		WHERE finished_at IS NOT NULL AND NOT erased AND finished_at <= $1 RETURNING id),
+	bodies AS (UPDATE attempts SET body = '' WHERE body != '' AND event_id IN (SELECT id FROM erased)),
+	clicks AS (DELETE FROM clicks WHERE at <= $1)
+	SELECT COUNT(*) FROM erased`
+
+// Retain erases the email, IP and session token of events finished more
+// than age ago (these are patients of telehealth providers), with the
+// upstream's answers to them, and deletes clicks logged more than age ago,
+// in one statement; it returns how many events it erased. The old row
+// versions stay in the table's pages until VACUUM reclaims them
+// (autovacuum does, on its own schedule: see docs/postgres.md).
 func (s *Store) Retain(ctx context.Context, age time.Duration) (int, error) {
-	cutoff := ms(s.now().Add(-age))
-	n, err := s.exec(ctx, `UPDATE events SET payload = payload - 'email' - 'ip', erased = true
-		WHERE finished_at IS NOT NULL AND NOT erased AND finished_at <= $1`, cutoff)
-	if err != nil {
+	var n int
+	err := s.pool.QueryRow(ctx, retain, ms(s.now().Add(-age))).Scan(&n)
+	if err := s.wrote(err); err != nil {
 		return 0, fmt.Errorf("erase personal data: %w", err)
-	}
-	if _, err := s.exec(ctx, `DELETE FROM clicks WHERE at <= $1`, cutoff); err != nil {
-		return n, fmt.Errorf("delete old clicks: %w", err)
 	}
 	return n, nil
 }
@@ -390,8 +508,9 @@ func decodePayload(e *sidecar.Event, payload []byte) error {
 // lease ended; an event whose id or key is already here is skipped.
 const importEvent = `INSERT INTO events (id, idem_key, payload, test, click_source, state, attempts, next_attempt_at, lease_until,
 		last_status, last_error, last_body, upstream_conversion_id, upstream_click_id, upstream_recorded_at,
-		created_at, queued_at, updated_at, finished_at, erased)
-	VALUES ($1, NULLIF($2, ''), $3::jsonb, $4, $5, $6, $7, $8, NULL, $9, $10, $11, $12, $13, $14, $15, $16, $17, NULLIF($18::bigint, 0), $19)
+		created_at, queued_at, updated_at, finished_at, erased, landed, possible_double, refused_alone, last_refused_at)
+	VALUES ($1, NULLIF($2, ''), $3::jsonb, $4, $5, $6, $7, $8, NULL, $9, $10, $11, $12, $13, $14, $15, $16, $17, NULLIF($18::bigint, 0), $19,
+		$20, $21, $22, NULLIF($23::bigint, 0))
 	ON CONFLICT DO NOTHING`
 
 // Import copies events from another store (sidecar outbox migrate), keeping
@@ -405,13 +524,10 @@ func (s *Store) Import(ctx context.Context, events []sidecar.Event) (int, error)
 		if err != nil {
 			return 0, fmt.Errorf("import event %s: %w", e.ID, err)
 		}
-		finished := int64(0) // none
-		if !e.FinishedAt.IsZero() {
-			finished = ms(e.FinishedAt)
-		}
+		finished := msOrZero(e.FinishedAt)
 		b.Queue(importEvent, e.ID, e.Key, string(payload), e.Test, e.ClickSource, string(e.State), e.Attempts, ms(e.NextAttemptAt),
 			e.LastStatus, e.LastError, e.LastBody, e.Upstream.ConversionID, e.Upstream.ClickID, e.Upstream.RecordedAt,
-			ms(e.CreatedAt), ms(e.QueuedAt), ms(e.UpdatedAt), finished, e.Erased)
+			ms(e.CreatedAt), ms(e.QueuedAt), ms(e.UpdatedAt), finished, e.Erased, e.Landed, e.PossibleDouble, e.RefusedAlone, msOrZero(e.LastRefusedAt))
 	}
 	copied := 0
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -434,4 +550,12 @@ func (s *Store) Import(ctx context.Context, events []sidecar.Event) (int, error)
 		s.wake()
 	}
 	return copied, nil
+}
+
+// msOrZero is t in milliseconds, or 0 (stored as NULL) for no time.
+func msOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return ms(t)
 }

@@ -12,16 +12,18 @@ import (
 )
 
 const eventColumns = `id, idem_key, payload, test, click_source, state, attempts, next_attempt_at, lease_until, last_status, last_error, last_body,
-	upstream_conversion_id, upstream_click_id, upstream_recorded_at, created_at, queued_at, updated_at, finished_at, erased`
+	upstream_conversion_id, upstream_click_id, upstream_recorded_at, created_at, queued_at, updated_at, finished_at, erased,
+	landed, possible_double, refused_alone, last_refused_at`
 
 func scanEvent(row pgx.Row) (sidecar.Event, error) {
 	var e sidecar.Event
 	var key *string
 	var payload []byte
 	var next, created, queued, updated int64
-	var lease, finished *int64
+	var lease, finished, refusedAt *int64
 	err := row.Scan(&e.ID, &key, &payload, &e.Test, &e.ClickSource, &e.State, &e.Attempts, &next, &lease, &e.LastStatus, &e.LastError, &e.LastBody,
-		&e.Upstream.ConversionID, &e.Upstream.ClickID, &e.Upstream.RecordedAt, &created, &queued, &updated, &finished, &e.Erased)
+		&e.Upstream.ConversionID, &e.Upstream.ClickID, &e.Upstream.RecordedAt, &created, &queued, &updated, &finished, &e.Erased,
+		&e.Landed, &e.PossibleDouble, &e.RefusedAlone, &refusedAt)
 	if err != nil {
 		return e, err
 	}
@@ -30,6 +32,7 @@ func scanEvent(row pgx.Row) (sidecar.Event, error) {
 	}
 	e.NextAttemptAt, e.LeaseUntil = fromMS(next), fromMS(deref(lease))
 	e.CreatedAt, e.QueuedAt, e.UpdatedAt, e.FinishedAt = fromMS(created), fromMS(queued), fromMS(updated), fromMS(deref(finished))
+	e.LastRefusedAt, e.MayHaveLanded = fromMS(deref(refusedAt)), e.Landed > 0
 	return e, decodePayload(&e, payload)
 }
 
@@ -50,15 +53,17 @@ func (s *Store) Get(ctx context.Context, id string) (sidecar.Event, []sidecar.At
 	if err != nil {
 		return e, nil, fmt.Errorf("get event %s: %w", id, s.describe(err))
 	}
-	rows, err := s.pool.Query(ctx, `SELECT n, started_at, duration_us, status, error, body, outcome FROM attempts WHERE event_id = $1 ORDER BY id`, id)
+	rows, err := s.pool.Query(ctx, `SELECT n, started_at, duration_us, status, error, body, outcome, may_have_landed, repeats, last_at
+		FROM attempts WHERE event_id = $1 ORDER BY id`, id)
 	if err != nil {
 		return e, nil, fmt.Errorf("get attempts of %s: %w", id, s.describe(err))
 	}
 	attempts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (sidecar.Attempt, error) {
 		var a sidecar.Attempt
 		var started, us int64
-		err := row.Scan(&a.N, &started, &us, &a.Status, &a.Error, &a.Body, &a.Outcome)
-		a.StartedAt, a.Duration = fromMS(started), time.Duration(us)*time.Microsecond
+		var last *int64
+		err := row.Scan(&a.N, &started, &us, &a.Status, &a.Error, &a.Body, &a.Outcome, &a.MayHaveLanded, &a.Repeats, &last)
+		a.StartedAt, a.Duration, a.LastAt = fromMS(started), time.Duration(us)*time.Microsecond, fromMS(deref(last))
 		return a, err
 	})
 	if err != nil {
@@ -118,7 +123,8 @@ func (s *Store) Stats(ctx context.Context) (sidecar.Stats, error) {
 	}
 	var oldest, next *int64
 	if err := s.pool.QueryRow(ctx, `SELECT (SELECT created_at FROM events WHERE state = 'queued' ORDER BY id LIMIT 1),
-		(SELECT MIN(next_attempt_at) FROM events WHERE state = 'queued')`).Scan(&oldest, &next); err != nil {
+		(SELECT MIN(next_attempt_at) FROM events WHERE state = 'queued'),
+		(SELECT COUNT(*) FROM events WHERE possible_double)`).Scan(&oldest, &next, &st.PossibleDouble); err != nil {
 		return st, fmt.Errorf("oldest queued event: %w", s.describe(err))
 	}
 	st.OldestQueued, st.NextDue = fromMS(deref(oldest)), fromMS(deref(next))

@@ -535,9 +535,9 @@ func testTheClickLogIsSharedAndMatchesTheLatestClickOfAVisitor(t *testing.T, h H
 	a, b := h.Open(t, db, clk.now), h.Open(t, db, clk.now)
 	at := clk.now()
 	clicks := []sidecar.Click{
-		{ClickID: "old", At: at.Add(-2 * time.Hour), IP: "203.0.113.9", UserAgent: "UA"},
-		{ClickID: "new", At: at.Add(-time.Hour), IP: "203.0.113.9", UserAgent: "UA", Path: "/landing", Referrer: "https://aff.example/", UTM: map[string]string{"utm_source": "aff"}},
-		{ClickID: "other-ua", At: at, IP: "203.0.113.9", UserAgent: "Other"},
+		{ClickID: "old", At: at.Add(-2 * time.Hour), IP: "203.0.113.9", UserAgent: "UA", TopLevel: true},
+		{ClickID: "new", At: at.Add(-time.Hour), IP: "203.0.113.9", UserAgent: "UA", Path: "/landing", Referrer: "https://aff.example/", UTM: map[string]string{"utm_source": "aff"}, TopLevel: true},
+		{ClickID: "other-ua", At: at, IP: "203.0.113.9", UserAgent: "Other", TopLevel: true},
 	}
 	for _, c := range clicks {
 		if err := a.RecordClick(ctx, c); err != nil {

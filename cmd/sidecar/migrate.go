@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"time"
 
 	sidecar "github.com/glpwinner/glp-sidecar"
@@ -27,8 +24,8 @@ func migrateOutbox(ctx context.Context, path, to string, out printer) error {
 	if err := config.CheckDBURL("--to", config.Secret(to)); err != nil {
 		return err
 	}
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("no outbox at %s: set GLP_DB_PATH or --db to the sidecar's file", path)
+	if err := fileExists(path); err != nil {
+		return err
 	}
 	file, err := outbox.Open(outbox.Options{Path: path})
 	if err != nil {

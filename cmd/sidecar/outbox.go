@@ -69,12 +69,7 @@ func runOutbox(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if cmd == "migrate" {
 		return migrateOutbox(ctx, *db, *to, printer{w: stdout, json: *asJSON})
 	}
-	if *dbURL == "" {
-		if err := fileExists(*db); err != nil {
-			return err
-		}
-	}
-	box, err := openStore(ctx, storeOptions{URL: *dbURL, Path: *db})
+	box, err := openOperatorStore(ctx, *db, *dbURL)
 	if err != nil {
 		return err
 	}
@@ -146,13 +141,19 @@ func whoSends(ctx context.Context, n int) string {
 	return "the sidecar answering at " + url + " sends them within seconds"
 }
 
-// openOutbox opens the outbox file of a running (or stopped) sidecar; it
-// never creates one.
-func openOutbox(path string) (*outbox.Outbox, error) {
-	if err := fileExists(path); err != nil {
+// openOperatorStore opens the outbox of a running (or stopped) sidecar for
+// an operator's command: the PostgreSQL database at dbURL when it is set,
+// else the file at path, which it never creates.
+func openOperatorStore(ctx context.Context, path, dbURL string) (sidecar.Store, error) {
+	if err := config.CheckDBURL("--db-url", config.Secret(dbURL)); err != nil {
 		return nil, err
 	}
-	return outbox.Open(outbox.Options{Path: path})
+	if dbURL == "" {
+		if err := fileExists(path); err != nil {
+			return nil, err
+		}
+	}
+	return openStore(ctx, storeOptions{URL: dbURL, Path: path})
 }
 
 // fileExists says, when there is no outbox file at path, where to point the

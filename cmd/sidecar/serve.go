@@ -181,7 +181,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	g, gctx := errgroup.WithContext(ctx)
 	servePublic(gctx, g, pub, publicRoutes(ing, script, capture.Middleware(capOpts)(app), metrics.Instrument("public")), log)
 	serveUntilDone(gctx, g, adm2, adm, log)
-	g.Go(func() error { box.Maintain(gctx, cfg.Retention, outbox.MaintainEvery(cfg.Retention)); return nil })
+	g.Go(func() error { box.Maintain(gctx, cfg.Retention, sidecar.MaintainEvery(cfg.Retention)); return nil })
 	g.Go(func() error { return rl.Run(gctx) })
 	g.Go(func() error { clicks.Run(gctx); return nil })
 	g.Go(func() error { return box.Listen(gctx, rl.Notify) }) // events queued by other sidecars and commands
