@@ -58,6 +58,15 @@ func Run(t *testing.T, h Harness) {
 		{"StatsCountEveryStateAndTheOldestQueued", testStatsCountEveryStateAndTheOldestQueued},
 		{"AWritableStoreSaysSo", testAWritableStoreSaysSo},
 		{"ListenReturnsNilOnceItsContextEnds", testListenReturnsNilOnceItsContextEnds},
+
+		{"ALeaseThatRunsOutCountsAsAnAttemptThatMayHaveLanded", testALeaseThatRunsOutCountsAsAnAttemptThatMayHaveLanded},
+		{"ASoftMatchedEventWhoseLeasesRanOutTwiceGoesDeadFlaggedAsAPossibleDouble", testASoftMatchedEventWhoseLeasesRanOutTwiceGoesDeadFlaggedAsAPossibleDouble},
+		{"ARecordKeepsWhatTheAnswerToldAboutWhatGLPWinnerHolds", testARecordKeepsWhatTheAnswerToldAboutWhatGLPWinnerHolds},
+		{"APausedRelaysProbesCollapseIntoFewAttemptRows", testAPausedRelaysProbesCollapseIntoFewAttemptRows},
+		{"UnconfirmedEventsAreCountedApartAndRetryableByHand", testUnconfirmedEventsAreCountedApartAndRetryableByHand},
+		{"TheReportCountsEachDayByStateLiveApartFromTest", testTheReportCountsEachDayByStateLiveApartFromTest},
+		{"RecordClicksKeepsTheNewestAndOnlyTopLevelLandingsMatch", testRecordClicksKeepsTheNewestAndOnlyTopLevelLandingsMatch},
+		{"RetentionAlsoErasesSessionTokensAndUpstreamAnswers", testRetentionAlsoErasesSessionTokensAndUpstreamAnswers},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })
