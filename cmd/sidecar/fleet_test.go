@@ -97,11 +97,12 @@ func fleetEnv(t *testing.T, url, upstream string, extra ...string) []string {
 		"GLP_RETRY_INITIAL=50ms", "GLP_RETRY_MAX_INTERVAL=500ms", "GLP_LOG_LEVEL=warn", "GLP_RATE_LIMIT=0"}, extra...)...)
 }
 
-// postJSON posts body to url and returns the status, the Retry-After header
+// postJSON posts body to url as a backend's server call (the ingest token:
+// ?wait= is a server call's) and returns the status, the Retry-After header
 // and the decoded answer.
 func postJSON(t *testing.T, url, body string) (int, string, map[string]any) {
 	t.Helper()
-	req, err := newJSONRequest(url, "", body)
+	req, err := newJSONRequest(url, testIngestToken, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,23 +166,23 @@ func TestTwoSidecarsOnOneDatabaseShareKeysAndClicks(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	resp, err = httpClient.Get(b[1] + "/admin/api/clicks?limit=10")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var clicks []sidecar.Click
-	var wrapped struct {
-		Clicks []sidecar.Click `json:"clicks"`
-	}
-	raw, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if json.Unmarshal(raw, &clicks) != nil {
-		json.Unmarshal(raw, &wrapped)
-		clicks = wrapped.Clicks
-	}
+	// The click log writes its landings in batches, off the request's path.
+	var raw []byte
 	found := false
-	for _, c := range clicks {
-		found = found || c.ClickID == "landed-at-a"
+	for deadline := time.Now().Add(5 * time.Second); !found && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		resp, err = httpClient.Get(b[1] + "/admin/api/clicks?limit=10")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wrapped struct {
+			Clicks []sidecar.Click `json:"clicks"`
+		}
+		raw, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		json.Unmarshal(raw, &wrapped)
+		for _, c := range wrapped.Clicks {
+			found = found || c.ClickID == "landed-at-a"
+		}
 	}
 	if !found {
 		t.Errorf("the second sidecar's click log lacks the landing captured by the first: %s", raw)
