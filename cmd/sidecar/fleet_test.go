@@ -425,6 +425,21 @@ func TestTheOutboxCommandsWorkOnTheFleetsDatabase(t *testing.T) {
 	if e, _, _ := store.Get(context.Background(), a.ID); e.State != sidecar.StateQueued {
 		t.Errorf("after the retry: %s", e.State)
 	}
+
+	// The reconciliation report counts the fleet's events, by --db-url or GLP_DB_URL.
+	day := time.Now().UTC().Format(sidecar.DayLayout)
+	out, err = sidecarCmd(t, nil, "report", "--db-url", url, "--from", day, "--to", day, "--json").CombinedOutput()
+	var report struct{ Days []sidecar.ReportDay }
+	if err != nil || json.Unmarshal(out, &report) != nil || len(report.Days) != 1 || report.Days[0].Accepted != 1 || report.Days[0].Queued != 1 {
+		t.Errorf("report --db-url: %v: %s; want one queued event today", err, out)
+	}
+	out, err = sidecarCmd(t, []string{"GLP_DB_URL=" + url}, "report", "--csv").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), a.ID+",,,cli-click,queued,false,") {
+		t.Errorf("report --csv through GLP_DB_URL: %v: %s", err, out)
+	}
+	if out, err = sidecarCmd(t, nil, "report", "--db-url", "mysql://u:hunter2@h/db").CombinedOutput(); err == nil || strings.Contains(string(out), "hunter2") {
+		t.Errorf("report with a bad --db-url: %v: %s; want an error that does not repeat the password", err, out)
+	}
 }
 
 // sidecar bench --db-url prints the same table as for the file, its
