@@ -13,9 +13,6 @@ import (
 	sidecar "github.com/glpwinner/glp-sidecar"
 )
 
-// maxStoredBody bounds an upstream answer kept on an event or attempt.
-const maxStoredBody = 2048
-
 // Append stores a new event, queued and due now, and returns its id once it
 // is committed. An event whose key was already accepted is not stored again:
 // the answer names the first event and says Duplicate. Concurrent appends
@@ -164,7 +161,7 @@ func (s *Store) claim(ctx context.Context, query string, n int, lease time.Durat
 		}
 		e.CreatedAt, e.QueuedAt, e.LastRefusedAt = fromMS(created), fromMS(queued), fromMS(deref(refusedAt))
 		e.MayHaveLanded = e.Landed > 0
-		return e, decodePayload(&e, payload)
+		return e, e.DecodePayload(payload)
 	})
 	if err := s.wrote(err); err != nil {
 		return nil, fmt.Errorf("claim events: %w", err)
@@ -175,7 +172,7 @@ func (s *Store) claim(ctx context.Context, query string, n int, lease time.Durat
 // recordAttempts ends delivery attempts in one statement: each event's new
 // state (or next attempt time), what its answer told about what GLP Winner
 // holds, and the lease's end; and the attempts, except those a row marks
-// as folded into an earlier one (ins false: see collapseUncounted).
+// as folded into an earlier one (ins false: see sidecar.AttemptRows).
 const recordAttempts = `WITH r AS (
 		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::integer[], $5::integer[], $6::text[], $7::text[],
 			$8::text[], $9::text[], $10::text[], $11::bigint[], $12::integer[], $13::bigint[], $14::bigint[], $15::text[],
@@ -214,7 +211,7 @@ func (s *Store) Record(ctx context.Context, r sidecar.Result) error {
 
 // recordBatch stores a batch of records in one transaction: the counted
 // attempts with one statement, then each uncounted one (a paused relay's
-// probe, rare) with the same statement after collapseUncounted.
+// probe, rare) with the same statement, or folded into an earlier row.
 func (s *Store) recordBatch(batch []*recordReq) error {
 	now := s.now()
 	var counted, uncounted []sidecar.Result
@@ -234,26 +231,18 @@ func (s *Store) recordBatch(batch []*recordReq) error {
 			}
 		}
 		for _, r := range uncounted {
-			folded, err := collapseUncounted(ctx, tx, r.EventID)
+			rows, err := attemptRows(ctx, tx, r.EventID)
 			if err != nil {
 				return err
 			}
-			a := r.Attempt
-			same := folded.id != 0 && folded.outcome == a.Outcome && folded.status == a.Status && folded.error == a.Error &&
-				folded.body == truncate(a.Body, maxStoredBody)
-			into := int64(0)
-			switch {
-			case same:
-				into = folded.id
-			case folded.paused >= maxUncountedRows:
-				into = folded.lastPaused
-			}
+			into := rows.FoldInto(r.Attempt)
 			if _, err := tx.Exec(ctx, recordAttempts, recordArgs([]sidecar.Result{r}, []bool{into == 0}, now)...); err != nil {
 				return err
 			}
 			if into != 0 {
+				a := r.Attempt
 				if _, err := tx.Exec(ctx, `UPDATE attempts SET repeats = repeats + 1, last_at = $1, status = $2, error = $3, body = $4, duration_us = $5
-					WHERE id = $6`, ms(a.StartedAt), a.Status, a.Error, truncate(a.Body, maxStoredBody), a.Duration.Microseconds(), into); err != nil {
+					WHERE id = $6`, ms(a.StartedAt), a.Status, a.Error, sidecar.StoredBody(a.Body), a.Duration.Microseconds(), into); err != nil {
 					return err
 				}
 			}
@@ -262,39 +251,21 @@ func (s *Store) recordBatch(batch []*recordReq) error {
 	})
 }
 
-// maxUncountedRows caps the attempt rows of one event that a paused relay's
-// probes write: identical probes collapse into one row, and past the cap the
-// last row stands for every later one. A day of probes with a bad token
-// writes a few rows, not 1,400.
-const maxUncountedRows = 10
-
-// lastAttempt is what an uncounted attempt is compared with: the event's
-// last attempt row, how many of its rows are a paused relay's, and the last
-// of those.
-type lastAttempt struct {
-	id, lastPaused int64
-	status         int
-	error, body    string
-	outcome        string
-	paused         int
-}
-
-// collapseUncounted reads the event's last attempt row and its paused
-// rows, which an uncounted attempt folds into when it is the same answer,
-// or when the event has maxUncountedRows of them.
-func collapseUncounted(ctx context.Context, tx pgx.Tx, eventID string) (lastAttempt, error) {
-	var l lastAttempt
+// attemptRows reads what an uncounted attempt of the event may fold into
+// (see sidecar.AttemptRows).
+func attemptRows(ctx context.Context, tx pgx.Tx, eventID string) (sidecar.AttemptRows, error) {
+	var r sidecar.AttemptRows
 	var lastPaused *int64
 	err := tx.QueryRow(ctx, `SELECT id, status, error, body, outcome,
 			(SELECT COUNT(*) FROM attempts WHERE event_id = $1 AND outcome = 'paused'),
 			(SELECT MAX(id) FROM attempts WHERE event_id = $1 AND outcome = 'paused')
 		FROM attempts WHERE event_id = $1 ORDER BY id DESC LIMIT 1`, eventID).
-		Scan(&l.id, &l.status, &l.error, &l.body, &l.outcome, &l.paused, &lastPaused)
+		Scan(&r.LastID, &r.Last.Status, &r.Last.Error, &r.Last.Body, &r.Last.Outcome, &r.Paused, &lastPaused)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return lastAttempt{}, nil
+		return sidecar.AttemptRows{}, nil
 	}
-	l.lastPaused = deref(lastPaused)
-	return l, err
+	r.LastPausedID = deref(lastPaused)
+	return r, err
 }
 
 // recordArgs are recordAttempts' arguments for results; ins says which
@@ -316,7 +287,7 @@ func recordArgs(results []sidecar.Result, ins []bool, now time.Time) []any {
 	}
 	for i, r := range results {
 		a := r.Attempt
-		ids[i], states[i], errs[i], bodies[i], outcomes[i] = r.EventID, string(r.State), a.Error, truncate(a.Body, maxStoredBody), a.Outcome
+		ids[i], states[i], errs[i], bodies[i], outcomes[i] = r.EventID, string(r.State), a.Error, sidecar.StoredBody(a.Body), a.Outcome
 		convs[i], clicks[i], recorded[i] = r.Upstream.ConversionID, r.Upstream.ClickID, r.Upstream.RecordedAt
 		next[i] = ms(r.NextAttemptAt)
 		if r.State != sidecar.StateQueued || next[i] == 0 {
@@ -334,13 +305,6 @@ func recordArgs(results []sidecar.Result, ins []bool, now time.Time) []any {
 	}
 	return []any{ids, states, next, uncount, statuses, errs, bodies, convs, clicks, recorded, finished,
 		attempts, started, us, outcomes, ms(now), landed, doubles, refused, ins}
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // Release gives leased events back without counting the attempt: they are
@@ -495,13 +459,6 @@ func (s *Store) Purge(ctx context.Context, age time.Duration) (int, error) {
 		return 0, fmt.Errorf("purge events: %w", err)
 	}
 	return n, nil
-}
-
-func decodePayload(e *sidecar.Event, payload []byte) error {
-	if err := json.Unmarshal(payload, &e.Conversion); err != nil {
-		return fmt.Errorf("event %s: payload: %w", e.ID, err)
-	}
-	return nil
 }
 
 // importEvent copies one event from another store as it stands there, its

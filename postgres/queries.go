@@ -33,7 +33,7 @@ func scanEvent(row pgx.Row) (sidecar.Event, error) {
 	e.NextAttemptAt, e.LeaseUntil = fromMS(next), fromMS(deref(lease))
 	e.CreatedAt, e.QueuedAt, e.UpdatedAt, e.FinishedAt = fromMS(created), fromMS(queued), fromMS(updated), fromMS(deref(finished))
 	e.LastRefusedAt, e.MayHaveLanded = fromMS(deref(refusedAt)), e.Landed > 0
-	return e, decodePayload(&e, payload)
+	return e, e.DecodePayload(payload)
 }
 
 func deref(p *int64) int64 {
