@@ -224,6 +224,10 @@ func (s *Store) recordBatch(batch []*recordReq) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
 	defer cancel()
+	if len(uncounted) == 0 { // the common case: one statement, its own transaction
+		_, err := s.pool.Exec(ctx, recordAttempts, recordArgs(counted, nil, now)...)
+		return err
+	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if len(counted) > 0 {
 			if _, err := tx.Exec(ctx, recordAttempts, recordArgs(counted, nil, now)...); err != nil {
