@@ -210,3 +210,51 @@ func TestAURLWithoutAPasswordTakesItFromPGPASSFILE(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A database that a sidecar of phase 1 made (schema version 1) is brought
+// up to date on start with what it holds: its queued event is claimed and
+// read with the accounting's columns, its clicks keep their referrer without
+// the query or fragment and are not taken for top-level landings.
+func TestADatabaseOfTheFirstSchemaIsMigratedWithWhatItHolds(t *testing.T) {
+	url := pgtest.URL(t)
+	first, err := os.ReadFile(filepath.Join("migrations", "0001_outbox.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{string(first), `CREATE TABLE glp_schema_version (version integer NOT NULL); INSERT INTO glp_schema_version VALUES (1)`,
+		`INSERT INTO events (id, idem_key, payload, test, state, next_attempt_at, created_at, queued_at, updated_at)
+			VALUES ('01a00000-0000-7000-8000-000000000001', 'old-key', '{"transaction_id":"old-click","conversion_id":"old-key"}', false, 'queued', 1, 1, 1, 1)`,
+		`INSERT INTO clicks (click_id, at, ip, user_agent, referrer) VALUES ('old-click', 1, '203.0.113.9', 'UA', 'https://aff.example/p?q=pat%40example.com#top')`,
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn.Close(ctx)
+
+	s := open(t, postgres.Options{URL: url})
+	evs, err := s.Claim(ctx, 10, time.Minute)
+	if err != nil || len(evs) != 1 || evs[0].Conversion.ClickID != "old-click" || evs[0].MayHaveLanded {
+		t.Fatalf("the old queued event, claimed: %+v %v", evs, err)
+	}
+	if err := s.Record(ctx, sidecar.Result{EventID: evs[0].ID, State: sidecar.StateDelivered, Attempt: sidecar.Attempt{N: 1, Status: 201, Outcome: "delivered"}}); err != nil {
+		t.Fatal(err)
+	}
+	if e, attempts, err := s.Get(ctx, evs[0].ID); err != nil || e.State != sidecar.StateDelivered || e.PossibleDouble || len(attempts) != 1 || attempts[0].Repeats != 1 {
+		t.Errorf("the old event, delivered: %+v %+v %v", e, attempts, err)
+	}
+	clicks, err := s.Clicks(ctx, 10)
+	if err != nil || len(clicks) != 1 || clicks[0].Referrer != "https://aff.example/p" || clicks[0].TopLevel {
+		t.Errorf("the old click: %+v %v; want its referrer without query and fragment, not top-level", clicks, err)
+	}
+	if _, ok, _ := s.MatchClick(ctx, "203.0.113.9", "UA", time.UnixMilli(0)); ok {
+		t.Error("an old click, not known to be a top-level landing, matched")
+	}
+	if dup, err := s.Append(ctx, sidecar.NewEvent{Key: "old-key", Conversion: sidecar.Conversion{ClickID: "old-click"}}); err != nil || !dup.Duplicate {
+		t.Errorf("the old event's key: %+v %v; want a duplicate", dup, err)
+	}
+}
