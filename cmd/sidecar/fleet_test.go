@@ -505,8 +505,8 @@ func TestOutboxMigrateCopiesTheFilesEventsToPostgreSQL(t *testing.T) {
 	if out, err := migrate(); err == nil || !strings.Contains(out, "stop that sidecar first") {
 		t.Fatalf("migrate while an event is leased: %v: %s", err, out)
 	}
-	file.Record(ctx, sidecar.Result{EventID: leased[0].ID, State: sidecar.StateDelivered, Upstream: sidecar.Upstream{ConversionID: "glp-1"},
-		Attempt: sidecar.Attempt{N: 1, Status: 201, Outcome: "delivered"}})
+	file.Record(ctx, sidecar.Result{EventID: leased[0].ID, State: sidecar.StateDelivered, Upstream: sidecar.Upstream{ConversionID: "glp-1"}, PossibleDouble: true,
+		Attempt: sidecar.Attempt{N: 1, Status: 201, Outcome: "delivered", MayHaveLanded: true}})
 	file.Close()
 
 	out, err := migrate()
@@ -526,8 +526,8 @@ func TestOutboxMigrateCopiesTheFilesEventsToPostgreSQL(t *testing.T) {
 		if err != nil || e.State != want || e.Key != fmt.Sprint("order-", i) || e.Conversion.ClickID != fmt.Sprint("click-", i) {
 			t.Errorf("event %s in PostgreSQL: %+v %v; want %s", id, e, err, want)
 		}
-		if id == leased[0].ID && (e.Upstream.ConversionID != "glp-1" || e.FinishedAt.IsZero()) {
-			t.Errorf("the delivered event lost its answer: %+v", e)
+		if id == leased[0].ID && (e.Upstream.ConversionID != "glp-1" || e.FinishedAt.IsZero() || !e.PossibleDouble || e.Landed != 1) {
+			t.Errorf("the delivered event lost its answer or its accounting: %+v", e)
 		}
 	}
 	dup, err := pg.Append(ctx, sidecar.NewEvent{Key: "order-0", Conversion: sidecar.Conversion{ClickID: "click-0"}})
