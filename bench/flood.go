@@ -54,7 +54,7 @@ func Flood(ctx context.Context, o FloodOptions) error {
 		return err
 	}
 	defer mock.stop()
-	env := append(sidecarEnv(Options{Workers: 8}, mock.urls[0], filepath.Join(o.Dir, "flood.db")), "GLP_TRUSTED_PROXIES=127.0.0.0/8")
+	env := append(sidecarEnv(Options{Workers: 8}, mock.urls[0], outboxDB{path: filepath.Join(o.Dir, "flood.db")}), "GLP_TRUSTED_PROXIES=127.0.0.0/8")
 	sc, err := spawn(o.Exe, env, "serve")
 	if err != nil {
 		return err
@@ -155,7 +155,7 @@ func clickDrops(ctx context.Context, admin string) (string, error) {
 
 // clickRows counts the click log's rows in a stopped sidecar's outbox.
 func clickRows(path string) (int, error) {
-	db, err := openStopped(path)
+	db, err := outboxDB{path: path}.open()
 	if err != nil {
 		return 0, err
 	}

@@ -60,6 +60,7 @@ type Config struct {
 	AdminHosts     []string      `envconfig:"ADMIN_HOSTS" desc:"comma-separated host names the admin API and dashboard answer under, besides IP addresses and localhost"`
 	AppURL         string        `envconfig:"APP_URL" desc:"when set, every request that is not the sidecar's own is proxied to this app"`
 	DBPath         string        `envconfig:"DB_PATH" default:"glp-sidecar.db" desc:"the SQLite file (outbox and click log)"`
+	DBURL          Secret        `envconfig:"DB_URL" desc:"postgres://…: keep the outbox and click log in PostgreSQL, shared by every sidecar that names it, instead of GLP_DB_PATH; never logged"`
 	AllowedOrigins []string      `envconfig:"ALLOWED_ORIGINS" desc:"comma-separated origins allowed to call the conversion endpoint cross-origin"`
 	TrustedProxies []string      `envconfig:"TRUSTED_PROXIES" desc:"comma-separated CIDRs whose X-Forwarded-For/-Proto are believed"`
 	CookieName     string        `envconfig:"COOKIE_NAME" default:"_glp_cid" desc:"click-id cookie"`
@@ -144,13 +145,35 @@ func LoadDemo(apiURL, appURL string) (Config, error) {
 // OutboxConfig is what the outbox commands need: the file.
 type OutboxConfig struct {
 	DBPath string `envconfig:"DB_PATH" default:"glp-sidecar.db" desc:"the SQLite file (outbox and click log)"`
+	DBURL  Secret `envconfig:"DB_URL" desc:"postgres://…: the outbox in PostgreSQL instead of GLP_DB_PATH"`
 }
 
 // LoadOutbox reads the outbox commands' configuration.
 func LoadOutbox() (OutboxConfig, error) {
 	var c OutboxConfig
-	err := process(&c)
-	return c, err
+	if err := process(&c); err != nil {
+		return c, err
+	}
+	return c, CheckDBURL("GLP_DB_URL", c.DBURL)
+}
+
+// CheckDBURL checks a PostgreSQL URL (empty is none: the SQLite file) and
+// names what is wrong without repeating it, for it holds a password.
+func CheckDBURL(name string, raw Secret) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(raw.Value())
+	if err != nil {
+		return &Error{name, "is not a URL such as postgres://user:password@host:5432/dbname (its value is not shown: it may hold a password)"}
+	}
+	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		return &Error{name, "must start with postgres:// or postgresql:// (its value is not shown: it may hold a password)"}
+	}
+	if u.Host == "" && u.Query().Get("host") == "" {
+		return &Error{name, "names no host: postgres://user:password@host:5432/dbname"}
+	}
+	return nil
 }
 
 // AdminAddr reads GLP_ADMIN_ADDR alone, for sidecar healthcheck.
@@ -275,6 +298,9 @@ func (c *Config) validate() error {
 		if strings.TrimSpace(v.value) == "" {
 			return &Error{v.name, "must not be empty"}
 		}
+	}
+	if err := CheckDBURL("GLP_DB_URL", c.DBURL); err != nil {
+		return err
 	}
 	if !cookieName.MatchString(c.CookieName) {
 		return &Error{"GLP_COOKIE_NAME", fmt.Sprintf("%q is not a cookie name (letters, digits and !#$%%&'*+-.^_`|~)", c.CookieName)}

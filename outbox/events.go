@@ -13,9 +13,6 @@ import (
 	sidecar "github.com/glpwinner/glp-sidecar"
 )
 
-// maxStoredBody bounds an upstream answer kept on an event or attempt.
-const maxStoredBody = 2048
-
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
 func fromMS(v int64) time.Time {
@@ -128,7 +125,7 @@ func (o *Outbox) claim(ctx context.Context, where string, n int, lease time.Dura
 	}
 	// Decoded here, not in the transaction: the writer serves everyone.
 	for i := range events {
-		if err := decodePayload(&events[i], payloads[i]); err != nil {
+		if err := events[i].DecodePayload(payloads[i]); err != nil {
 			return nil, fmt.Errorf("claim events: %w", err)
 		}
 	}
@@ -148,15 +145,9 @@ func (o *Outbox) Record(ctx context.Context, r sidecar.Result) error {
 	return nil
 }
 
-// maxUncountedRows caps the attempt rows of one event that a paused relay's
-// probes write: identical probes collapse into one row, and past the cap the
-// last row stands for every later one. A day of probes with a bad token
-// writes a few rows, not 1,400.
-const maxUncountedRows = 10
-
 func recordTx(tx *sql.Tx, r sidecar.Result, now time.Time) error {
 	a := r.Attempt
-	body := truncate(a.Body, maxStoredBody)
+	body := sidecar.StoredBody(a.Body)
 	var finished any
 	if r.State != sidecar.StateQueued {
 		finished = ms(now)
@@ -188,7 +179,7 @@ func recordTx(tx *sql.Tx, r sidecar.Result, now time.Time) error {
 		return err
 	}
 	if r.Uncounted {
-		if collapsed, err := collapseUncounted(tx, r.EventID, a, body); collapsed || err != nil {
+		if folded, err := foldUncounted(tx, r.EventID, a, body); folded || err != nil {
 			return err
 		}
 	}
@@ -197,40 +188,31 @@ func recordTx(tx *sql.Tx, r sidecar.Result, now time.Time) error {
 	return err
 }
 
-// collapseUncounted folds an uncounted attempt into the event's last
-// attempt row when it is the same answer, or into its last uncounted row
-// when the event has maxUncountedRows of them, and reports whether it did.
-func collapseUncounted(tx *sql.Tx, eventID string, a sidecar.Attempt, body string) (bool, error) {
-	var lastID, lastStatus, uncounted int64
-	var lastError, lastBody, lastOutcome string
-	err := tx.QueryRow(`SELECT id, status, error, body, outcome, (SELECT COUNT(*) FROM attempts WHERE event_id = :id AND outcome = 'paused')
+// foldUncounted folds an uncounted attempt into an earlier attempt row of
+// the event when sidecar.AttemptRows.FoldInto says so, and reports whether
+// it did.
+func foldUncounted(tx *sql.Tx, eventID string, a sidecar.Attempt, body string) (bool, error) {
+	var rows sidecar.AttemptRows
+	var lastPaused sql.NullInt64
+	err := tx.QueryRow(`SELECT id, status, error, body, outcome,
+			(SELECT COUNT(*) FROM attempts WHERE event_id = :id AND outcome = 'paused'),
+			(SELECT MAX(id) FROM attempts WHERE event_id = :id AND outcome = 'paused')
 		FROM attempts WHERE event_id = :id ORDER BY id DESC LIMIT 1`, sql.Named("id", eventID)).
-		Scan(&lastID, &lastStatus, &lastError, &lastBody, &lastOutcome, &uncounted)
+		Scan(&rows.LastID, &rows.Last.Status, &rows.Last.Error, &rows.Last.Body, &rows.Last.Outcome, &rows.Paused, &lastPaused)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	same := lastOutcome == a.Outcome && lastStatus == int64(a.Status) && lastError == a.Error && lastBody == body
-	if !same && uncounted < maxUncountedRows {
+	rows.LastPausedID = lastPaused.Int64
+	into := rows.FoldInto(a)
+	if into == 0 {
 		return false, nil
 	}
-	if !same {
-		if err := tx.QueryRow(`SELECT id FROM attempts WHERE event_id = ? AND outcome = 'paused' ORDER BY id DESC LIMIT 1`, eventID).Scan(&lastID); err != nil {
-			return false, err
-		}
-	}
 	_, err = tx.Exec(`UPDATE attempts SET repeats = repeats + 1, last_at = ?, status = ?, error = ?, body = ?, duration_us = ? WHERE id = ?`,
-		ms(a.StartedAt), a.Status, a.Error, body, a.Duration.Microseconds(), lastID)
+		ms(a.StartedAt), a.Status, a.Error, body, a.Duration.Microseconds(), into)
 	return err == nil, err
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // Release gives leased events back without counting the attempt: they are
@@ -257,7 +239,7 @@ func (o *Outbox) Release(ctx context.Context, ids ...string) error {
 
 // ErrNotRetryable is returned when an operator retries an event that is
 // queued, delivered or duplicate.
-var ErrNotRetryable = errors.New("only rejected, unconfirmed and dead events can be retried")
+var ErrNotRetryable = sidecar.ErrNotRetryable
 
 // Retry requeues rejected, unconfirmed or dead events by id, due now, with
 // the retry max age counted afresh. What the event's earlier attempts may

@@ -3,7 +3,6 @@ package outbox
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -31,14 +30,7 @@ func scanEvent(row interface{ Scan(...any) error }) (sidecar.Event, error) {
 	e.NextAttemptAt, e.LeaseUntil = fromMS(next), fromMS(lease.Int64)
 	e.CreatedAt, e.QueuedAt, e.UpdatedAt, e.FinishedAt = fromMS(created), fromMS(queued), fromMS(updated), fromMS(finished.Int64)
 	e.LastRefusedAt, e.MayHaveLanded = fromMS(refusedAt.Int64), e.Landed > 0
-	return e, decodePayload(&e, payload)
-}
-
-func decodePayload(e *sidecar.Event, payload []byte) error {
-	if err := json.Unmarshal(payload, &e.Conversion); err != nil {
-		return fmt.Errorf("event %s: payload: %w", e.ID, err)
-	}
-	return nil
+	return e, e.DecodePayload(payload)
 }
 
 // Get returns one event with its attempts, oldest first; a missing id is a
@@ -72,7 +64,7 @@ func (o *Outbox) Get(ctx context.Context, id string) (sidecar.Event, []sidecar.A
 }
 
 // MaxListLimit caps one page of List.
-const MaxListLimit = 500
+const MaxListLimit = sidecar.MaxListLimit
 
 // List returns events newest first: in one state unless state is "", older
 // than the event before unless it is "" (for paging), at most limit.

@@ -5,40 +5,22 @@ import (
 	"database/sql"
 	"fmt"
 	"time"
+
+	sidecar "github.com/glpwinner/glp-sidecar"
 )
 
-// Maintenance pace: retention runs every tenth of GLP_RETENTION, between
-// once a second and once an hour.
+// After an erasure: how much free space goes back, and how hard the WAL is
+// truncated.
 const (
-	minMaintainEvery = time.Second
-	maxMaintainEvery = time.Hour
-	vacuumPages      = 4096 // free pages given back to the file system per pass, at most
-	truncateTries    = 10   // checkpoints tried after an erasure while readers keep the WAL
-	truncatePause    = 100 * time.Millisecond
+	vacuumPages   = 4096 // free pages given back to the file system per pass, at most
+	truncateTries = 10   // checkpoints tried after an erasure while readers keep the WAL
+	truncatePause = 100 * time.Millisecond
 )
-
-// MaintainEvery is how often Maintain runs for a retention.
-func MaintainEvery(retention time.Duration) time.Duration {
-	return min(max(retention/10, minMaintainEvery), maxMaintainEvery)
-}
 
 // Maintain erases personal data of events finished more than retention ago,
 // and the clicks logged before then, every interval, until ctx ends.
 func (o *Outbox) Maintain(ctx context.Context, retention, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		if n, err := o.Retain(ctx, retention); err != nil {
-			o.log.Warn("retention failed", "err", err)
-		} else if n > 0 {
-			o.log.Info("erased email and IP of finished events", "events", n, "older_than", retention.String())
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	sidecar.RetainEvery(ctx, o.log, retention, every, o.Retain)
 }
 
 // Retain erases the email, IP and session token of events finished more

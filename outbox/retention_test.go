@@ -7,33 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	sidecar "github.com/glpwinner/glp-sidecar"
 	"github.com/glpwinner/glp-sidecar/outbox"
 )
-
-func TestRetentionAlsoErasesSessionTokensAndUpstreamAnswers(t *testing.T) {
-	clk := newClock()
-	o := open(t, outbox.Options{Now: clk.now})
-	c := conv(1)
-	c.Conversion.SessionToken = "sess-erase-me"
-	done, _ := o.Append(ctx, c)
-	o.Claim(ctx, 1, time.Minute)
-	answer := `{"status":"ok","echo":"pat@example.com sess-erase-me"}`
-	o.Record(ctx, sidecar.Result{EventID: done.ID, State: sidecar.StateDelivered, Attempt: sidecar.Attempt{N: 1, Status: 201, Body: answer, Outcome: "delivered"}})
-	if e, attempts, _ := o.Get(ctx, done.ID); e.LastBody != answer || len(attempts) != 1 || attempts[0].Body != answer {
-		t.Fatalf("before retention the answer is kept: %q %+v", e.LastBody, attempts)
-	}
-	clk.advance(31 * 24 * time.Hour)
-	if n, err := o.Retain(ctx, 30*24*time.Hour); err != nil || n != 1 {
-		t.Fatalf("erased %d %v", n, err)
-	}
-	e, attempts, _ := o.Get(ctx, done.ID)
-	if e.Conversion.SessionToken != "" || e.LastBody != "" || len(attempts) != 1 || attempts[0].Body != "" || attempts[0].Status != 201 {
-		t.Errorf("after retention: session token %q, last body %q, attempts %+v", e.Conversion.SessionToken, e.LastBody, attempts)
-	}
-}
 
 // TestAnOldFileIsRebuiltForIncrementalVacuum opens a file made without
 // auto_vacuum, whose free pages still hold a deleted value: Open rebuilds it

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/glpwinner/glp-sidecar/bench"
+	"github.com/glpwinner/glp-sidecar/config"
 )
 
 // runBench measures the sidecar against the machine's own ceiling.
@@ -26,6 +27,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	workers := fl.Int("workers", 8, "GLP_RELAY_WORKERS of the sidecar under test")
 	flood := fl.Bool("flood", false, "measure the accept rate alone and beside a landing flood (one address, many addresses) instead")
 	ceiling := fl.String("serve-ceiling", "", "internal: serve the ceiling handler on this address")
+	dbURL := fl.String("db-url", os.Getenv("GLP_DB_URL"), "measure the outbox on PostgreSQL: each run gets a schema of its own in this database")
+	fleet := fl.Int("fleet", 20000, "with --db-url: events drained by one, then two sidecars (0 skips)")
 	if err := fl.Parse(args); err != nil {
 		return flagError("bench: ", err)
 	}
@@ -38,6 +41,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		g, gctx := errgroup.WithContext(ctx)
 		serveUntilDone(gctx, g, ln, bench.Ceiling(), discardLogger())
 		return g.Wait()
+	}
+	if err := config.CheckDBURL("--db-url", config.Secret(*dbURL)); err != nil {
+		return err
 	}
 	if *rounds < 1 {
 		return &usageError{"--rounds takes a number of at least 1"}
@@ -62,5 +68,5 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *flood {
 		return bench.Flood(ctx, bench.FloodOptions{Exe: exe, Connections: levels[0], FloodConns: 16, Duration: *dur / time.Duration(*rounds), Rounds: *rounds, Dir: dir, Out: stdout})
 	}
-	return bench.Run(ctx, bench.Options{Exe: exe, Connections: levels, Duration: *dur, Rounds: *rounds, Backlog: *backlog, Workers: *workers, Dir: dir, Out: stdout})
+	return bench.Run(ctx, bench.Options{Exe: exe, Connections: levels, Duration: *dur, Rounds: *rounds, Backlog: *backlog, Workers: *workers, Dir: dir, DBURL: *dbURL, Fleet: *fleet, Out: stdout})
 }

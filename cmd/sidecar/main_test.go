@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/glpwinner/glp-sidecar/internal/pgtest"
 )
 
 // binary is the sidecar built once for the tests that run it as a child
@@ -32,6 +34,7 @@ func TestMain(m *testing.M) {
 		panic("build sidecar: " + err.Error())
 	}
 	code := m.Run()
+	pgtest.Stop() // the PostgreSQL cluster of the fleet tests, if they started one
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -16,10 +16,9 @@ import (
 
 	sidecar "github.com/glpwinner/glp-sidecar"
 	"github.com/glpwinner/glp-sidecar/config"
-	"github.com/glpwinner/glp-sidecar/outbox"
 )
 
-const outboxUsage = `usage: sidecar outbox COMMAND [--db PATH] [--json]
+const outboxUsage = `usage: sidecar outbox COMMAND [--db PATH | --db-url postgres://…] [--json]
 
   stats                          counts per state and the oldest queued event
   list [--state S] [--limit N]   events, newest first
@@ -28,8 +27,10 @@ const outboxUsage = `usage: sidecar outbox COMMAND [--db PATH] [--json]
   retry --state dead|rejected|unconfirmed
                                  send every event in that state again
   purge [--older-than 720h]      delete delivered and duplicate events finished before then
+  migrate --to postgres://…      copy the file's events (queued ones to be delivered by the fleet) to PostgreSQL
 
-The file is GLP_DB_PATH (glp-sidecar.db), or --db. Safe while sidecar serve runs.`
+The file is GLP_DB_PATH (glp-sidecar.db), or --db; with GLP_DB_URL or --db-url, the outbox in
+PostgreSQL that the fleet shares. Safe while sidecar serve runs.`
 
 // runOutbox runs the operator commands on the outbox file.
 func runOutbox(ctx context.Context, args []string, stdout, _ io.Writer) error {
@@ -48,10 +49,12 @@ func runOutbox(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	fl := flag.NewFlagSet("outbox "+cmd, flag.ContinueOnError)
 	fl.SetOutput(io.Discard)
 	db := fl.String("db", cfg.DBPath, "the outbox file")
+	dbURL := fl.String("db-url", cfg.DBURL.Value(), "the outbox in PostgreSQL")
 	asJSON := fl.Bool("json", false, "print JSON")
 	state := fl.String("state", "", "a state")
 	limit := fl.Int("limit", 50, "how many")
 	olderThan := newDurationFlag(fl, "older-than", 720*time.Hour, "age")
+	to := fl.String("to", "", "migrate: the PostgreSQL database to copy the file's events to")
 	ids, err := parseInterspersed(fl, args)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(stdout, outboxUsage)
@@ -60,7 +63,13 @@ func runOutbox(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if err != nil {
 		return flagError("outbox "+cmd+": ", err)
 	}
-	box, err := openOutbox(*db)
+	if err := config.CheckDBURL("--db-url", config.Secret(*dbURL)); err != nil {
+		return err
+	}
+	if cmd == "migrate" {
+		return migrateOutbox(ctx, *db, *to, printer{w: stdout, json: *asJSON})
+	}
+	box, err := openOperatorStore(ctx, *db, *dbURL)
 	if err != nil {
 		return err
 	}
@@ -132,13 +141,28 @@ func whoSends(ctx context.Context, n int) string {
 	return "the sidecar answering at " + url + " sends them within seconds"
 }
 
-// openOutbox opens the outbox file of a running (or stopped) sidecar; it
-// never creates one.
-func openOutbox(path string) (*outbox.Outbox, error) {
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("no outbox at %s: set GLP_DB_PATH or --db to the sidecar's file", path)
+// openOperatorStore opens the outbox of a running (or stopped) sidecar for
+// an operator's command: the PostgreSQL database at dbURL when it is set,
+// else the file at path, which it never creates.
+func openOperatorStore(ctx context.Context, path, dbURL string) (sidecar.Store, error) {
+	if err := config.CheckDBURL("--db-url", config.Secret(dbURL)); err != nil {
+		return nil, err
 	}
-	return outbox.Open(outbox.Options{Path: path})
+	if dbURL == "" {
+		if err := fileExists(path); err != nil {
+			return nil, err
+		}
+	}
+	return openStore(ctx, storeOptions{URL: dbURL, Path: path})
+}
+
+// fileExists says, when there is no outbox file at path, where to point the
+// command instead: operator commands never create one.
+func fileExists(path string) error {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("no outbox at %s: set GLP_DB_PATH or --db to the sidecar's file", path)
+	}
+	return nil
 }
 
 // parseInterspersed parses flags wherever they stand among the arguments

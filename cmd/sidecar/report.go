@@ -14,9 +14,10 @@ import (
 	"github.com/glpwinner/glp-sidecar/config"
 )
 
-const reportUsage = `usage: sidecar report [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--tz Area/City] [--test] [--csv|--json] [--db PATH]
+const reportUsage = `usage: sidecar report [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--tz Area/City] [--test] [--csv|--json] [--db PATH | --db-url postgres://…]
 
-The reconciliation report, from the outbox file: the events accepted each
+The reconciliation report, from the outbox file (GLP_DB_PATH or --db), or
+from PostgreSQL with GLP_DB_URL or --db-url: the events accepted each
 day (UTC, or --tz), by the state they are in now. --test counts test events
 instead of live ones. --csv prints one row per event accepted in the range,
 live and test, with GLP Winner's conversion id, for matching its invoice.
@@ -31,6 +32,7 @@ func runReport(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	fl := flag.NewFlagSet("report", flag.ContinueOnError)
 	fl.SetOutput(io.Discard)
 	db := fl.String("db", cfg.DBPath, "the outbox file")
+	dbURL := fl.String("db-url", cfg.DBURL.Value(), "the outbox in PostgreSQL")
 	from := fl.String("from", "", "first day")
 	to := fl.String("to", "", "last day")
 	tz := fl.String("tz", "", "time zone of the days")
@@ -57,7 +59,7 @@ func runReport(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		}
 		return err
 	}
-	box, err := openOutbox(*db)
+	box, err := openOperatorStore(ctx, *db, *dbURL)
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,6 @@ import (
 	"github.com/glpwinner/glp-sidecar/capture"
 	"github.com/glpwinner/glp-sidecar/config"
 	"github.com/glpwinner/glp-sidecar/ingest"
-	"github.com/glpwinner/glp-sidecar/outbox"
 	"github.com/glpwinner/glp-sidecar/relay"
 )
 
@@ -65,12 +64,13 @@ func dataPathError(err error) error {
 // calls ready (when not nil) with their addresses.
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer, ready func(public, admin string)) error {
 	started := time.Now()
-	var box *outbox.Outbox
+	var box sidecar.Store
 	var rl *relay.Relay
 	// Read at scrape time, once the listeners run: box and rl are set by then.
 	metrics := admin.NewMetrics(admin.StatsFunc(func(ctx context.Context) (sidecar.Stats, error) { return box.Stats(ctx) }),
 		func() sidecar.RelayStatus { return rl.Status() }, nil)
-	box, err := outbox.Open(outbox.Options{Path: cfg.DBPath, Logger: log, Observer: metrics})
+	where := storeOptions{URL: cfg.DBURL.Value(), Path: cfg.DBPath, Logger: log, Observer: metrics}
+	box, err := openStore(ctx, where)
 	if err != nil {
 		return dataPathError(err)
 	}
@@ -110,7 +110,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 		Refusals:       metrics,
 		IngestToken:    cfg.IngestToken.Value(),
 		Store:          box,
-		Waiter:         relay.LimitWaiters(rl, maxWaiters),
+		Waiter:         waiter(where, relay.LimitWaiters(rl, maxWaiters), box),
 		Notify:         rl.Notify,
 		Matcher:        matcher,
 		Trusted:        cfg.Trusted,
@@ -181,15 +181,16 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	g, gctx := errgroup.WithContext(ctx)
 	servePublic(gctx, g, pub, publicRoutes(ing, script, capture.Middleware(capOpts)(app), metrics.Instrument("public")), log)
 	serveUntilDone(gctx, g, adm2, adm, log)
-	g.Go(func() error { box.Maintain(gctx, cfg.Retention, outbox.MaintainEvery(cfg.Retention)); return nil })
+	g.Go(func() error { box.Maintain(gctx, cfg.Retention, sidecar.MaintainEvery(cfg.Retention)); return nil })
 	g.Go(func() error { return rl.Run(gctx) })
 	g.Go(func() error { clicks.Run(gctx); return nil })
+	g.Go(func() error { return box.Listen(gctx, rl.Notify) }) // events queued by other sidecars and commands
 
 	fmt.Fprintf(stdout, "glp-sidecar: conversions at http://%s/glp-s2s-conversion · admin at http://%s/admin/\n", pub.Addr(), adm2.Addr())
 	if cfg.AppURL != "" {
 		fmt.Fprintf(stdout, "glp-sidecar: in front of %s at http://%s/\n", cfg.AppURL, pub.Addr())
 	}
-	log.Info("sidecar ready", "public", pub.Addr().String(), "admin", adm2.Addr().String(), "db", cfg.DBPath,
+	log.Info("sidecar ready", "public", pub.Addr().String(), "admin", adm2.Addr().String(), "db", storeName(where),
 		"upstream", cfg.APIURL, "app", cfg.AppURL, "provider_id", cfg.ProviderID, "test_mode", cfg.TestMode,
 		"server_calls", cfg.IngestToken != "", "local_match", cfg.LocalMatch, "start_ms", time.Since(started).Milliseconds())
 	for _, w := range cfg.Warnings() {

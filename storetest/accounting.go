@@ -1,4 +1,4 @@
-package outbox_test
+package storetest
 
 import (
 	"fmt"
@@ -6,12 +6,14 @@ import (
 	"time"
 
 	sidecar "github.com/glpwinner/glp-sidecar"
-	"github.com/glpwinner/glp-sidecar/outbox"
 )
 
-func TestALeaseThatRunsOutCountsAsAnAttemptThatMayHaveLanded(t *testing.T) {
+// The accounting of issue 21: what GLP Winner may hold after every lost
+// answer, and the reconciliation report.
+
+func testALeaseThatRunsOutCountsAsAnAttemptThatMayHaveLanded(t *testing.T, h Harness) {
 	c := newClock()
-	o := open(t, outbox.Options{Now: c.now})
+	o := h.fresh(t, c.now)
 	crashed, _ := o.Append(ctx, conv(1))
 	released, _ := o.Append(ctx, conv(2))
 	if evs, err := o.Claim(ctx, 2, time.Minute); err != nil || len(evs) != 2 || evs[0].MayHaveLanded || evs[1].MayHaveLanded {
@@ -42,9 +44,9 @@ func TestALeaseThatRunsOutCountsAsAnAttemptThatMayHaveLanded(t *testing.T) {
 	}
 }
 
-func TestASoftMatchedEventWhoseLeasesRanOutTwiceGoesDeadFlaggedAsAPossibleDouble(t *testing.T) {
+func testASoftMatchedEventWhoseLeasesRanOutTwiceGoesDeadFlaggedAsAPossibleDouble(t *testing.T, h Harness) {
 	c := newClock()
-	o := open(t, outbox.Options{Now: c.now})
+	o := h.fresh(t, c.now)
 	soft, _ := o.Append(ctx, sidecar.NewEvent{Conversion: sidecar.Conversion{Email: "pat@example.com"}})
 	direct, _ := o.Append(ctx, conv(1))
 	for i := 0; i < 2; i++ { // claimed, and the process dies with the request maybe written; twice
@@ -66,8 +68,91 @@ func TestASoftMatchedEventWhoseLeasesRanOutTwiceGoesDeadFlaggedAsAPossibleDouble
 	}
 }
 
-func TestUnconfirmedEventsAreCountedApartAndRetryableByHand(t *testing.T) {
-	o := open(t, outbox.Options{})
+func testARecordKeepsWhatTheAnswerToldAboutWhatGLPWinnerHolds(t *testing.T, h Harness) {
+	c := newClock()
+	o := h.fresh(t, c.now)
+	lost, _ := o.Append(ctx, conv(1))
+	refused, _ := o.Append(ctx, conv(2))
+	o.Claim(ctx, 2, time.Minute)
+	// The first attempt of one was written and its answer lost; the other drew a 403 alone.
+	if err := o.Record(ctx, sidecar.Result{EventID: lost.ID, State: sidecar.StateQueued, NextAttemptAt: c.now(),
+		Attempt: sidecar.Attempt{N: 1, Error: "answer lost", Outcome: "retry", MayHaveLanded: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Record(ctx, sidecar.Result{EventID: refused.ID, State: sidecar.StateQueued, NextAttemptAt: c.now(), RefusedAlone: true,
+		Attempt: sidecar.Attempt{N: 1, Status: 403, Outcome: "retry"}}); err != nil {
+		t.Fatal(err)
+	}
+	c.advance(time.Second)
+	evs, err := o.Claim(ctx, 2, time.Minute)
+	if err != nil || len(evs) != 2 {
+		t.Fatalf("claim again: %+v %v", evs, err)
+	}
+	for _, e := range evs {
+		switch e.ID {
+		case lost.ID:
+			if !e.MayHaveLanded || e.Landed != 1 || e.RefusedAlone != 0 {
+				t.Errorf("the lost answer's event, claimed: %+v", e)
+			}
+		case refused.ID:
+			if e.MayHaveLanded || e.RefusedAlone != 1 || !e.LastRefusedAt.Equal(c.now().Add(-time.Second)) {
+				t.Errorf("the refused event, claimed: landed %v, refused %d at %v", e.MayHaveLanded, e.RefusedAlone, e.LastRefusedAt)
+			}
+		}
+	}
+	if err := o.Record(ctx, sidecar.Result{EventID: lost.ID, State: sidecar.StateDelivered, PossibleDouble: true,
+		Attempt: sidecar.Attempt{N: 2, Status: 201, Outcome: "delivered"}}); err != nil {
+		t.Fatal(err)
+	}
+	e, attempts, err := o.Get(ctx, lost.ID)
+	if err != nil || e.State != sidecar.StateDelivered || !e.PossibleDouble || !e.MayHaveLanded || e.Landed != 1 {
+		t.Fatalf("delivered after a lost answer: %+v %v", e, err)
+	}
+	if len(attempts) != 2 || !attempts[0].MayHaveLanded || attempts[1].MayHaveLanded || attempts[0].Repeats != 1 {
+		t.Errorf("attempts: %+v", attempts)
+	}
+	if st, _ := o.Stats(ctx); st.PossibleDouble != 1 {
+		t.Errorf("stats: %d possible doubles", st.PossibleDouble)
+	}
+}
+
+func testAPausedRelaysProbesCollapseIntoFewAttemptRows(t *testing.T, h Harness) {
+	c := newClock()
+	o := h.fresh(t, c.now)
+	a, _ := o.Append(ctx, conv(1))
+	probe := func(body string) {
+		t.Helper()
+		if _, err := o.ClaimProbe(ctx, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if err := o.Record(ctx, sidecar.Result{EventID: a.ID, State: sidecar.StateQueued, NextAttemptAt: c.now().Add(time.Minute), Uncounted: true,
+			Attempt: sidecar.Attempt{N: 1, StartedAt: c.now(), Status: 401, Body: body, Outcome: "paused"}}); err != nil {
+			t.Fatal(err)
+		}
+		c.advance(time.Minute)
+	}
+	for i := 0; i < 3; i++ {
+		probe("bad token")
+	}
+	e, attempts, err := o.Get(ctx, a.ID)
+	if err != nil || len(attempts) != 1 || attempts[0].Repeats != 3 || !attempts[0].LastAt.Equal(c.now().Add(-time.Minute)) || e.Attempts != 0 {
+		t.Fatalf("three identical probes: %d counted, rows %+v %v; want one row standing for 3", e.Attempts, attempts, err)
+	}
+	for i := 0; i < 12; i++ { // every answer differs
+		probe(fmt.Sprintf("bad token %d", i))
+	}
+	_, attempts, _ = o.Get(ctx, a.ID)
+	repeats := 0
+	for _, at := range attempts {
+		repeats += at.Repeats
+	}
+	if len(attempts) != 10 || repeats != 15 || attempts[9].Body != "bad token 11" {
+		t.Errorf("15 probes, 13 answers: %d rows standing for %d, the last %q; want 10 rows for 15, the last answer kept", len(attempts), repeats, attempts[len(attempts)-1].Body)
+	}
+}
+
+func testUnconfirmedEventsAreCountedApartAndRetryableByHand(t *testing.T, h Harness) {
+	o := h.fresh(t, nil)
 	a, _ := o.Append(ctx, conv(1))
 	b, _ := o.Append(ctx, conv(2))
 	o.Claim(ctx, 2, time.Minute)
@@ -94,28 +179,29 @@ func TestUnconfirmedEventsAreCountedApartAndRetryableByHand(t *testing.T) {
 	}
 }
 
-// finish claims the event and records its final state.
-func finish(t *testing.T, o *outbox.Outbox, id string, st sidecar.State, up sidecar.Upstream) {
+// finish claims the event and records its final state, flagged a possible
+// double when double.
+func finish(t *testing.T, o sidecar.Store, id string, st sidecar.State, up sidecar.Upstream, double bool) {
 	t.Helper()
 	if _, err := o.Claim(ctx, 100, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if err := o.Record(ctx, sidecar.Result{EventID: id, State: st, Upstream: up, Attempt: sidecar.Attempt{N: 1, Outcome: string(st)}}); err != nil {
+	if err := o.Record(ctx, sidecar.Result{EventID: id, State: st, Upstream: up, PossibleDouble: double, Attempt: sidecar.Attempt{N: 1, Outcome: string(st)}}); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func TestTheReportCountsEachDayByStateLiveApartFromTest(t *testing.T) {
+func testTheReportCountsEachDayByStateLiveApartFromTest(t *testing.T, h Harness) {
 	c := newClock() // 2026-11-01 12:00 UTC
-	o := open(t, outbox.Options{Now: c.now})
+	o := h.fresh(t, c.now)
 	states := []sidecar.State{sidecar.StateDelivered, sidecar.StateDelivered, sidecar.StateDelivered, sidecar.StateDelivered, sidecar.StateDelivered,
 		sidecar.StateRejected, sidecar.StateRejected, sidecar.StateDuplicate}
 	for i, st := range states {
 		a, _ := o.Append(ctx, conv(i))
-		finish(t, o, a.ID, st, sidecar.Upstream{ConversionID: fmt.Sprintf("glp-%d", i)})
+		finish(t, o, a.ID, st, sidecar.Upstream{ConversionID: fmt.Sprintf("glp-%d", i)}, i == 0)
 	}
 	test, _ := o.Append(ctx, sidecar.NewEvent{Conversion: sidecar.Conversion{ClickID: "t"}, Test: true})
-	finish(t, o, test.ID, sidecar.StateDelivered, sidecar.Upstream{ConversionID: "glp-test"})
+	finish(t, o, test.ID, sidecar.StateDelivered, sidecar.Upstream{ConversionID: "glp-test"}, false)
 	c.advance(11*time.Hour + 59*time.Minute) // 23:59 UTC, 00:59 in Berlin the next day
 	o.Append(ctx, conv(100))
 	c.advance(2 * time.Minute) // the next day in UTC
@@ -130,7 +216,7 @@ func TestTheReportCountsEachDayByStateLiveApartFromTest(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []sidecar.ReportDay{
-		{Day: "2026-11-01", Accepted: 9, Delivered: 5, Rejected: 2, Duplicate: 1, Queued: 1},
+		{Day: "2026-11-01", Accepted: 9, Delivered: 5, Rejected: 2, Duplicate: 1, Queued: 1, PossibleDouble: 1},
 		{Day: "2026-11-02", Accepted: 1, Queued: 1},
 	}
 	for i := range want {
@@ -157,11 +243,17 @@ func TestTheReportCountsEachDayByStateLiveApartFromTest(t *testing.T) {
 		t.Fatalf("%d rows", len(rows))
 	}
 	for i, r := range rows[:8] {
-		if r.State != states[i] || r.GLPConversionID != fmt.Sprintf("glp-%d", i) || r.ConversionID != fmt.Sprintf("order-%d", i) || r.Test {
+		if r.State != states[i] || r.GLPConversionID != fmt.Sprintf("glp-%d", i) || r.ConversionID != fmt.Sprintf("order-%d", i) ||
+			r.GLPClickID != fmt.Sprintf("click-%d", i) || r.Test || !r.AcceptedAt.Equal(newClock().now()) || r.PossibleDouble != (i == 0) {
 			t.Errorf("row %d: %+v", i, r)
 		}
 	}
 	if !rows[8].Test || rows[9].State != sidecar.StateQueued || !rows[9].FinishedAt.IsZero() {
 		t.Errorf("the test event and the queued one: %+v", rows[8:])
+	}
+	stop := fmt.Errorf("enough")
+	calls := 0
+	if err := o.ReportRows(ctx, q, func(sidecar.ReportRow) error { calls++; return stop }); err != stop || calls != 1 {
+		t.Errorf("fn's error: %v after %d rows; want it returned after one", err, calls)
 	}
 }

@@ -1,0 +1,39 @@
+package postgres_test
+
+import (
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	sidecar "github.com/glpwinner/glp-sidecar"
+	"github.com/glpwinner/glp-sidecar/internal/pgtest"
+	"github.com/glpwinner/glp-sidecar/postgres"
+)
+
+// BenchmarkAppend compares a statement and a commit per event with the
+// batched appends, both under 64 concurrent callers, as a traffic spike
+// would send them, on a local PostgreSQL with synchronous_commit on.
+func BenchmarkAppend(b *testing.B) {
+	for _, bc := range []struct {
+		name     string
+		maxBatch int
+	}{{"statement-per-event", 1}, {"batched", 0}} {
+		b.Run(bc.name, func(b *testing.B) {
+			s := open(b, postgres.Options{URL: pgtest.URL(b), MaxBatch: bc.maxBatch})
+			var n atomic.Int64
+			b.SetParallelism(32) // × GOMAXPROCS callers
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := n.Add(1)
+					e := sidecar.NewEvent{Key: fmt.Sprint("order-", i), Conversion: sidecar.Conversion{ClickID: fmt.Sprint("click-", i), Email: "pat@example.com", IP: "203.0.113.9", ConversionID: fmt.Sprint("order-", i)}}
+					if _, err := s.Append(ctx, e); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}

@@ -1,0 +1,506 @@
+// Package postgres keeps the sidecar's outbox and click log in PostgreSQL
+// (GLP_DB_URL), through pgx's pool, shared by every sidecar that names the
+// same database. It has the SQLite file's semantics (package outbox; the
+// contract is sidecar.Store and package storetest tests both), and what a
+// fleet adds: claims that skip the rows another sidecar holds (FOR UPDATE
+// SKIP LOCKED), wake-ups across sidecars by LISTEN/NOTIFY, and migrations run
+// on start under an advisory lock.
+//
+// Every write is its own transaction, committed before the method returns:
+// an accept is answered once PostgreSQL has committed it, as durable as the
+// server's synchronous_commit makes it (on, its default, is what an answered
+// 202 needs). The SQL of each method sits in that method, one statement
+// where the contract allows it, so that each costs one round trip.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	sidecar "github.com/glpwinner/glp-sidecar"
+)
+
+// Defaults.
+const (
+	DefaultMaxConns = 32                        // the pool's size unless the URL's pool_max_conns says otherwise
+	Channel         = "glp_sidecar_events"      // the NOTIFY channel: events queued or requeued
+	migrationLock   = int64(0x676c705f73696465) // pg_advisory_lock key: "glp_side"
+	connectTimeout  = 10 * time.Second          // connecting, unless the URL's connect_timeout says otherwise
+	listenRetry     = time.Second               // between attempts to listen again after the connection broke
+	finishTimeout   = 10 * time.Second          // writes that finish work, detached from their caller's context
+	unavailableMsg  = "the outbox cannot store events now"
+	DefaultMaxBatch = 256 // appends (records) stored by one statement at most
+	appenders       = 4   // batches of appends in flight at once
+	recorders       = 2   // batches of records in flight at once
+)
+
+// ErrClosed is returned by appends after Close.
+var ErrClosed = errors.New("outbox is closed")
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options configure a Store.
+type Options struct {
+	URL      string           // postgres:// or postgresql://; pgx's parameters (pool_max_conns, sslmode…) apply
+	MaxConns int              // 0: the URL's pool_max_conns, else DefaultMaxConns
+	MaxBatch int              // 0: DefaultMaxBatch; 1 stores every append and record alone
+	Logger   *slog.Logger     // nil discards
+	Now      func() time.Time // nil is time.Now
+	Observer Observer         // nil: not observed
+}
+
+// Observer is told of every batch committed (appends or records): how many
+// writes it carried and how long its statement took, commit included.
+// Metrics; the SQLite file's group commits are told to the same method.
+type Observer interface {
+	Committed(writes int, took time.Duration)
+}
+
+// Store is the outbox in PostgreSQL.
+type Store struct {
+	pool     *pgxpool.Pool
+	connCfg  *pgx.ConnConfig // for the listener's own connection
+	password string          // scrubbed from every error and log line
+	now      func() time.Time
+	log      *slog.Logger
+
+	maxBatch int
+	observer Observer
+	lastErr  atomic.Pointer[error]
+	appends  chan *appendReq
+	records  chan *recordReq
+	batchers sync.WaitGroup
+	mu       sync.RWMutex // guards closed against appends racing Close
+	closed   bool
+	poke     chan struct{} // a NOTIFY is due
+	quit     chan struct{} // Close: the appenders stop
+	stopNote chan struct{} // Close, once the appenders stopped: the notifier stops
+	done     chan struct{} // the notifier stopped
+	once     sync.Once
+}
+
+var _ sidecar.Store = (*Store)(nil)
+
+// Open connects to the database, migrates it under an advisory lock (so
+// that sidecars starting together do not race) and returns the store. Its
+// errors never contain the URL's password.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = DefaultMaxBatch
+	}
+	password, err := checkURL(opts.URL)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{
+		maxBatch: opts.MaxBatch, observer: opts.Observer, password: password, now: opts.Now, log: opts.Logger,
+		appends: make(chan *appendReq, 4*opts.MaxBatch), records: make(chan *recordReq, 4*opts.MaxBatch),
+		poke: make(chan struct{}, 1), quit: make(chan struct{}), stopNote: make(chan struct{}), done: make(chan struct{}),
+	}
+	cfg, err := pgxpool.ParseConfig(opts.URL)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: the database URL does not parse: %w", s.scrub(err))
+	}
+	if cfg.ConnConfig.Password != "" { // from the URL, PGPASSWORD or PGPASSFILE
+		s.password = cfg.ConnConfig.Password
+	}
+	switch {
+	case opts.MaxConns > 0:
+		cfg.MaxConns = int32(opts.MaxConns)
+	case !strings.Contains(opts.URL, "pool_max_conns"):
+		cfg.MaxConns = DefaultMaxConns
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = connectTimeout
+	}
+	s.connCfg = cfg.ConnConfig.Copy()
+	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		return nil, fmt.Errorf("postgres: %w", s.scrub(err))
+	}
+	if err := s.pool.Ping(ctx); err != nil {
+		s.pool.Close()
+		return nil, fmt.Errorf("connect to the outbox database %s: %w", Describe(opts.URL), s.describe(err))
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.pool.Close()
+		return nil, fmt.Errorf("migrate the outbox in %s: %w", Describe(opts.URL), s.scrub(err))
+	}
+	for i := 0; i < appenders; i++ {
+		s.batchers.Add(1)
+		go batchLoop(s, s.appends, s.appendBatch, func(r *appendReq) chan error { return r.done })
+	}
+	for i := 0; i < recorders; i++ {
+		s.batchers.Add(1)
+		go batchLoop(s, s.records, s.recordBatch, func(r *recordReq) chan error { return r.done })
+	}
+	go s.notifier()
+	return s, nil
+}
+
+// checkURL returns the URL's password, so that it can be scrubbed, and
+// refuses what is not a postgres URL without quoting it.
+func checkURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", errors.New("postgres: the database URL is not a URL")
+	}
+	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		return "", errors.New("postgres: the database URL must start with postgres:// or postgresql://")
+	}
+	password, _ := u.User.Password()
+	if p := u.Query().Get("password"); p != "" {
+		password = p
+	}
+	return password, nil
+}
+
+// Describe is the URL fit for logs: scheme, user, host and database, no
+// password and no parameters.
+func Describe(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "postgres"
+	}
+	d := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}
+	if u.User != nil {
+		d.User = url.User(u.User.Username())
+	}
+	return d.String()
+}
+
+// scrub replaces the password wherever it appears in err's text; the
+// chain stays reachable for errors.Is and errors.As.
+func (s *Store) scrub(err error) error {
+	if err == nil || s.password == "" || !strings.Contains(err.Error(), s.password) {
+		return err
+	}
+	return &scrubbed{err: err, text: strings.ReplaceAll(err.Error(), s.password, "xxxxx")}
+}
+
+type scrubbed struct {
+	err  error
+	text string
+}
+
+func (e *scrubbed) Error() string { return e.text }
+func (e *scrubbed) Unwrap() error { return e.err }
+
+func (s *Store) migrate(ctx context.Context) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
+		return err
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLock)
+	var version int
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('glp_schema_version') IS NOT NULL`).Scan(&exists); err != nil {
+		return err
+	}
+	if exists { // read first: a read-only database that is up to date is no error here
+		if err := conn.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM glp_schema_version`).Scan(&version); err != nil {
+			return err
+		}
+	} else if _, err := conn.Exec(ctx, `CREATE TABLE glp_schema_version (version integer NOT NULL)`); err != nil {
+		return err
+	}
+	files, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(files)
+	if version > len(files) {
+		return fmt.Errorf("the database is at schema version %d, newer than this sidecar (%d): run a newer sidecar", version, len(files))
+	}
+	for i, name := range files[version:] {
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, string(body)); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			_, err := tx.Exec(ctx, `DELETE FROM glp_schema_version; INSERT INTO glp_schema_version (version) VALUES (`+fmt.Sprint(version+i+1)+`)`)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		s.log.Info("outbox migrated", "migration", name)
+	}
+	return nil
+}
+
+// Close stores the appends and records already submitted, stops the notifier after it
+// has sent the wake-up its writes owe the fleet, and closes the pool.
+func (s *Store) Close() error {
+	s.once.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		close(s.quit)
+		s.batchers.Wait()
+		close(s.stopNote)
+		<-s.done
+		s.pool.Close()
+	})
+	return nil
+}
+
+// submit hands req to a batch loop through ch and waits for its batch's
+// outcome on done. Once submitted it does not give up when ctx ends: the
+// write is then committed or not as a whole, and the caller learns which.
+func submit[R any](s *Store, ctx context.Context, ch chan R, req R, done chan error) error {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case ch <- req:
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return ctx.Err()
+	}
+	s.mu.RUnlock()
+	return <-done
+}
+
+// batchLoop takes the requests waiting on ch, up to the store's MaxBatch, and writes
+// them with run, in one statement and one transaction, until Close: a burst
+// costs a commit per batch rather than per write. Several loops run at
+// once, so that one batch's commit overlaps the next one's statement and
+// PostgreSQL flushes their commits together. A batch that fails for
+// another reason than the database's state is written again one by one,
+// so that one bad write never fails its neighbours.
+func batchLoop[R any](s *Store, ch chan R, run func([]R) error, done func(R) chan error) {
+	defer s.batchers.Done()
+	for {
+		var first R
+		select {
+		case first = <-ch:
+		case <-s.quit:
+			select { // what was submitted before Close
+			case first = <-ch:
+			default:
+				return
+			}
+		}
+		batch := []R{first}
+	gather:
+		for len(batch) < s.maxBatch {
+			select {
+			case r := <-ch:
+				batch = append(batch, r)
+			default:
+				break gather
+			}
+		}
+		start := time.Now()
+		err := s.wrote(run(batch))
+		if err == nil && s.observer != nil {
+			s.observer.Committed(len(batch), time.Since(start))
+		}
+		if err != nil && len(batch) > 1 && sidecar.ErrorCode(err) != sidecar.EUnavailable {
+			for _, r := range batch {
+				done(r) <- s.wrote(run([]R{r}))
+			}
+			continue
+		}
+		for _, r := range batch {
+			done(r) <- err
+		}
+	}
+}
+
+// wake asks the notifier for a NOTIFY: events are queued.
+func (s *Store) wake() {
+	select {
+	case s.poke <- struct{}{}:
+	default:
+	}
+}
+
+// notifier sends one NOTIFY for however many writes poked it meanwhile,
+// after they committed, outside their transactions: a transaction that
+// notifies holds a database-wide lock through its commit, which would
+// serialize the accepts' commits and defeat PostgreSQL's group commit.
+func (s *Store) notifier() {
+	defer close(s.done)
+	for {
+		select {
+		case <-s.poke:
+			s.notify()
+		case <-s.stopNote:
+			select {
+			case <-s.poke:
+				s.notify()
+			default:
+			}
+			return
+		}
+	}
+}
+
+func (s *Store) notify() {
+	ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
+	defer cancel()
+	if _, err := s.pool.Exec(ctx, `SELECT pg_notify($1, '')`, Channel); err != nil {
+		s.log.Debug("notify the fleet failed; relays find the events on their next look", "err", s.scrub(err))
+	}
+}
+
+// Listen calls wake whenever an event is queued or requeued by any sidecar
+// (this one included) or an operator's command, on a connection of its own,
+// until ctx ends. When the connection breaks it connects again, and wakes
+// the relay once it has, for what it may have missed meanwhile.
+func (s *Store) Listen(ctx context.Context, wake func()) error {
+	for ctx.Err() == nil {
+		err := s.listen(ctx, wake)
+		if ctx.Err() != nil {
+			break
+		}
+		s.log.Warn("listening for queued events failed; retrying", "err", s.scrub(err), "in", listenRetry.String())
+		select {
+		case <-ctx.Done():
+		case <-time.After(listenRetry):
+		}
+	}
+	return nil
+}
+
+func (s *Store) listen(ctx context.Context, wake func()) error {
+	conn, err := pgx.ConnectConfig(ctx, s.connCfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, `LISTEN `+Channel); err != nil {
+		return err
+	}
+	wake()
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return err
+		}
+		wake()
+	}
+}
+
+// Writable rewrites one row to learn whether the database takes writes.
+func (s *Store) Writable(ctx context.Context) error {
+	_, err := s.exec(ctx, `UPDATE probe SET at = $1 WHERE id = 1`, ms(s.now()))
+	return err
+}
+
+// LastWriteError is the error of the last write that failed for want of the
+// database, or nil once a write has succeeded since.
+func (s *Store) LastWriteError() error {
+	if p := s.lastErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// wrote notes a write's outcome for LastWriteError and returns its error
+// described: an EUnavailable sidecar error when the database cannot take
+// it now (down, unreachable, read-only, out of room), scrubbed.
+func (s *Store) wrote(err error) error {
+	if err == nil {
+		s.lastErr.Store(nil)
+		return nil
+	}
+	err = s.describe(err)
+	if sidecar.ErrorCode(err) == sidecar.EUnavailable {
+		s.lastErr.Store(&err)
+	}
+	return err
+}
+
+// describe turns "cannot write now" into an EUnavailable error, which the
+// public listener answers with 503 and a Retry-After.
+func (s *Store) describe(err error) error {
+	err = s.scrub(err)
+	if err == nil || errors.Is(err, context.Canceled) {
+		return err
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "25006", // read_only_sql_transaction: a standby, or default_transaction_read_only
+			strings.HasPrefix(pe.Code, "08"), // connection exception
+			strings.HasPrefix(pe.Code, "53"), // insufficient resources: disk full, out of memory, too many connections
+			strings.HasPrefix(pe.Code, "57"), // operator intervention: shutting down, cannot connect now
+			strings.HasPrefix(pe.Code, "58"): // system error: I/O
+			return &sidecar.Error{Code: sidecar.EUnavailable, Message: unavailableMsg + ": " + pe.Message, Err: err}
+		}
+		return err
+	}
+	if unreachable(err) {
+		return &sidecar.Error{Code: sidecar.EUnavailable, Message: unavailableMsg + ": the database cannot be reached", Err: err}
+	}
+	return err
+}
+
+// unreachable reports whether err says the connection failed, or no
+// connection could be had in time, rather than that the statement was wrong.
+func unreachable(err error) bool {
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	return errors.As(err, &ce) || errors.As(err, &ne) || pgconn.Timeout(err) || pgconn.SafeToRetry(err) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, pgconn.ErrConnClosed) ||
+		errors.Is(err, context.DeadlineExceeded)
+}
+
+// exec runs one statement, notes the write, and returns how many rows it
+// changed.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (int, error) {
+	tag, err := s.pool.Exec(ctx, query, args...)
+	if err := s.wrote(err); err != nil {
+		return 0, err
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// Maintain erases personal data of events finished more than retention ago,
+// every interval, until ctx ends. Every sidecar of a fleet runs it; the
+// statements are idempotent.
+func (s *Store) Maintain(ctx context.Context, retention, every time.Duration) {
+	sidecar.RetainEvery(ctx, s.log, retention, every, s.Retain)
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
