@@ -5,6 +5,7 @@ package docker_test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"reflect"
 	"regexp"
@@ -189,8 +190,17 @@ func TestTheKubernetesManifestRunsANativeSidecar(t *testing.T) {
 			data = v.(map[string]any)
 		}
 	}
-	if data == nil || data["emptyDir"] == nil {
-		t.Errorf("the outbox volume: %v (an emptyDir, never a network volume)", data)
+	claim, _ := dig(data, "persistentVolumeClaim", "claimName").(string)
+	if claim == "" {
+		t.Fatalf("the outbox volume: %v, want a claim that outlives the pod", data)
+	}
+	pvc := manifest(t)["PersistentVolumeClaim"]
+	if pvc == nil || dig(pvc, "metadata", "name") != claim || fmt.Sprint(dig(pvc, "spec", "accessModes")) != "[ReadWriteOnce]" {
+		t.Errorf("the claim %s: %v, want it in the manifest, ReadWriteOnce", claim, pvc)
+	}
+	if n, _ := dig(deployment, "spec", "replicas").(int); n != 1 || dig(deployment, "spec", "strategy", "type") != "Recreate" {
+		t.Errorf("replicas %v, strategy %v: one SQLite file has one writer (1, Recreate); several replicas use the fleet manifest",
+			dig(deployment, "spec", "replicas"), dig(deployment, "spec", "strategy", "type"))
 	}
 }
 
