@@ -3,6 +3,8 @@ package sidecar
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 )
 
 // What every Store keeps the same way: the rules, not the SQL, which is
@@ -11,13 +13,38 @@ import (
 // MaxStoredBody bounds an upstream answer kept on an event or attempt.
 const MaxStoredBody = 2048
 
-// StoredBody is an upstream answer as a store keeps it: its first
-// MaxStoredBody bytes, and "…" when it was cut.
+// StoredBody is an upstream answer as a store keeps it: CleanText, its
+// first MaxStoredBody bytes (cut between characters), and "…" when it was
+// cut.
 func StoredBody(s string) string {
+	s = CleanText(s)
 	if len(s) <= MaxStoredBody {
 		return s
 	}
-	return s[:MaxStoredBody] + "…"
+	return Clip(s, MaxStoredBody) + "…"
+}
+
+// CleanText is s as every store can keep it: valid UTF-8 (a byte that is
+// not becomes U+FFFD) and no NUL bytes, which PostgreSQL's text refuses
+// where SQLite takes them. What strangers and the upstream send (paths,
+// user agents, answers) passes through it before it is stored.
+func CleanText(s string) string {
+	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+}
+
+// Clip is CleanText(s) cut to at most n bytes, between two characters.
+func Clip(s string, n int) string {
+	s = CleanText(s)
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // MaxUncountedRows caps the attempt rows of one event that a paused relay's
@@ -57,4 +84,39 @@ func (e *Event) DecodePayload(payload []byte) error {
 		return fmt.Errorf("event %s: payload: %w", e.ID, err)
 	}
 	return nil
+}
+
+// Stored is the click as every store keeps it: its text CleanText'd.
+func (c Click) Stored() Click {
+	c.ClickID, c.IP, c.UserAgent = CleanText(c.ClickID), CleanText(c.IP), CleanText(c.UserAgent)
+	c.Path, c.Referrer = CleanText(c.Path), CleanText(c.Referrer)
+	if len(c.UTM) > 0 {
+		utm := make(map[string]string, len(c.UTM))
+		for k, v := range c.UTM {
+			utm[CleanText(k)] = CleanText(v)
+		}
+		c.UTM = utm
+	}
+	return c
+}
+
+// UniqueIDs is ids with each id once, in their order: an operator's
+// `retry ID ID` requeues the event once, on every store.
+func UniqueIDs(ids []string) []string {
+	seen := make(map[string]bool, len(ids))
+	out := ids[:0:0]
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// ErasedError is the refusal to retry an event whose personal data
+// retention erased: sent again, it would go without its email, IP and
+// session token, and be attributed by whatever was left, or not at all.
+func ErasedError(id string) error {
+	return &Error{Code: EConflict, Message: "event " + id + " can no longer be retried: its email, IP and session token were erased after GLP_RETENTION", Err: ErrNotRetryable}
 }

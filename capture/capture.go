@@ -135,9 +135,9 @@ func record(r *http.Request, q url.Values, opts Options, id string, topLevel boo
 		ClickID:   id,
 		At:        opts.Now(),
 		IP:        sidecar.ClientAddr(r, opts.Trusted).String(),
-		UserAgent: clip(r.UserAgent(), maxUserAgent),
-		Path:      clip(r.URL.Path, maxPath),
-		Referrer:  clip(referrerPage(r.Referer()), maxPath),
+		UserAgent: sidecar.Clip(r.UserAgent(), maxUserAgent),
+		Path:      sidecar.Clip(r.URL.Path, maxPath),
+		Referrer:  sidecar.Clip(referrerPage(r.Referer()), maxPath),
 		TopLevel:  topLevel,
 	}
 	for _, p := range sidecar.UTMParams() {
@@ -145,7 +145,7 @@ func record(r *http.Request, q url.Values, opts Options, id string, topLevel boo
 			if c.UTM == nil {
 				c.UTM = map[string]string{}
 			}
-			c.UTM[p] = clip(v, maxUTM)
+			c.UTM[p] = sidecar.Clip(v, maxUTM)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), recordTimeout)
@@ -156,12 +156,6 @@ func record(r *http.Request, q url.Values, opts Options, id string, topLevel boo
 	}
 }
 
-func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}
 
 // noStore makes the response private and uncacheable, whatever the app
 // says, when its headers are written.

@@ -170,7 +170,7 @@ func recordTx(tx *sql.Tx, r sidecar.Result, now time.Time) error {
 			updated_at = :now, finished_at = :finished
 		WHERE id = :id AND state = 'queued'`,
 		sql.Named("state", r.State), sql.Named("next", next), sql.Named("uncount", r.Uncounted),
-		sql.Named("status", a.Status), sql.Named("error", a.Error), sql.Named("body", body),
+		sql.Named("status", a.Status), sql.Named("error", sidecar.CleanText(a.Error)), sql.Named("body", body),
 		sql.Named("cid", r.Upstream.ConversionID), sql.Named("clk", r.Upstream.ClickID), sql.Named("rec", r.Upstream.RecordedAt),
 		sql.Named("landed", a.MayHaveLanded), sql.Named("double", r.PossibleDouble),
 		sql.Named("refused", r.RefusedAlone), sql.Named("refused_at", refusedAt),
@@ -184,7 +184,7 @@ func recordTx(tx *sql.Tx, r sidecar.Result, now time.Time) error {
 		}
 	}
 	_, err = tx.Exec(`INSERT INTO attempts (event_id, n, started_at, duration_us, status, error, body, outcome, may_have_landed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.EventID, a.N, ms(a.StartedAt), a.Duration.Microseconds(), a.Status, a.Error, body, a.Outcome, a.MayHaveLanded)
+		r.EventID, a.N, ms(a.StartedAt), a.Duration.Microseconds(), a.Status, sidecar.CleanText(a.Error), body, a.Outcome, a.MayHaveLanded)
 	return err
 }
 
@@ -211,7 +211,7 @@ func foldUncounted(tx *sql.Tx, eventID string, a sidecar.Attempt, body string) (
 		return false, nil
 	}
 	_, err = tx.Exec(`UPDATE attempts SET repeats = repeats + 1, last_at = ?, status = ?, error = ?, body = ?, duration_us = ? WHERE id = ?`,
-		ms(a.StartedAt), a.Status, a.Error, body, a.Duration.Microseconds(), into)
+		ms(a.StartedAt), a.Status, sidecar.CleanText(a.Error), body, a.Duration.Microseconds(), into)
 	return err == nil, err
 }
 
@@ -250,15 +250,19 @@ func (o *Outbox) Retry(ctx context.Context, ids ...string) (int, error) {
 	err := o.write(ctx, func(tx *sql.Tx) error {
 		n = 0
 		now := ms(o.now())
-		for _, id := range ids {
+		for _, id := range sidecar.UniqueIDs(ids) {
 			var state sidecar.State
-			if err := tx.QueryRow(`SELECT state FROM events WHERE id = ?`, id).Scan(&state); errors.Is(err, sql.ErrNoRows) {
+			var erased bool
+			if err := tx.QueryRow(`SELECT state, erased FROM events WHERE id = ?`, id).Scan(&state, &erased); errors.Is(err, sql.ErrNoRows) {
 				return &sidecar.Error{Code: sidecar.ENotFound, Message: "no event " + id}
 			} else if err != nil {
 				return err
 			}
 			if !state.Retryable() {
 				return &sidecar.Error{Code: sidecar.EConflict, Message: fmt.Sprintf("event %s is %s: %v", id, state, ErrNotRetryable), Err: ErrNotRetryable}
+			}
+			if erased {
+				return sidecar.ErasedError(id)
 			}
 			if _, err := tx.Exec(requeueSQL+` WHERE id = ?`, now, now, now, id); err != nil {
 				return err
@@ -275,13 +279,14 @@ func (o *Outbox) Retry(ctx context.Context, ids ...string) (int, error) {
 
 const requeueSQL = `UPDATE events SET state = 'queued', next_attempt_at = ?, queued_at = ?, updated_at = ?, lease_until = NULL, finished_at = NULL`
 
-// RetryState requeues every event in a retryable state and returns how many.
+// RetryState requeues every event in a retryable state whose personal
+// data was not erased, and returns how many.
 func (o *Outbox) RetryState(ctx context.Context, state sidecar.State) (int, error) {
 	if !state.Retryable() {
 		return 0, &sidecar.Error{Code: sidecar.EInvalid, Message: fmt.Sprintf("state %q: %v", state, ErrNotRetryable)}
 	}
 	now := ms(o.now())
-	n, err := o.exec(ctx, requeueSQL+` WHERE state = ?`, now, now, now, state)
+	n, err := o.exec(ctx, requeueSQL+` WHERE state = ? AND erased = 0`, now, now, now, state) // an erased event is not sent again
 	if err != nil {
 		return 0, fmt.Errorf("retry %s events: %w", state, err)
 	}

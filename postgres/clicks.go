@@ -15,6 +15,7 @@ import (
 const insertClick = `INSERT INTO clicks (click_id, at, ip, user_agent, path, referrer, utm, top_level) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
 
 func clickArgs(c sidecar.Click) []any {
+	c = c.Stored()
 	var utm []byte
 	if len(c.UTM) > 0 {
 		utm, _ = json.Marshal(c.UTM)

@@ -147,6 +147,11 @@ func (s *Store) ClaimProbe(ctx context.Context, lease time.Duration) ([]sidecar.
 func (s *Store) claim(ctx context.Context, query string, n int, lease time.Duration) ([]sidecar.Event, error) {
 	now := s.now()
 	until, updated := fromMS(ms(now.Add(lease))), fromMS(ms(now)) // as stored: milliseconds
+	// Not cancelled with the relay: a claim that PostgreSQL commits after a
+	// cancel would lease events that nobody sends until the lease runs out,
+	// and then count them as attempts that may have landed.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	defer cancel()
 	rows, err := s.pool.Query(ctx, query, ms(until), ms(now), n)
 	if err != nil {
 		return nil, fmt.Errorf("claim events: %w", s.wrote(err))
@@ -246,7 +251,7 @@ func (s *Store) recordBatch(batch []*recordReq) error {
 			if into != 0 {
 				a := r.Attempt
 				if _, err := tx.Exec(ctx, `UPDATE attempts SET repeats = repeats + 1, last_at = $1, status = $2, error = $3, body = $4, duration_us = $5
-					WHERE id = $6`, ms(a.StartedAt), a.Status, a.Error, sidecar.StoredBody(a.Body), a.Duration.Microseconds(), into); err != nil {
+					WHERE id = $6`, ms(a.StartedAt), a.Status, sidecar.CleanText(a.Error), sidecar.StoredBody(a.Body), a.Duration.Microseconds(), into); err != nil {
 					return err
 				}
 			}
@@ -291,7 +296,7 @@ func recordArgs(results []sidecar.Result, ins []bool, now time.Time) []any {
 	}
 	for i, r := range results {
 		a := r.Attempt
-		ids[i], states[i], errs[i], bodies[i], outcomes[i] = r.EventID, string(r.State), a.Error, sidecar.StoredBody(a.Body), a.Outcome
+		ids[i], states[i], errs[i], bodies[i], outcomes[i] = r.EventID, string(r.State), sidecar.CleanText(a.Error), sidecar.StoredBody(a.Body), a.Outcome
 		convs[i], clicks[i], recorded[i] = r.Upstream.ConversionID, r.Upstream.ClickID, r.Upstream.RecordedAt
 		next[i] = ms(r.NextAttemptAt)
 		if r.State != sidecar.StateQueued || next[i] == 0 {
@@ -335,15 +340,18 @@ const requeue = `UPDATE events SET state = 'queued', next_attempt_at = $1, queue
 // that does not exist is a sidecar ENotFound error.
 func (s *Store) Retry(ctx context.Context, ids ...string) (int, error) {
 	now := ms(s.now())
+	ids = sidecar.UniqueIDs(ids)
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id, state FROM events WHERE id = ANY($1) FOR UPDATE`, ids)
+		rows, err := tx.Query(ctx, `SELECT id, state, erased FROM events WHERE id = ANY($1) FOR UPDATE`, ids)
 		if err != nil {
 			return err
 		}
 		states := map[string]sidecar.State{}
+		erased := map[string]bool{}
 		var id string
 		var state sidecar.State
-		if _, err := pgx.ForEachRow(rows, []any{&id, &state}, func() error { states[id] = state; return nil }); err != nil {
+		var gone bool
+		if _, err := pgx.ForEachRow(rows, []any{&id, &state, &gone}, func() error { states[id], erased[id] = state, gone; return nil }); err != nil {
 			return err
 		}
 		for _, id := range ids {
@@ -353,6 +361,9 @@ func (s *Store) Retry(ctx context.Context, ids ...string) (int, error) {
 			}
 			if !state.Retryable() {
 				return &sidecar.Error{Code: sidecar.EConflict, Message: fmt.Sprintf("event %s is %s: %v", id, state, sidecar.ErrNotRetryable), Err: sidecar.ErrNotRetryable}
+			}
+			if erased[id] {
+				return sidecar.ErasedError(id)
 			}
 		}
 		_, err = tx.Exec(ctx, requeue+` WHERE id = ANY($2)`, now, ids)
@@ -369,12 +380,13 @@ func (s *Store) Retry(ctx context.Context, ids ...string) (int, error) {
 	return len(ids), nil
 }
 
-// RetryState requeues every event in a retryable state and returns how many.
+// RetryState requeues every event in a retryable state whose personal
+// data was not erased, and returns how many.
 func (s *Store) RetryState(ctx context.Context, state sidecar.State) (int, error) {
 	if !state.Retryable() {
 		return 0, &sidecar.Error{Code: sidecar.EInvalid, Message: fmt.Sprintf("state %q: %v", state, sidecar.ErrNotRetryable)}
 	}
-	n, err := s.exec(ctx, requeue+` WHERE state = $2`, ms(s.now()), string(state))
+	n, err := s.exec(ctx, requeue+` WHERE state = $2 AND NOT erased`, ms(s.now()), string(state)) // an erased event is not sent again
 	if err != nil {
 		return 0, fmt.Errorf("retry %s events: %w", state, err)
 	}
@@ -486,6 +498,9 @@ func (s *Store) Import(ctx context.Context, events []sidecar.Event) (int, error)
 			return 0, fmt.Errorf("import event %s: %w", e.ID, err)
 		}
 		finished := msOrZero(e.FinishedAt)
+		if e.State == sidecar.StateQueued && !e.LeaseUntil.IsZero() {
+			e.Landed++ // a lease a crashed sidecar left: that attempt may have landed, as a claim here would have counted it
+		}
 		b.Queue(importEvent, e.ID, e.Key, string(payload), e.Test, e.ClickSource, string(e.State), e.Attempts, ms(e.NextAttemptAt),
 			e.LastStatus, e.LastError, e.LastBody, e.Upstream.ConversionID, e.Upstream.ClickID, e.Upstream.RecordedAt,
 			ms(e.CreatedAt), ms(e.QueuedAt), ms(e.UpdatedAt), finished, e.Erased, e.Landed, e.PossibleDouble, e.RefusedAlone, msOrZero(e.LastRefusedAt))

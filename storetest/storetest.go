@@ -67,6 +67,8 @@ func Run(t *testing.T, h Harness) {
 		{"TheReportCountsEachDayByStateLiveApartFromTest", testTheReportCountsEachDayByStateLiveApartFromTest},
 		{"RecordClicksKeepsTheNewestAndOnlyTopLevelLandingsMatch", testRecordClicksKeepsTheNewestAndOnlyTopLevelLandingsMatch},
 		{"RetentionAlsoErasesSessionTokensAndUpstreamAnswers", testRetentionAlsoErasesSessionTokensAndUpstreamAnswers},
+		{"TextOfAnyBytesIsKeptByEveryStore", testTextOfAnyBytesIsKeptByEveryStore},
+		{"RetryTakesEachIDOnceAndNeverAnErasedEvent", testRetryTakesEachIDOnceAndNeverAnErasedEvent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })
