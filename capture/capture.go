@@ -156,7 +156,6 @@ func record(r *http.Request, q url.Values, opts Options, id string, topLevel boo
 	}
 }
 
-
 // noStore makes the response private and uncacheable, whatever the app
 // says, when its headers are written.
 type noStore struct {
