@@ -496,7 +496,9 @@ func TestOutboxMigrateCopiesTheFilesEventsToPostgreSQL(t *testing.T) {
 		}
 		ids = append(ids, a.ID)
 	}
-	leased, _ := file.Claim(ctx, 1, time.Hour) // the oldest, as a running sidecar would hold it
+	leased, _ := file.Claim(ctx, 1, time.Hour)         // the oldest, as a running sidecar would hold it
+	crashed, _ := file.Claim(ctx, 1, time.Millisecond) // the next, as a sidecar that crashed sending it left it
+	time.Sleep(5 * time.Millisecond)
 	url := pgtest.URL(t)
 	migrate := func() (string, error) {
 		out, err := sidecarCmd(t, nil, "outbox", "migrate", "--db", path, "--to", url).CombinedOutput()
@@ -529,6 +531,9 @@ func TestOutboxMigrateCopiesTheFilesEventsToPostgreSQL(t *testing.T) {
 		if id == leased[0].ID && (e.Upstream.ConversionID != "glp-1" || e.FinishedAt.IsZero() || !e.PossibleDouble || e.Landed != 1) {
 			t.Errorf("the delivered event lost its answer or its accounting: %+v", e)
 		}
+	}
+	if e, _, _ := pg.Get(ctx, crashed[0].ID); e.Landed != 1 {
+		t.Errorf("the event whose lease a crash left has %d attempts that may have landed in PostgreSQL, want 1", e.Landed)
 	}
 	dup, err := pg.Append(ctx, sidecar.NewEvent{Key: "order-0", Conversion: sidecar.Conversion{ClickID: "click-0"}})
 	if err != nil || !dup.Duplicate || dup.ID != ids[0] {
