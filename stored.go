@@ -86,6 +86,18 @@ func (e *Event) DecodePayload(payload []byte) error {
 	return nil
 }
 
+// Columns are the click as every store inserts it, in the clicks table's
+// order: click_id, at (Unix milliseconds), ip, user_agent, path, referrer,
+// utm (JSON, "" for none) and top_level; its text Stored.
+func (c Click) Columns() []any {
+	c = c.Stored()
+	var utm []byte
+	if len(c.UTM) > 0 {
+		utm, _ = json.Marshal(c.UTM)
+	}
+	return []any{c.ClickID, c.At.UnixMilli(), c.IP, c.UserAgent, c.Path, c.Referrer, string(utm), c.TopLevel}
+}
+
 // Stored is the click as every store keeps it: its text CleanText'd.
 func (c Click) Stored() Click {
 	c.ClickID, c.IP, c.UserAgent = CleanText(c.ClickID), CleanText(c.IP), CleanText(c.UserAgent)

@@ -13,18 +13,9 @@ import (
 
 const insertClick = `INSERT INTO clicks (click_id, at, ip, user_agent, path, referrer, utm, top_level) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 
-func clickArgs(c sidecar.Click) []any {
-	c = c.Stored()
-	var utm []byte
-	if len(c.UTM) > 0 {
-		utm, _ = json.Marshal(c.UTM)
-	}
-	return []any{c.ClickID, ms(c.At), c.IP, c.UserAgent, c.Path, c.Referrer, string(utm), c.TopLevel}
-}
-
 // RecordClick appends a landing to the click log, at once and alone.
 func (o *Outbox) RecordClick(ctx context.Context, c sidecar.Click) error {
-	if _, err := o.exec(ctx, insertClick, clickArgs(c)...); err != nil {
+	if _, err := o.exec(ctx, insertClick, c.Columns()...); err != nil {
 		return fmt.Errorf("record click: %w", err)
 	}
 	return nil
@@ -40,7 +31,7 @@ func (o *Outbox) RecordClicks(ctx context.Context, clicks []sidecar.Click, keep 
 	err := o.writeRelay(ctx, func(tx *sql.Tx) error {
 		pruned = 0
 		for _, c := range clicks {
-			if _, err := tx.Exec(insertClick, clickArgs(c)...); err != nil {
+			if _, err := tx.Exec(insertClick, c.Columns()...); err != nil {
 				return err
 			}
 		}

@@ -14,19 +14,10 @@ import (
 
 const insertClick = `INSERT INTO clicks (click_id, at, ip, user_agent, path, referrer, utm, top_level) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
 
-func clickArgs(c sidecar.Click) []any {
-	c = c.Stored()
-	var utm []byte
-	if len(c.UTM) > 0 {
-		utm, _ = json.Marshal(c.UTM)
-	}
-	return []any{c.ClickID, ms(c.At), c.IP, c.UserAgent, c.Path, c.Referrer, string(utm), c.TopLevel}
-}
-
 // RecordClick appends a landing to the click log, which every sidecar of
 // the fleet reads, at once and alone.
 func (s *Store) RecordClick(ctx context.Context, c sidecar.Click) error {
-	if _, err := s.exec(ctx, insertClick, clickArgs(c)...); err != nil {
+	if _, err := s.exec(ctx, insertClick, c.Columns()...); err != nil {
 		return fmt.Errorf("record click: %w", err)
 	}
 	return nil
@@ -41,7 +32,7 @@ const pruneClicks = `DELETE FROM clicks WHERE id <= (SELECT MAX(id) FROM clicks)
 func (s *Store) RecordClicks(ctx context.Context, clicks []sidecar.Click, keep int) (int, error) {
 	b := &pgx.Batch{}
 	for _, c := range clicks {
-		b.Queue(insertClick, clickArgs(c)...)
+		b.Queue(insertClick, c.Columns()...)
 	}
 	var pruned int
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
