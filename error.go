@@ -83,3 +83,22 @@ func HTTPStatus(err error) int {
 		return http.StatusInternalServerError
 	}
 }
+
+// ErrorBody is the JSON body of every error answer: the message and, for
+// EInvalid, each bad field and why.
+type ErrorBody struct {
+	Error   string            `json:"error"`
+	Details map[string]string `json:"details,omitempty"`
+}
+
+// Answer is the one mapping from an error to its answer: the status of its
+// code and a body with its message and fields. An error without a code, or
+// one whose code answers 500, is answered with internal, never its cause.
+func Answer(err error, internal string) (int, ErrorBody) {
+	status := HTTPStatus(err)
+	var e *Error
+	if !errors.As(err, &e) || status == http.StatusInternalServerError {
+		return http.StatusInternalServerError, ErrorBody{Error: internal}
+	}
+	return status, ErrorBody{Error: e.Message, Details: e.Fields}
+}

@@ -3,7 +3,6 @@ package admin
 import (
 	"context"
 	"encoding/csv"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -222,17 +221,9 @@ func handleReportCSV(store Store, now func() time.Time) http.Handler {
 	})
 }
 
-// answerError answers a domain error with its status and message; anything
-// else is a 500 without its cause.
+// answerError answers an error by its code (sidecar.Answer); anything
+// without a code is a 500 without its cause.
 func answerError(w http.ResponseWriter, err error) {
-	var e *sidecar.Error
-	if !errors.As(err, &e) {
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "Internal error reading the outbox"})
-		return
-	}
-	body := map[string]any{"error": e.Message}
-	if len(e.Fields) > 0 {
-		body["details"] = e.Fields
-	}
-	writeJSON(w, sidecar.HTTPStatus(err), body)
+	status, body := sidecar.Answer(err, "Internal error reading the outbox")
+	writeJSON(w, status, body)
 }

@@ -167,46 +167,29 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (int, any) {
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST, OPTIONS")
-		return http.StatusMethodNotAllowed, errorBody{Error: "Use POST with a JSON body"}
+		return http.StatusMethodNotAllowed, errorBody{ErrorBody: sidecar.ErrorBody{Error: "Use POST with a JSON body"}, outcome: "method_not_allowed"}
 	}
 	return h.accept(w, r)
 }
 
 // outcome names an answer for the metrics: a bounded set of words.
 func outcome(status int, body any) string {
-	if a, ok := body.(answerBody); ok {
-		return a.Status // queued, duplicate, ok, rejected
+	switch b := body.(type) {
+	case answerBody:
+		return b.Status // queued, duplicate, ok, rejected
+	case errorBody:
+		return b.outcome
 	}
-	switch status {
-	case http.StatusNoContent:
-		return "preflight"
-	case http.StatusBadRequest:
-		return "invalid"
-	case http.StatusUnauthorized:
-		return "unauthorized"
-	case http.StatusForbidden:
-		return "forbidden_origin"
-	case http.StatusMethodNotAllowed:
-		return "method_not_allowed"
-	case http.StatusRequestEntityTooLarge:
-		return "too_large"
-	case http.StatusUnsupportedMediaType:
-		return "unsupported_type"
-	case http.StatusUnprocessableEntity:
-		return "nothing_to_attribute"
-	case http.StatusTooManyRequests:
-		return "rate_limited"
-	case http.StatusServiceUnavailable:
-		return "unavailable"
-	}
-	return "internal_error"
+	return "preflight" // 204, the only answer without a body
 }
 
+// errorBody is an error answer: the body every listener answers errors
+// with, and, for the metrics and the log, why it was given.
 type errorBody struct {
-	Error   string            `json:"error"`
-	Details map[string]string `json:"details,omitempty"`
-	reason  string            // a refusal's Reason…; "" for the sidecar's own failures
-	fix     string            // for the log: what to change
+	sidecar.ErrorBody
+	outcome string // the word of glp_conversions_received_total
+	reason  string // a refusal's Reason…; "" for the sidecar's own failures
+	fix     string // for the log: what to change
 }
 
 type answerBody struct {
@@ -449,41 +432,47 @@ func cookie(r *http.Request, name string, valid func(string) bool) string {
 	return c.Value
 }
 
-// refuse answers an error: its status, its message and, for EInvalid, the
-// fields. Internal errors are logged and answered without their cause.
+// refuse answers an error by its code (sidecar.Answer): its status, its
+// message and, for EInvalid, the fields. Internal errors are logged and
+// answered without their cause.
 func (h *Handler) refuse(err error) (int, any) {
-	status := sidecar.HTTPStatus(err)
-	var e *sidecar.Error
-	if !errors.As(err, &e) || status == http.StatusInternalServerError {
+	status, body := sidecar.Answer(err, "Internal error: the conversion was not stored; retry")
+	code := sidecar.ErrorCode(err)
+	switch status {
+	case http.StatusInternalServerError:
 		h.opts.Logger.Error("conversion not stored", "err", err)
-		return http.StatusInternalServerError, errorBody{Error: "Internal error: the conversion was not stored; retry"}
-	}
-	if status == http.StatusServiceUnavailable {
+		code = sidecar.EInternal
+	case http.StatusServiceUnavailable:
 		h.opts.Logger.Error("conversion not stored", "err", err)
-		return status, errorBody{Error: "The outbox cannot store conversions now (" + e.Message + "); nothing was stored, retry later"}
+		body = sidecar.ErrorBody{Error: "The outbox cannot store conversions now (" + body.Error + "); nothing was stored, retry later"}
 	}
-	body := errorBody{Error: e.Message, Details: e.Fields}
-	body.reason, body.fix = refusalReason(status)
-	return status, body
+	e := errorBody{ErrorBody: body}
+	e.outcome, e.reason, e.fix = refusalWords(code)
+	return status, e
 }
 
-// refusalReason names a refused request's reason and what to change.
-func refusalReason(status int) (reason, fix string) {
-	switch status {
-	case http.StatusBadRequest:
-		return ReasonInvalid, "the caller's request: the answer's details name each bad field"
-	case http.StatusUnauthorized:
-		return ReasonUnauthorized, "GLP_INGEST_TOKEN: backends send Authorization: Bearer <GLP_INGEST_TOKEN>; browsers send no Authorization header"
-	case http.StatusRequestEntityTooLarge:
-		return ReasonTooLarge, fmt.Sprintf("the caller's body: at most %d bytes", sidecar.MaxBodyBytes)
-	case http.StatusUnsupportedMediaType:
-		return ReasonType, "the caller's Content-Type: application/json"
-	case http.StatusUnprocessableEntity:
-		return ReasonNothing, "the caller: send glpClickId, email or ip; a browser on another origin needs credentials: \"include\" and its origin in GLP_ALLOWED_ORIGINS"
-	case http.StatusTooManyRequests:
-		return ReasonRateLimited, "GLP_RATE_LIMIT and GLP_RATE_BURST; a backend sends GLP_INGEST_TOKEN (server calls are not limited)"
+// refusalWords names an error code's answer for the metrics (outcome) and,
+// for a caller's mistake, the refusal's reason and what to change.
+func refusalWords(code string) (outcome, reason, fix string) {
+	switch code {
+	case sidecar.EInvalid:
+		return "invalid", ReasonInvalid, "the caller's request: the answer's details name each bad field"
+	case sidecar.EUnauthorized:
+		return "unauthorized", ReasonUnauthorized, "GLP_INGEST_TOKEN: backends send Authorization: Bearer <GLP_INGEST_TOKEN>; browsers send no Authorization header"
+	case sidecar.ETooLarge:
+		return "too_large", ReasonTooLarge, fmt.Sprintf("the caller's body: at most %d bytes", sidecar.MaxBodyBytes)
+	case sidecar.EUnsupportedType:
+		return "unsupported_type", ReasonType, "the caller's Content-Type: application/json"
+	case sidecar.ENothing:
+		return "nothing_to_attribute", ReasonNothing, "the caller: send glpClickId, email or ip; a browser on another origin needs credentials: \"include\" and its origin in GLP_ALLOWED_ORIGINS"
+	case sidecar.ERateLimited:
+		return "rate_limited", ReasonRateLimited, "GLP_RATE_LIMIT and GLP_RATE_BURST; a backend sends GLP_INGEST_TOKEN (server calls are not limited)"
+	case sidecar.EForbidden:
+		return "forbidden_origin", "", ""
+	case sidecar.EUnavailable:
+		return "unavailable", "", ""
 	}
-	return "", ""
+	return "internal_error", "", ""
 }
 
 // originRefusal is the 403 for an Origin that may not call: it names
@@ -495,13 +484,13 @@ func (h *Handler) originRefusal(r *http.Request) errorBody {
 	origin := r.Header.Get("Origin")
 	if u, err := url.Parse(origin); err == nil && u.Host != "" {
 		if fwd := forwardedHost(r); fwd != "" && strings.EqualFold(u.Host, fwd) {
-			return errorBody{reason: ReasonOrigin, fix: "GLP_TRUSTED_PROXIES",
-				Error: "Origin " + origin + " came through a proxy that is not in GLP_TRUSTED_PROXIES (its X-Forwarded-Host is not believed): " +
-					"add the proxy's address to GLP_TRUSTED_PROXIES"}
+			return errorBody{outcome: "forbidden_origin", reason: ReasonOrigin, fix: "GLP_TRUSTED_PROXIES",
+				ErrorBody: sidecar.ErrorBody{Error: "Origin " + origin + " came through a proxy that is not in GLP_TRUSTED_PROXIES (its X-Forwarded-Host is not believed): " +
+					"add the proxy's address to GLP_TRUSTED_PROXIES"}}
 		}
 	}
-	return errorBody{reason: ReasonOrigin, fix: "GLP_ALLOWED_ORIGINS",
-		Error: "Origin " + origin + " may not call this endpoint; add it to GLP_ALLOWED_ORIGINS"}
+	return errorBody{outcome: "forbidden_origin", reason: ReasonOrigin, fix: "GLP_ALLOWED_ORIGINS",
+		ErrorBody: sidecar.ErrorBody{Error: "Origin " + origin + " may not call this endpoint; add it to GLP_ALLOWED_ORIGINS"}}
 }
 
 func forwardedHost(r *http.Request) string {

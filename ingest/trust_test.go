@@ -223,3 +223,49 @@ func TestTheRateLimitKeysAnIPv6ClientPerSlash64AndSparesServerCalls(t *testing.T
 		}
 	}
 }
+
+type received struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (r *received) Received(_, outcome string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.n[outcome]++
+}
+
+func TestEveryAnswerIsCountedUnderTheWordOfItsCode(t *testing.T) {
+	counts := &received{n: map[string]int{}}
+	e := setup(t, server(ingest.Options{Observer: counts, RateLimit: 1, RateBurst: 1, AllowedOrigins: []string{"https://shop.example"},
+		Trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}))
+	xff := map[string]string{"X-Forwarded-For": "203.0.113.40"}
+	for _, tt := range []struct {
+		word string
+		req  request
+	}{
+		{"queued", request{body: `{"glpClickId":"c1","conversion_id":"o1"}`, server: true}},
+		{"duplicate", request{body: `{"glpClickId":"c1","conversion_id":"o1"}`, server: true}},
+		{"preflight", request{method: "OPTIONS", headers: map[string]string{"Origin": "https://shop.example"}}},
+		{"method_not_allowed", request{method: "GET"}},
+		{"invalid", request{body: `{"email":"not an email"}`}},
+		{"unauthorized", request{body: `{}`, headers: map[string]string{"Authorization": "Bearer wrong"}}},
+		{"forbidden_origin", request{body: `{}`, headers: map[string]string{"Origin": "https://evil.example"}}},
+		{"too_large", request{body: `{"x":"` + strings.Repeat("a", 17<<10) + `"}`}},
+		{"unsupported_type", request{body: `{}`, contentType: "text/plain"}},
+		{"nothing_to_attribute", request{body: `{"conversion_id":"o2"}`}},
+		{"queued", request{body: `{"glpClickId":"c2"}`, headers: xff}},
+		{"rate_limited", request{body: `{"glpClickId":"c3"}`, headers: xff}},
+	} {
+		counts.mu.Lock()
+		before := counts.n[tt.word]
+		counts.mu.Unlock()
+		r := e.do(t, tt.req)
+		counts.mu.Lock()
+		got := counts.n[tt.word] - before
+		counts.mu.Unlock()
+		if got != 1 {
+			t.Errorf("%d %v: counted %v, want one more %q", r.status, r.body, counts.n, tt.word)
+		}
+	}
+}

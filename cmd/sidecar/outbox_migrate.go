@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	sidecar "github.com/glpwinner/glp-sidecar"
@@ -10,6 +11,16 @@ import (
 	"github.com/glpwinner/glp-sidecar/outbox"
 	"github.com/glpwinner/glp-sidecar/postgres"
 )
+
+// outboxMigrate copies the outbox file to PostgreSQL (migrateOutbox).
+func outboxMigrate(ctx context.Context, cfg config.OutboxConfig, args []string, stdout io.Writer) error {
+	f := newFileFlags("migrate", cfg)
+	to := f.String("to", "", "migrate: the PostgreSQL database to copy the file's events to")
+	if _, help, err := f.parse(args, stdout); help || err != nil {
+		return err
+	}
+	return migrateOutbox(ctx, *f.db, *to, f.printer(stdout))
+}
 
 // migrateOutbox copies every event of the SQLite file at path to the
 // PostgreSQL database at to: the queued ones for the fleet to deliver, the
