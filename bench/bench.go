@@ -207,15 +207,12 @@ func (r *acceptRun) runSidecar(ctx context.Context, o Options, ceiling, mock, ru
 	}
 	defer db.drop()
 	t0 := time.Now()
-	sc, err := spawn(o.Exe, sidecarEnv(o, mock, db), "serve")
+	sc, err := serveReady(ctx, o.Exe, sidecarEnv(o, mock, db))
 	if err != nil {
 		return err
 	}
 	defer sc.stop()
 	public, admin := sc.urls[0], sc.urls[1]
-	if err := waitReady(ctx, admin); err != nil {
-		return err
-	}
 	r.startToReady = time.Since(t0)
 	time.Sleep(300 * time.Millisecond)
 	r.idleRSS = sc.usage().rss
@@ -312,15 +309,12 @@ func runBacklog(ctx context.Context, o Options, mockProc *proc) (*backlogRun, er
 		return nil, err
 	}
 	defer db.drop()
-	sc, err := spawn(o.Exe, sidecarEnv(o, mock, db), "serve")
+	sc, err := serveReady(ctx, o.Exe, sidecarEnv(o, mock, db))
 	if err != nil {
 		return nil, err
 	}
 	defer sc.stop()
 	public, admin := sc.urls[0], sc.urls[1]
-	if err := waitReady(ctx, admin); err != nil {
-		return nil, err
-	}
 	b := &backlogRun{n: o.Backlog}
 	res := load(ctx, public+"/glp-s2s-conversion", "backlog", backlogConns, time.Hour, int64(o.Backlog))
 	b.acceptPerSec = res.perSecond()

@@ -39,14 +39,11 @@ func runFleet(ctx context.Context, o Options, mock string, sidecars int) (float6
 		}
 	}()
 	for i := 0; i < sidecars; i++ {
-		sc, err := spawn(o.Exe, sidecarEnv(o, mock, db), "serve")
+		sc, err := serveReady(ctx, o.Exe, sidecarEnv(o, mock, db))
 		if err != nil {
 			return 0, err
 		}
 		procs = append(procs, sc)
-		if err := waitReady(ctx, sc.urls[1]); err != nil {
-			return 0, err
-		}
 	}
 	var wg sync.WaitGroup
 	for i, sc := range procs {

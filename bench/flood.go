@@ -55,15 +55,12 @@ func Flood(ctx context.Context, o FloodOptions) error {
 	}
 	defer mock.stop()
 	env := append(sidecarEnv(Options{Workers: 8}, mock.urls[0], outboxDB{path: filepath.Join(o.Dir, "flood.db")}), "GLP_TRUSTED_PROXIES=127.0.0.0/8")
-	sc, err := spawn(o.Exe, env, "serve")
+	sc, err := serveReady(ctx, o.Exe, env)
 	if err != nil {
 		return err
 	}
 	defer sc.stop()
 	public, admin := sc.urls[0], sc.urls[1]
-	if err := waitReady(ctx, admin); err != nil {
-		return err
-	}
 	accepts := make([]result, len(floodScenarios))
 	landings := make([]int64, len(floodScenarios))
 	var seq atomic.Int64

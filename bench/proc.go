@@ -127,6 +127,20 @@ func (p *poller) next() (map[string]int, time.Time, error) {
 	return s, t0.Add(took / 2), err
 }
 
+// serveReady starts `sidecar serve` with env and returns it once its
+// /readyz answers 200; the caller stops it.
+func serveReady(ctx context.Context, exe string, env []string) (*proc, error) {
+	sc, err := spawn(exe, env, "serve")
+	if err != nil {
+		return nil, err
+	}
+	if err := waitReady(ctx, sc.urls[1]); err != nil {
+		sc.stop()
+		return nil, err
+	}
+	return sc, nil
+}
+
 // waitReady polls /readyz until it answers 200.
 func waitReady(ctx context.Context, admin string) error {
 	for ctx.Err() == nil {
