@@ -22,8 +22,15 @@ func Redact(s, secret string) string {
 	for _, form := range secretForms(secret) {
 		s = strings.ReplaceAll(s, form, Redacted)
 	}
-	if r, ok := redactJSON(s, secret); ok {
-		s = r
+	// Escapes can hide the secret from the replacements above only where
+	// there are escapes: most answers have none, and are not decoded.
+	if strings.ContainsRune(s, '\\') {
+		if r, ok := redactJSON(s, secret); ok {
+			s = r
+		}
+	}
+	if !strings.ContainsRune(s, '%') {
+		return s
 	}
 	for _, unescape := range []func(string) (string, error){url.PathUnescape, url.QueryUnescape} {
 		if u, err := unescape(s); err == nil && u != s && strings.Contains(u, secret) {
