@@ -267,44 +267,84 @@ func describe(goType string) string {
 	return goType
 }
 
+// validate checks the configuration step by step, in the order a reader of
+// the variables' table meets them, and returns the first problem.
 func (c *Config) validate() error {
-	if c.ProviderID <= 0 {
-		if v, set := os.LookupEnv("GLP_PROVIDER_ID"); set && strings.TrimSpace(v) != "" {
-			return &Error{"GLP_PROVIDER_ID", fmt.Sprintf("must be a positive integer (the numeric provider id GLP Winner gave you), not %s", strings.TrimSpace(v))}
+	for _, check := range []func() error{
+		c.checkProvider,
+		c.checkAPIToken,
+		c.readIngestToken,
+		c.checkURLs,
+		c.checkNotEmpty,
+		func() error { return CheckDBURL("GLP_DB_URL", c.DBURL) },
+		c.checkCookieName,
+		c.checkAdmin,
+		c.checkOrigins,
+		c.parseTrusted,
+		c.checkDurations,
+		c.checkRelay,
+		func() error { return validateLog(c.LogLevel, c.LogFormat) },
+	} {
+		if err := check(); err != nil {
+			return err
 		}
-		return &Error{"GLP_PROVIDER_ID", "is required: the numeric provider id GLP Winner gave you"}
 	}
+	return nil
+}
+
+func (c *Config) checkProvider() error {
+	if c.ProviderID > 0 {
+		return nil
+	}
+	if v, set := os.LookupEnv("GLP_PROVIDER_ID"); set && strings.TrimSpace(v) != "" {
+		return &Error{"GLP_PROVIDER_ID", fmt.Sprintf("must be a positive integer (the numeric provider id GLP Winner gave you), not %s", strings.TrimSpace(v))}
+	}
+	return &Error{"GLP_PROVIDER_ID", "is required: the numeric provider id GLP Winner gave you"}
+}
+
+func (c *Config) checkAPIToken() error {
 	if err := readSecret("GLP_API_TOKEN", &c.APIToken, c.APITokenFile, 0); err != nil {
 		return err
 	}
 	if c.APIToken == "" {
 		return &Error{"GLP_API_TOKEN", "is required (or GLP_API_TOKEN_FILE): the API token GLP Winner gave you"}
 	}
-	if err := c.readIngestToken(); err != nil {
-		return err
-	}
+	return nil
+}
+
+func (c *Config) checkURLs() error {
 	if err := checkURL("GLP_API_URL", c.APIURL); err != nil {
 		return err
 	}
 	if c.AppURL != "" {
-		if err := checkURL("GLP_APP_URL", c.AppURL); err != nil {
-			return err
-		}
+		return checkURL("GLP_APP_URL", c.AppURL)
 	}
+	return nil
+}
+
+func (c *Config) checkNotEmpty() error {
 	for _, v := range []struct{ name, value string }{
-		{"GLP_LISTEN_ADDR", c.ListenAddr}, {"GLP_ADMIN_ADDR", c.AdminAddr}, {"GLP_DB_PATH", c.DBPath},
-		{"GLP_COOKIE_NAME", c.CookieName}, {"GLP_CLICK_PARAM", c.ClickParam},
+		{"GLP_LISTEN_ADDR", c.ListenAddr},
+		{"GLP_ADMIN_ADDR", c.AdminAddr},
+		{"GLP_DB_PATH", c.DBPath},
+		{"GLP_COOKIE_NAME", c.CookieName},
+		{"GLP_CLICK_PARAM", c.ClickParam},
 	} {
 		if strings.TrimSpace(v.value) == "" {
 			return &Error{v.name, "must not be empty"}
 		}
 	}
-	if err := CheckDBURL("GLP_DB_URL", c.DBURL); err != nil {
-		return err
-	}
+	return nil
+}
+
+func (c *Config) checkCookieName() error {
 	if !cookieName.MatchString(c.CookieName) {
 		return &Error{"GLP_COOKIE_NAME", fmt.Sprintf("%q is not a cookie name (letters, digits and !#$%%&'*+-.^_`|~)", c.CookieName)}
 	}
+	return nil
+}
+
+func (c *Config) checkAdmin() error {
 	if err := readSecret("GLP_ADMIN_TOKEN", &c.AdminToken, c.AdminTokenFile, MinTokenLen); err != nil {
 		return err
 	}
@@ -316,12 +356,20 @@ func (c *Config) validate() error {
 	if c.AdminToken == "" && !LoopbackAddr(c.AdminAddr) {
 		return &Error{"GLP_ADMIN_TOKEN", "is required when GLP_ADMIN_ADDR (" + c.AdminAddr + ") is not a loopback address"}
 	}
+	return nil
+}
+
+func (c *Config) checkOrigins() error {
 	for _, o := range c.AllowedOrigins {
 		u, err := url.Parse(o)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
 			return &Error{"GLP_ALLOWED_ORIGINS", fmt.Sprintf("%q is not an origin such as https://www.example.com", o)}
 		}
 	}
+	return nil
+}
+
+func (c *Config) parseTrusted() error {
 	c.Trusted = nil
 	for _, p := range c.TrustedProxies {
 		prefix, err := parsePrefix(strings.TrimSpace(p))
@@ -330,12 +378,20 @@ func (c *Config) validate() error {
 		}
 		c.Trusted = append(c.Trusted, prefix)
 	}
+	return nil
+}
+
+func (c *Config) checkDurations() error {
 	positive := []struct {
 		name string
 		d    time.Duration
 	}{
-		{"GLP_COOKIE_MAX_AGE", c.CookieMaxAge}, {"GLP_RETRY_INITIAL", c.RetryInitial}, {"GLP_RETRY_MAX_INTERVAL", c.RetryMaxIntvl},
-		{"GLP_RETRY_MAX_AGE", c.RetryMaxAge}, {"GLP_REQUEST_TIMEOUT", c.RequestTimeout}, {"GLP_RETENTION", c.Retention},
+		{"GLP_COOKIE_MAX_AGE", c.CookieMaxAge},
+		{"GLP_RETRY_INITIAL", c.RetryInitial},
+		{"GLP_RETRY_MAX_INTERVAL", c.RetryMaxIntvl},
+		{"GLP_RETRY_MAX_AGE", c.RetryMaxAge},
+		{"GLP_REQUEST_TIMEOUT", c.RequestTimeout},
+		{"GLP_RETENTION", c.Retention},
 	}
 	for _, p := range positive {
 		if p.d <= 0 {
@@ -348,13 +404,17 @@ func (c *Config) validate() error {
 	if c.RetryMaxIntvl < c.RetryInitial {
 		return &Error{"GLP_RETRY_MAX_INTERVAL", "must not be shorter than GLP_RETRY_INITIAL"}
 	}
+	return nil
+}
+
+func (c *Config) checkRelay() error {
 	if c.RelayWorkers < 1 || c.RelayWorkers > 256 {
 		return &Error{"GLP_RELAY_WORKERS", "must be between 1 and 256"}
 	}
 	if c.RateLimit < 0 || (c.RateLimit > 0 && c.RateBurst < 1) {
 		return &Error{"GLP_RATE_LIMIT", "must be 0 (off) or positive, with GLP_RATE_BURST at least 1"}
 	}
-	return validateLog(c.LogLevel, c.LogFormat)
+	return nil
 }
 
 // MinTokenLen is the shortest admin or ingest token accepted: one that a
