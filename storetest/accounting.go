@@ -89,16 +89,7 @@ func testARecordKeepsWhatTheAnswerToldAboutWhatGLPWinnerHolds(t *testing.T, h Ha
 		t.Fatalf("claim again: %+v %v", evs, err)
 	}
 	for _, e := range evs {
-		switch e.ID {
-		case lost.ID:
-			if !e.MayHaveLanded || e.Landed != 1 || e.RefusedAlone != 0 {
-				t.Errorf("the lost answer's event, claimed: %+v", e)
-			}
-		case refused.ID:
-			if e.MayHaveLanded || e.RefusedAlone != 1 || !e.LastRefusedAt.Equal(c.now().Add(-time.Second)) {
-				t.Errorf("the refused event, claimed: landed %v, refused %d at %v", e.MayHaveLanded, e.RefusedAlone, e.LastRefusedAt)
-			}
-		}
+		checkClaimedAgain(t, e, e.ID == lost.ID, c.now().Add(-time.Second))
 	}
 	if err := o.Record(ctx, sidecar.Result{EventID: lost.ID, State: sidecar.StateDelivered, PossibleDouble: true,
 		Attempt: sidecar.Attempt{N: 2, Status: 201, Outcome: "delivered"}}); err != nil {
@@ -113,6 +104,22 @@ func testARecordKeepsWhatTheAnswerToldAboutWhatGLPWinnerHolds(t *testing.T, h Ha
 	}
 	if st, _ := o.Stats(ctx); st.PossibleDouble != 1 {
 		t.Errorf("stats: %d possible doubles", st.PossibleDouble)
+	}
+}
+
+// checkClaimedAgain checks what a claim tells of an event's last attempt:
+// an answer lost after the request was written (lost), or a 403 drawn alone
+// at refusedAt.
+func checkClaimedAgain(t *testing.T, e sidecar.Event, lost bool, refusedAt time.Time) {
+	t.Helper()
+	if lost {
+		if !e.MayHaveLanded || e.Landed != 1 || e.RefusedAlone != 0 {
+			t.Errorf("the lost answer's event, claimed: %+v", e)
+		}
+		return
+	}
+	if e.MayHaveLanded || e.RefusedAlone != 1 || !e.LastRefusedAt.Equal(refusedAt) {
+		t.Errorf("the refused event, claimed: landed %v, refused %d at %v", e.MayHaveLanded, e.RefusedAlone, e.LastRefusedAt)
 	}
 }
 
@@ -233,18 +240,27 @@ func testTheReportCountsEachDayByStateLiveApartFromTest(t *testing.T, h Harness)
 	if days, _ := o.Report(ctx, q); days[0].Accepted != 8 || days[1].Accepted != 2 {
 		t.Errorf("in Berlin: %+v", days)
 	}
+	checkReportRows(t, o, states, c.now())
+}
 
+// checkReportRows checks the rows of the report test's first day: the
+// finished events in the order they were accepted, the test event, and the
+// one queued at 23:59; and that fn's error ends the walk.
+func checkReportRows(t *testing.T, o sidecar.Store, states []sidecar.State, now time.Time) {
+	t.Helper()
 	var rows []sidecar.ReportRow
-	q, _ = sidecar.ParseReportQuery("2026-11-01", "2026-11-01", "", false, c.now())
+	q, _ := sidecar.ParseReportQuery("2026-11-01", "2026-11-01", "", false, now)
 	if err := o.ReportRows(ctx, q, func(r sidecar.ReportRow) error { rows = append(rows, r); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if len(rows) != 10 { // the eight, the test event and the one queued at 23:59
 		t.Fatalf("%d rows", len(rows))
 	}
-	for i, r := range rows[:8] {
-		if r.State != states[i] || r.GLPConversionID != fmt.Sprintf("glp-%d", i) || r.ConversionID != fmt.Sprintf("order-%d", i) ||
-			r.GLPClickID != fmt.Sprintf("click-%d", i) || r.Test || !r.AcceptedAt.Equal(newClock().now()) || r.PossibleDouble != (i == 0) {
+	for i, r := range rows[:len(states)] {
+		want := sidecar.ReportRow{State: states[i], GLPConversionID: fmt.Sprintf("glp-%d", i), ConversionID: fmt.Sprintf("order-%d", i),
+			GLPClickID: fmt.Sprintf("click-%d", i), AcceptedAt: newClock().now(), PossibleDouble: i == 0}
+		if r.State != want.State || r.GLPConversionID != want.GLPConversionID || r.ConversionID != want.ConversionID ||
+			r.GLPClickID != want.GLPClickID || r.Test || !r.AcceptedAt.Equal(want.AcceptedAt) || r.PossibleDouble != want.PossibleDouble {
 			t.Errorf("row %d: %+v", i, r)
 		}
 	}
