@@ -95,6 +95,17 @@ type Result struct {
 
 	PossibleDouble bool // see Event.PossibleDouble
 	RefusedAlone   bool // the answer would pause the relay: counted on the event (see Event.RefusedAlone)
+
+	// LeaseUntil is the lease of the claim the attempt was made under
+	// (the claimed Event's LeaseUntil). When the event no longer holds it
+	// (the lease ran out and another claim took the event, or the event
+	// was finished meanwhile), the record is late: its attempt is kept, and
+	// so is what the answer proved GLP Winner holds (its conversion id, a
+	// possible double, a 201 that turns an unconfirmed or dead event
+	// delivered), but the event's state, schedule and lease stay the
+	// current claim's. The claim that took the event counted this attempt
+	// as one that may have landed. Zero: whatever lease the event holds.
+	LeaseUntil time.Time
 }
 
 // Stats are the outbox's counts.

@@ -31,7 +31,9 @@ type Store interface {
 	// unless it is leased.
 	ClaimProbe(ctx context.Context, lease time.Duration) ([]Event, error)
 	// Record stores one attempt and the event's new state (StateQueued: its
-	// next attempt time) and ends the lease.
+	// next attempt time) and ends the lease, when the event still holds the
+	// lease the attempt was made under; a late record keeps only its
+	// attempt and what its answer proved (see Result.LeaseUntil).
 	Record(ctx context.Context, r Result) error
 	// Release gives leased events back without counting the attempt.
 	Release(ctx context.Context, ids ...string) error

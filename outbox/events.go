@@ -156,11 +156,15 @@ func recordTx(tx *sql.Tx, r sidecar.Result, now time.Time) error {
 	if r.State != sidecar.StateQueued || next == 0 {
 		next = ms(now)
 	}
+	var lease int64 // 0: whatever lease the event holds
+	if !r.LeaseUntil.IsZero() {
+		lease = ms(r.LeaseUntil)
+	}
 	var refusedAt any
 	if r.RefusedAlone {
 		refusedAt = ms(now)
 	}
-	_, err := tx.Exec(`UPDATE events SET state = :state, next_attempt_at = :next, lease_until = NULL, attempts = MAX(attempts - :uncount, 0),
+	res, err := tx.Exec(`UPDATE events SET state = :state, next_attempt_at = :next, lease_until = NULL, attempts = MAX(attempts - :uncount, 0),
 			last_status = :status, last_error = :error, last_body = :body,
 			upstream_conversion_id = CASE WHEN :cid = '' THEN upstream_conversion_id ELSE :cid END,
 			upstream_click_id = CASE WHEN :clk = '' THEN upstream_click_id ELSE :clk END,
@@ -168,15 +172,23 @@ func recordTx(tx *sql.Tx, r sidecar.Result, now time.Time) error {
 			landed = landed + :landed, possible_double = possible_double OR :double,
 			refused_alone = refused_alone + :refused, last_refused_at = COALESCE(:refused_at, last_refused_at),
 			updated_at = :now, finished_at = :finished
-		WHERE id = :id AND state = 'queued'`,
+		WHERE id = :id AND state = 'queued' AND (:lease = 0 OR lease_until = :lease)`,
 		sql.Named("state", r.State), sql.Named("next", next), sql.Named("uncount", r.Uncounted),
 		sql.Named("status", a.Status), sql.Named("error", sidecar.CleanText(a.Error)), sql.Named("body", body),
 		sql.Named("cid", r.Upstream.ConversionID), sql.Named("clk", r.Upstream.ClickID), sql.Named("rec", r.Upstream.RecordedAt),
 		sql.Named("landed", a.MayHaveLanded), sql.Named("double", r.PossibleDouble),
 		sql.Named("refused", r.RefusedAlone), sql.Named("refused_at", refusedAt),
-		sql.Named("now", ms(now)), sql.Named("finished", finished), sql.Named("id", r.EventID))
+		sql.Named("now", ms(now)), sql.Named("finished", finished), sql.Named("id", r.EventID), sql.Named("lease", lease))
 	if err != nil {
 		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		if err == nil {
+			err = recordLate(tx, r, now)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	if r.Uncounted {
 		if folded, err := foldUncounted(tx, r.EventID, a, body); folded || err != nil {
@@ -185,6 +197,22 @@ func recordTx(tx *sql.Tx, r sidecar.Result, now time.Time) error {
 	}
 	_, err = tx.Exec(`INSERT INTO attempts (event_id, n, started_at, duration_us, status, error, body, outcome, may_have_landed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.EventID, a.N, ms(a.StartedAt), a.Duration.Microseconds(), a.Status, sidecar.CleanText(a.Error), body, a.Outcome, a.MayHaveLanded)
+	return err
+}
+
+// recordLate keeps what a late record's answer proved GLP Winner holds (see
+// sidecar.Result.LeaseUntil); its attempt row is written as any other's.
+func recordLate(tx *sql.Tx, r sidecar.Result, now time.Time) error {
+	_, err := tx.Exec(`UPDATE events SET
+			upstream_conversion_id = CASE WHEN :cid = '' THEN upstream_conversion_id ELSE :cid END,
+			upstream_click_id = CASE WHEN :clk = '' THEN upstream_click_id ELSE :clk END,
+			upstream_recorded_at = CASE WHEN :rec = '' THEN upstream_recorded_at ELSE :rec END,
+			possible_double = possible_double OR :double,
+			state = CASE WHEN :state = 'delivered' AND state IN ('unconfirmed', 'dead') THEN 'delivered' ELSE state END,
+			updated_at = :now
+		WHERE id = :id`,
+		sql.Named("cid", r.Upstream.ConversionID), sql.Named("clk", r.Upstream.ClickID), sql.Named("rec", r.Upstream.RecordedAt),
+		sql.Named("double", r.PossibleDouble), sql.Named("state", r.State), sql.Named("now", ms(now)), sql.Named("id", r.EventID))
 	return err
 }
 

@@ -181,9 +181,9 @@ func (s *Store) claim(ctx context.Context, query string, n int, lease time.Durat
 const recordAttempts = `WITH r AS (
 		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::integer[], $5::integer[], $6::text[], $7::text[],
 			$8::text[], $9::text[], $10::text[], $11::bigint[], $12::integer[], $13::bigint[], $14::bigint[], $15::text[],
-			$17::boolean[], $18::boolean[], $19::boolean[], $20::boolean[])
+			$17::boolean[], $18::boolean[], $19::boolean[], $20::boolean[], $21::bigint[])
 			WITH ORDINALITY AS u(id, state, next, uncount, status, error, body, conv, click, recorded, finished, n, started, us, outcome,
-				landed, double, refused, ins, ord)),
+				landed, double, refused, ins, lease, ord)),
 	upd AS (
 		UPDATE events e SET state = r.state, next_attempt_at = r.next, lease_until = NULL, attempts = GREATEST(e.attempts - r.uncount, 0),
 			last_status = r.status, last_error = r.error, last_body = r.body,
@@ -193,7 +193,16 @@ const recordAttempts = `WITH r AS (
 			landed = e.landed + r.landed::integer, possible_double = e.possible_double OR r.double,
 			refused_alone = e.refused_alone + r.refused::integer, last_refused_at = CASE WHEN r.refused THEN $16 ELSE e.last_refused_at END,
 			updated_at = $16, finished_at = r.finished
-		FROM r WHERE e.id = r.id AND e.state = 'queued')
+		FROM r WHERE e.id = r.id AND e.state = 'queued' AND (r.lease = 0 OR e.lease_until = r.lease)),
+	late AS ( -- a record under a lease the event no longer holds: see sidecar.Result.LeaseUntil
+		UPDATE events e SET
+			upstream_conversion_id = CASE WHEN r.conv = '' THEN e.upstream_conversion_id ELSE r.conv END,
+			upstream_click_id = CASE WHEN r.click = '' THEN e.upstream_click_id ELSE r.click END,
+			upstream_recorded_at = CASE WHEN r.recorded = '' THEN e.upstream_recorded_at ELSE r.recorded END,
+			possible_double = e.possible_double OR r.double,
+			state = CASE WHEN r.state = 'delivered' AND e.state IN ('unconfirmed', 'dead') THEN 'delivered' ELSE e.state END,
+			updated_at = $16
+		FROM r WHERE e.id = r.id AND NOT (e.state = 'queued' AND (r.lease = 0 OR e.lease_until IS NOT DISTINCT FROM r.lease)))
 	INSERT INTO attempts (event_id, n, started_at, duration_us, status, error, body, outcome, may_have_landed)
 	SELECT id, n, started, us, status, error, body, outcome, landed FROM r WHERE ins ORDER BY ord`
 
@@ -287,6 +296,7 @@ func recordArgs(results []sidecar.Result, ins []bool, now time.Time) []any {
 		uncount, statuses, attempts                                  = make([]int32, n), make([]int32, n), make([]int32, n)
 		finished                                                     = make([]*int64, n)
 		landed, doubles, refused                                     = make([]bool, n), make([]bool, n), make([]bool, n)
+		leases                                                       = make([]int64, n)
 	)
 	if ins == nil {
 		ins = make([]bool, n)
@@ -311,9 +321,10 @@ func recordArgs(results []sidecar.Result, ins []bool, now time.Time) []any {
 		}
 		statuses[i], attempts[i], started[i], us[i] = int32(a.Status), int32(a.N), ms(a.StartedAt), a.Duration.Microseconds()
 		landed[i], doubles[i], refused[i] = a.MayHaveLanded, r.PossibleDouble, r.RefusedAlone
+		leases[i] = msOrZero(r.LeaseUntil)
 	}
 	return []any{ids, states, next, uncount, statuses, errs, bodies, convs, clicks, recorded, finished,
-		attempts, started, us, outcomes, ms(now), landed, doubles, refused, ins}
+		attempts, started, us, outcomes, ms(now), landed, doubles, refused, ins, leases}
 }
 
 // Release gives leased events back without counting the attempt: they are

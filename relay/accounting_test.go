@@ -328,3 +328,84 @@ func TestUncountedAttemptRowsOfOneEventAreCapped(t *testing.T) {
 		t.Fatalf("%d different answers: %d rows standing for %d, the last %q", n.Load(), len(attempts), repeats, attempts[len(attempts)-1].Body)
 	}
 }
+
+// leaseCheck is the outbox, checking that every record names the lease of
+// the claim its attempt was made under.
+type leaseCheck struct {
+	*outbox.Outbox
+	mu      sync.Mutex
+	leases  map[string]time.Time // by event: the lease of its last claim
+	records int
+	wrong   []string
+}
+
+func (l *leaseCheck) claimed(evs []sidecar.Event, err error) ([]sidecar.Event, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range evs {
+		l.leases[e.ID] = e.LeaseUntil
+	}
+	return evs, err
+}
+
+func (l *leaseCheck) Claim(ctx context.Context, n int, lease time.Duration) ([]sidecar.Event, error) {
+	return l.claimed(l.Outbox.Claim(ctx, n, lease))
+}
+
+func (l *leaseCheck) ClaimProbe(ctx context.Context, lease time.Duration) ([]sidecar.Event, error) {
+	return l.claimed(l.Outbox.ClaimProbe(ctx, lease))
+}
+
+func (l *leaseCheck) Record(ctx context.Context, r sidecar.Result) error {
+	l.mu.Lock()
+	l.records++
+	if want := l.leases[r.EventID]; r.LeaseUntil.IsZero() || !r.LeaseUntil.Equal(want) {
+		l.wrong = append(l.wrong, fmt.Sprintf("%s recorded under lease %v, claimed until %v", r.EventID, r.LeaseUntil, want))
+	}
+	l.mu.Unlock()
+	return l.Outbox.Record(ctx, r)
+}
+
+// A record that comes after its lease ran out and another claim took the
+// event must not end that claim (the stores' contract test holds what a
+// late record does); for that, every record names its claim's lease.
+func TestEveryRecordNamesTheLeaseOfItsClaim(t *testing.T) {
+	u := newUpstream(t, time.Now)
+	box, err := outbox.Open(outbox.Options{Path: t.TempDir() + "/outbox.db"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer box.Close()
+	store := &leaseCheck{Outbox: box, leases: map[string]time.Time{}}
+	r, err := relay.New(relay.Options{Store: store, BaseURL: u.URL, ProviderID: 123, Token: token, Workers: 2,
+		RequestTimeout: 2 * time.Second, RetryInitial: 10 * time.Millisecond, RetryMaxInterval: 50 * time.Millisecond, RetryMaxAge: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan error)
+	go func() { stopped <- r.Run(ctx) }()
+	u.fault(mockglp.Fault{Status: http.StatusServiceUnavailable, Count: 2}) // two retries, then a probe, then 201s
+	var ids []string
+	for i := range 3 {
+		a, err := box.Append(ctx, sidecar.NewEvent{Conversion: sidecar.Conversion{ClickID: fmt.Sprintf("lease-%d", i), ConversionID: fmt.Sprintf("order-%d", i)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, a.ID)
+	}
+	r.Notify()
+	h := &harness{box: box, relay: r, up: u}
+	for _, id := range ids {
+		h.await(t, id)
+	}
+	cancel()
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	if store.records < 5 || len(store.wrong) > 0 {
+		t.Errorf("%d records; wrong leases: %v", store.records, store.wrong)
+	}
+}

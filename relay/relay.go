@@ -531,8 +531,9 @@ func (r *Relay) record(e sidecar.Event, res sidecar.Result, status int, v verdic
 func (r *Relay) result(e sidecar.Event, a answer, v verdict, reason string, started time.Time, took time.Duration) sidecar.Result {
 	now := r.opts.Now()
 	res := sidecar.Result{
-		EventID: e.ID,
-		Attempt: sidecar.Attempt{N: e.Attempts, StartedAt: started, Duration: took, Status: a.status, Error: reason, Body: string(a.body), MayHaveLanded: a.landed},
+		EventID:    e.ID,
+		LeaseUntil: e.LeaseUntil,
+		Attempt:    sidecar.Attempt{N: e.Attempts, StartedAt: started, Duration: took, Status: a.status, Error: reason, Body: string(a.body), MayHaveLanded: a.landed},
 	}
 	switch v {
 	case delivered:

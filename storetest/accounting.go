@@ -107,6 +107,80 @@ func testARecordKeepsWhatTheAnswerToldAboutWhatGLPWinnerHolds(t *testing.T, h Ha
 	}
 }
 
+// claimTwice claims the event, lets the lease run out (its holder stalled)
+// and claims it again: the first claim and the second, which holds it now.
+func claimTwice(t *testing.T, o sidecar.Store, c *clock) (first, second sidecar.Event) {
+	t.Helper()
+	evs, err := o.Claim(ctx, 1, time.Minute)
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("first claim: %+v %v", evs, err)
+	}
+	c.advance(2 * time.Minute)
+	again, err := o.Claim(ctx, 1, time.Minute)
+	if err != nil || len(again) != 1 || again[0].Landed != 1 {
+		t.Fatalf("second claim: %+v %v; want the event, its first attempt counted as one that may have landed", again, err)
+	}
+	return evs[0], again[0]
+}
+
+func testALateRecordLeavesTheEventToTheClaimThatHoldsIt(t *testing.T, h Harness) {
+	c := newClock()
+	o := h.fresh(t, c.now)
+	a, _ := o.Append(ctx, conv(1))
+	first, second := claimTwice(t, o, c)
+	// The first holder's answer comes in now: a 201.
+	if err := o.Record(ctx, sidecar.Result{EventID: a.ID, State: sidecar.StateDelivered, LeaseUntil: first.LeaseUntil,
+		Upstream: sidecar.Upstream{ConversionID: "glp-1"}, Attempt: sidecar.Attempt{N: 1, Status: 201, Outcome: "delivered"}}); err != nil {
+		t.Fatal(err)
+	}
+	e, attempts, err := o.Get(ctx, a.ID)
+	if err != nil || e.State != sidecar.StateQueued || !e.LeaseUntil.Equal(second.LeaseUntil) || e.Upstream.ConversionID != "glp-1" || e.Landed != 1 || len(attempts) != 1 {
+		t.Fatalf("after the late record: %s, lease %v (want %v), conversion %q, landed %d, %d attempts, %v; want the second claim's lease kept and the 201's conversion id",
+			e.State, e.LeaseUntil, second.LeaseUntil, e.Upstream.ConversionID, e.Landed, len(attempts), err)
+	}
+	// The holder's answer: GLP Winner already has it.
+	if err := o.Record(ctx, sidecar.Result{EventID: a.ID, State: sidecar.StateDelivered, LeaseUntil: second.LeaseUntil,
+		Attempt: sidecar.Attempt{N: 2, Status: 200, Outcome: "delivered"}}); err != nil {
+		t.Fatal(err)
+	}
+	e, attempts, _ = o.Get(ctx, a.ID)
+	if e.State != sidecar.StateDelivered || !e.LeaseUntil.IsZero() || e.Upstream.ConversionID != "glp-1" || e.LastStatus != 200 || len(attempts) != 2 {
+		t.Errorf("after the holder's record: %s, lease %v, conversion %q, last status %d, %d attempts", e.State, e.LeaseUntil, e.Upstream.ConversionID, e.LastStatus, len(attempts))
+	}
+	// A record under a lease that ran out, the event claimed by nobody since, is the holder's.
+	b, _ := o.Append(ctx, conv(2))
+	evs, _ := o.Claim(ctx, 1, time.Minute)
+	c.advance(2 * time.Minute)
+	if err := o.Record(ctx, sidecar.Result{EventID: b.ID, State: sidecar.StateDelivered, LeaseUntil: evs[0].LeaseUntil,
+		Attempt: sidecar.Attempt{N: 1, Status: 201, Outcome: "delivered"}}); err != nil {
+		t.Fatal(err)
+	}
+	if e, _, _ := o.Get(ctx, b.ID); e.State != sidecar.StateDelivered {
+		t.Errorf("a record after its lease ran out, nobody else holding the event: %s", e.State)
+	}
+}
+
+func testALate201TurnsAnUnconfirmedEventDelivered(t *testing.T, h Harness) {
+	c := newClock()
+	o := h.fresh(t, c.now)
+	a, _ := o.Append(ctx, sidecar.NewEvent{Conversion: sidecar.Conversion{Email: "pat@example.com"}})
+	first, second := claimTwice(t, o, c)
+	// The second holder drew a 422 after the first's attempt may have landed: unconfirmed.
+	if err := o.Record(ctx, sidecar.Result{EventID: a.ID, State: sidecar.StateUnconfirmed, LeaseUntil: second.LeaseUntil,
+		Attempt: sidecar.Attempt{N: 2, Status: 422, Outcome: "unconfirmed"}}); err != nil {
+		t.Fatal(err)
+	}
+	// Then the first holder's 201 comes in: GLP Winner holds it, maybe twice.
+	if err := o.Record(ctx, sidecar.Result{EventID: a.ID, State: sidecar.StateDelivered, LeaseUntil: first.LeaseUntil, PossibleDouble: true,
+		Upstream: sidecar.Upstream{ConversionID: "glp-1"}, Attempt: sidecar.Attempt{N: 1, Status: 201, Outcome: "delivered"}}); err != nil {
+		t.Fatal(err)
+	}
+	e, attempts, err := o.Get(ctx, a.ID)
+	if err != nil || e.State != sidecar.StateDelivered || e.Upstream.ConversionID != "glp-1" || !e.PossibleDouble || len(attempts) != 2 {
+		t.Errorf("after a late 201: %s, conversion %q, possible double %v, %d attempts, %v", e.State, e.Upstream.ConversionID, e.PossibleDouble, len(attempts), err)
+	}
+}
+
 // checkClaimedAgain checks what a claim tells of an event's last attempt:
 // an answer lost after the request was written (lost), or a 403 drawn alone
 // at refusedAt.

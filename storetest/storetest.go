@@ -62,6 +62,8 @@ func Run(t *testing.T, h Harness) {
 		{"ALeaseThatRunsOutCountsAsAnAttemptThatMayHaveLanded", testALeaseThatRunsOutCountsAsAnAttemptThatMayHaveLanded},
 		{"ASoftMatchedEventWhoseLeasesRanOutTwiceGoesDeadFlaggedAsAPossibleDouble", testASoftMatchedEventWhoseLeasesRanOutTwiceGoesDeadFlaggedAsAPossibleDouble},
 		{"ARecordKeepsWhatTheAnswerToldAboutWhatGLPWinnerHolds", testARecordKeepsWhatTheAnswerToldAboutWhatGLPWinnerHolds},
+		{"ALateRecordLeavesTheEventToTheClaimThatHoldsIt", testALateRecordLeavesTheEventToTheClaimThatHoldsIt},
+		{"ALate201TurnsAnUnconfirmedEventDelivered", testALate201TurnsAnUnconfirmedEventDelivered},
 		{"APausedRelaysProbesCollapseIntoFewAttemptRows", testAPausedRelaysProbesCollapseIntoFewAttemptRows},
 		{"UnconfirmedEventsAreCountedApartAndRetryableByHand", testUnconfirmedEventsAreCountedApartAndRetryableByHand},
 		{"TheReportCountsEachDayByStateLiveApartFromTest", testTheReportCountsEachDayByStateLiveApartFromTest},
