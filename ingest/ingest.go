@@ -26,11 +26,13 @@ import (
 
 	sidecar "github.com/glpwinner/glp-sidecar"
 	"github.com/glpwinner/glp-sidecar/internal/limit"
+	"github.com/glpwinner/glp-sidecar/internal/web"
 )
 
 // Limits and defaults.
 const (
 	MaxWait            = 30 * time.Second
+	maxBodyBytes       = 16 << 10      // a conversion request body
 	DefaultMatchWindow = 6 * time.Hour // how far back the local match looks: a visit, not the cookie's lifetime
 	MaxLimiterEntries  = 65536         // client addresses (/64s) the rate limit tracks at most
 	unavailableRetry   = "5"           // seconds, on 503
@@ -167,7 +169,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (int, any) {
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST, OPTIONS")
-		return http.StatusMethodNotAllowed, errorBody{ErrorBody: sidecar.ErrorBody{Error: "Use POST with a JSON body"}, outcome: "method_not_allowed"}
+		return http.StatusMethodNotAllowed, errorBody{ErrorBody: web.ErrorBody{Error: "Use POST with a JSON body"}, outcome: "method_not_allowed"}
 	}
 	return h.accept(w, r)
 }
@@ -186,7 +188,7 @@ func outcome(status int, body any) string {
 // errorBody is an error answer: the body every listener answers errors
 // with, and, for the metrics and the log, why it was given.
 type errorBody struct {
-	sidecar.ErrorBody
+	web.ErrorBody
 	outcome string // the word of glp_conversions_received_total
 	reason  string // a refusal's Reason…; "" for the sidecar's own failures
 	fix     string // for the log: what to change
@@ -211,22 +213,22 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request) (int, any) {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		return h.refuse(sidecar.Errorf(sidecar.EUnsupportedType, "Content-Type must be application/json"))
 	}
-	client := sidecar.ClientAddr(r, h.opts.Trusted)
+	client := web.ClientAddr(r, h.opts.Trusted)
 	if !server {
 		if wait := h.limit(client); wait > 0 {
 			w.Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(wait.Seconds()))))
 			return h.refuse(sidecar.Errorf(sidecar.ERateLimited, "Too many conversions from this address; retry later"))
 		}
 	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, sidecar.MaxBodyBytes))
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return h.refuse(sidecar.Errorf(sidecar.ETooLarge, fmt.Sprintf("Request body too large: at most %d bytes", sidecar.MaxBodyBytes)))
+			return h.refuse(sidecar.Errorf(sidecar.ETooLarge, fmt.Sprintf("Request body too large: at most %d bytes", maxBodyBytes)))
 		}
 		return h.refuse(&sidecar.Error{Code: sidecar.EInvalid, Message: "Invalid request body", Fields: map[string]string{"body": "could not be read"}})
 	}
-	req, err := sidecar.DecodeConversion(data)
+	req, err := decodeConversion(data)
 	if err != nil {
 		return h.refuse(err)
 	}
@@ -267,7 +269,7 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request) (int, any) {
 	}
 	if h.opts.Logger.Enabled(r.Context(), slog.LevelInfo) { // masking costs a burst's CPU even when not logged
 		h.opts.Logger.Info("event queued", "event_id", appended.ID, "state", sidecar.StateQueued, "test", ev.Test, "server_call", server,
-			"click_id", ev.Conversion.ClickID, "click_source", ev.ClickSource, "email", sidecar.MaskEmail(ev.Conversion.Email), "ip", sidecar.MaskIP(ev.Conversion.IP))
+			"click_id", ev.Conversion.ClickID, "click_source", ev.ClickSource, "email", sidecar.MaskEmail(ev.Conversion.Email), "ip", maskIP(ev.Conversion.IP))
 	}
 	h.opts.Notify()
 	if wait > 0 && h.opts.Waiter != nil {
@@ -291,7 +293,7 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request) (int, any) {
 func browserKey(e sidecar.NewEvent, client netip.Addr) string {
 	c := e.Conversion
 	sum := sha256.Sum256([]byte(c.ClickID + "\x00" + c.SessionToken + "\x00" + c.Email + "\x00" +
-		sidecar.ClientKey(client).String() + "\x00" + strconv.FormatBool(e.Test)))
+		web.ClientKey(client).String() + "\x00" + strconv.FormatBool(e.Test)))
 	return browserKeyPrefix + hex.EncodeToString(sum[:8]) + ":" + c.ConversionID
 }
 
@@ -314,10 +316,10 @@ func (h *Handler) authorize(r *http.Request) (server, ok bool) {
 // it should wait. Addresses of the provider's own network (loopback,
 // private) are its servers and proxies, and are never limited.
 func (h *Handler) limit(client netip.Addr) time.Duration {
-	if h.limits == nil || !sidecar.EndUserAddr(client) {
+	if h.limits == nil || !endUserAddr(client) {
 		return 0
 	}
-	return h.limits.Allow(sidecar.ClientKey(client), h.opts.Now())
+	return h.limits.Allow(web.ClientKey(client), h.opts.Now())
 }
 
 // publicIP is a server call's ip, or "" when it is no end user's address
@@ -327,8 +329,8 @@ func (h *Handler) publicIP(ip string) string {
 	if ip == "" {
 		return ""
 	}
-	a, _ := netip.ParseAddr(ip) // validated by DecodeConversion
-	if sidecar.EndUserAddr(a) {
+	a, _ := netip.ParseAddr(ip) // validated by decodeConversion
+	if endUserAddr(a) {
 		return ip
 	}
 	kind := "private"
@@ -392,7 +394,7 @@ func requestOptions(r *http.Request) (time.Duration, string, error) {
 // click-id cookie, the browser SDK's session cookie, the end user's address
 // and, failing a click id, for a browser call, a recent top-level landing
 // from the same address and user agent.
-func (h *Handler) complete(r *http.Request, req sidecar.ConversionRequest, client netip.Addr, server bool) sidecar.NewEvent {
+func (h *Handler) complete(r *http.Request, req conversionRequest, client netip.Addr, server bool) sidecar.NewEvent {
 	ev := sidecar.NewEvent{Conversion: req.Conversion, Test: req.TestMode || h.opts.TestMode || strings.EqualFold(r.Header.Get("X-GLP-Test-Mode"), "true") ||
 		strings.EqualFold(r.URL.Query().Get("testMode"), "true")} // ?testMode=true, the guide's spelling
 	c := &ev.Conversion
@@ -405,11 +407,11 @@ func (h *Handler) complete(r *http.Request, req sidecar.ConversionRequest, clien
 	if c.SessionToken == "" {
 		c.SessionToken = cookie(r, sidecar.SessionIDCookie, func(s string) bool { return len(s) > 0 && len(s) <= sidecar.MaxTokenLen })
 	}
-	if c.IP == "" && sidecar.EndUserAddr(client) {
+	if c.IP == "" && endUserAddr(client) {
 		c.IP = client.String()
 	}
 	// A server call's address is the backend's: nothing to match it with.
-	if c.ClickID == "" && h.opts.Matcher != nil && !server && sidecar.EndUserAddr(client) {
+	if c.ClickID == "" && h.opts.Matcher != nil && !server && endUserAddr(client) {
 		id, ok, err := h.opts.Matcher.MatchClick(r.Context(), client.String(), r.UserAgent(), h.opts.Now().Add(-h.opts.MatchWindow))
 		if err != nil {
 			h.opts.Logger.Warn("local click match failed", "err", err)
@@ -432,11 +434,11 @@ func cookie(r *http.Request, name string, valid func(string) bool) string {
 	return c.Value
 }
 
-// refuse answers an error by its code (sidecar.Answer): its status, its
+// refuse answers an error by its code (web.Answer): its status, its
 // message and, for EInvalid, the fields. Internal errors are logged and
 // answered without their cause.
 func (h *Handler) refuse(err error) (int, any) {
-	status, body := sidecar.Answer(err, "Internal error: the conversion was not stored; retry")
+	status, body := web.Answer(err, "Internal error: the conversion was not stored; retry")
 	code := sidecar.ErrorCode(err)
 	switch status {
 	case http.StatusInternalServerError:
@@ -444,7 +446,7 @@ func (h *Handler) refuse(err error) (int, any) {
 		code = sidecar.EInternal
 	case http.StatusServiceUnavailable:
 		h.opts.Logger.Error("conversion not stored", "err", err)
-		body = sidecar.ErrorBody{Error: "The outbox cannot store conversions now (" + body.Error + "); nothing was stored, retry later"}
+		body = web.ErrorBody{Error: "The outbox cannot store conversions now (" + body.Error + "); nothing was stored, retry later"}
 	}
 	e := errorBody{ErrorBody: body}
 	e.outcome, e.reason, e.fix = refusalWords(code)
@@ -460,7 +462,7 @@ func refusalWords(code string) (outcome, reason, fix string) {
 	case sidecar.EUnauthorized:
 		return "unauthorized", ReasonUnauthorized, "GLP_INGEST_TOKEN: backends send Authorization: Bearer <GLP_INGEST_TOKEN>; browsers send no Authorization header"
 	case sidecar.ETooLarge:
-		return "too_large", ReasonTooLarge, fmt.Sprintf("the caller's body: at most %d bytes", sidecar.MaxBodyBytes)
+		return "too_large", ReasonTooLarge, fmt.Sprintf("the caller's body: at most %d bytes", maxBodyBytes)
 	case sidecar.EUnsupportedType:
 		return "unsupported_type", ReasonType, "the caller's Content-Type: application/json"
 	case sidecar.ENothing:
@@ -485,12 +487,12 @@ func (h *Handler) originRefusal(r *http.Request) errorBody {
 	if u, err := url.Parse(origin); err == nil && u.Host != "" {
 		if fwd := forwardedHost(r); fwd != "" && strings.EqualFold(u.Host, fwd) {
 			return errorBody{outcome: "forbidden_origin", reason: ReasonOrigin, fix: "GLP_TRUSTED_PROXIES",
-				ErrorBody: sidecar.ErrorBody{Error: "Origin " + origin + " came through a proxy that is not in GLP_TRUSTED_PROXIES (its X-Forwarded-Host is not believed): " +
+				ErrorBody: web.ErrorBody{Error: "Origin " + origin + " came through a proxy that is not in GLP_TRUSTED_PROXIES (its X-Forwarded-Host is not believed): " +
 					"add the proxy's address to GLP_TRUSTED_PROXIES"}}
 		}
 	}
 	return errorBody{outcome: "forbidden_origin", reason: ReasonOrigin, fix: "GLP_ALLOWED_ORIGINS",
-		ErrorBody: sidecar.ErrorBody{Error: "Origin " + origin + " may not call this endpoint; add it to GLP_ALLOWED_ORIGINS"}}
+		ErrorBody: web.ErrorBody{Error: "Origin " + origin + " may not call this endpoint; add it to GLP_ALLOWED_ORIGINS"}}
 }
 
 func forwardedHost(r *http.Request) string {
@@ -544,7 +546,7 @@ func (h *Handler) sameOrigin(r *http.Request, origin string) bool {
 		return false
 	}
 	host := r.Host
-	if fwd := forwardedHost(r); fwd != "" && sidecar.Trusted(sidecar.PeerAddr(r), h.opts.Trusted) {
+	if fwd := forwardedHost(r); fwd != "" && web.Trusted(web.PeerAddr(r), h.opts.Trusted) {
 		host = fwd
 	}
 	return strings.EqualFold(u.Host, host)
