@@ -203,83 +203,150 @@ type answerBody struct {
 // accept handles one conversion and returns the answer. A server call
 // (the ingest token) is taken as sent; a browser call (no Authorization
 // header) can be forged by anyone, and gets less: see SPEC's "Server calls
-// and browser calls".
+// and browser calls". Each step refuses with an *sidecar.Error, in this
+// order: who calls, the body, the event, the outbox.
 func (h *Handler) accept(w http.ResponseWriter, r *http.Request) (int, any) {
-	server, ok := h.authorize(r)
-	if !ok {
-		return h.refuse(sidecar.Errorf(sidecar.EUnauthorized, "Unauthorized: the Authorization header is not Bearer <GLP_INGEST_TOKEN>; "+
-			"browsers send none, backends send the sidecar's ingest token (never GLP Winner's API token)"))
-	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		return h.refuse(sidecar.Errorf(sidecar.EUnsupportedType, "Content-Type must be application/json"))
-	}
-	client := web.ClientAddr(r, h.opts.Trusted)
-	if !server {
-		if wait := h.limit(client); wait > 0 {
-			w.Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(wait.Seconds()))))
-			return h.refuse(sidecar.Errorf(sidecar.ERateLimited, "Too many conversions from this address; retry later"))
-		}
-	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return h.refuse(sidecar.Errorf(sidecar.ETooLarge, fmt.Sprintf("Request body too large: at most %d bytes", maxBodyBytes)))
-		}
-		return h.refuse(&sidecar.Error{Code: sidecar.EInvalid, Message: "Invalid request body", Fields: map[string]string{"body": "could not be read"}})
-	}
-	req, err := decodeConversion(data)
+	c, err := h.admit(w, r)
 	if err != nil {
 		return h.refuse(err)
 	}
-	var wait time.Duration
-	var key string
-	if server {
-		if wait, key, err = requestOptions(r); err != nil {
-			return h.refuse(err)
-		}
-		req.IP = h.publicIP(req.IP)
-	} else {
-		req.IP = "" // a browser call's address is the request's own
-	}
-	ev := h.complete(r, req, client, server)
-	switch {
-	case key != "":
-		ev.Key = key
-	case ev.Conversion.ConversionID == "":
-	case server:
-		ev.Key = ev.Conversion.ConversionID
-	default:
-		ev.Key = browserKey(ev, client)
-	}
-	if !ev.Conversion.Attributable() {
-		return h.refuse(sidecar.Errorf(sidecar.ENothing, "Nothing to attribute: send glpClickId, session_token, email or ip, "+
-			"or post from the visitor's browser so that its "+h.opts.CookieName+" cookie comes along"))
-	}
-	appended, err := h.opts.Store.Append(context.WithoutCancel(r.Context()), ev)
+	data, err := readBody(w, r)
 	if err != nil {
-		if sidecar.ErrorCode(err) == sidecar.EUnavailable {
-			w.Header().Set("Retry-After", unavailableRetry)
-		}
+		return h.refuse(err)
+	}
+	ev, wait, err := h.event(r, c, data)
+	if err != nil {
+		return h.refuse(err)
+	}
+	appended, err := h.store(w, r, ev)
+	if err != nil {
 		return h.refuse(err)
 	}
 	if appended.Duplicate {
 		h.opts.Logger.Info("duplicate conversion", "event_id", appended.ID)
 		return http.StatusOK, answerBody{Status: "duplicate", EventID: appended.ID}
 	}
-	if h.opts.Logger.Enabled(r.Context(), slog.LevelInfo) { // masking costs a burst's CPU even when not logged
-		h.opts.Logger.Info("event queued", "event_id", appended.ID, "state", sidecar.StateQueued, "test", ev.Test, "server_call", server,
-			"click_id", ev.Conversion.ClickID, "click_source", ev.ClickSource, "email", sidecar.MaskEmail(ev.Conversion.Email), "ip", maskIP(ev.Conversion.IP))
-	}
+	h.logQueued(r, appended.ID, ev, c.server)
 	h.opts.Notify()
+	return h.answerQueued(r, appended.ID, wait)
+}
+
+// call is who calls: what accept knows of a request before its body.
+type call struct {
+	server bool       // the ingest token: a backend
+	client netip.Addr // the end user's address (a server call's is the backend's)
+}
+
+// admit tells who calls, and refuses, before the body is read, an
+// Authorization header that is not the ingest token, a body that is not
+// JSON and a browser call over its address's rate (with a Retry-After).
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request) (call, error) {
+	server, ok := h.authorize(r)
+	if !ok {
+		return call{}, sidecar.Errorf(sidecar.EUnauthorized, "Unauthorized: the Authorization header is not Bearer <GLP_INGEST_TOKEN>; "+
+			"browsers send none, backends send the sidecar's ingest token (never GLP Winner's API token)")
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return call{}, sidecar.Errorf(sidecar.EUnsupportedType, "Content-Type must be application/json")
+	}
+	c := call{server: server, client: web.ClientAddr(r, h.opts.Trusted)}
+	if !server {
+		if wait := h.limit(c.client); wait > 0 {
+			w.Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(wait.Seconds()))))
+			return call{}, sidecar.Errorf(sidecar.ERateLimited, "Too many conversions from this address; retry later")
+		}
+	}
+	return c, nil
+}
+
+// readBody reads the request's body, at most maxBodyBytes of it.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err == nil {
+		return data, nil
+	}
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return nil, sidecar.Errorf(sidecar.ETooLarge, fmt.Sprintf("Request body too large: at most %d bytes", maxBodyBytes))
+	}
+	return nil, &sidecar.Error{Code: sidecar.EInvalid, Message: "Invalid request body", Fields: map[string]string{"body": "could not be read"}}
+}
+
+// event decodes the body into the event to store, and returns how long a
+// server call asked to wait for its delivery (?wait=). A server call's ip is
+// kept when it is an end user's; a browser call's address is the request's
+// own. The event is completed from what the request carries and keyed, and
+// refused when it has nothing to attribute the conversion to.
+func (h *Handler) event(r *http.Request, c call, data []byte) (sidecar.NewEvent, time.Duration, error) {
+	req, err := decodeConversion(data)
+	if err != nil {
+		return sidecar.NewEvent{}, 0, err
+	}
+	var wait time.Duration
+	var key string
+	if c.server {
+		if wait, key, err = requestOptions(r); err != nil {
+			return sidecar.NewEvent{}, 0, err
+		}
+		req.IP = h.publicIP(req.IP)
+	} else {
+		req.IP = "" // a browser call's address is the request's own
+	}
+	ev := h.complete(r, req, c.client, c.server)
+	ev.Key = eventKey(ev, key, c)
+	if !ev.Conversion.Attributable() {
+		return sidecar.NewEvent{}, 0, sidecar.Errorf(sidecar.ENothing, "Nothing to attribute: send glpClickId, session_token, email or ip, "+
+			"or post from the visitor's browser so that its "+h.opts.CookieName+" cookie comes along")
+	}
+	return ev, wait, nil
+}
+
+// eventKey is an event's idempotency key: the Idempotency-Key header, else
+// a server call's conversion id, else a browser call's browserKey; "" when
+// there is neither header nor conversion id.
+func eventKey(ev sidecar.NewEvent, header string, c call) string {
+	switch {
+	case header != "":
+		return header
+	case ev.Conversion.ConversionID == "":
+		return ""
+	case c.server:
+		return ev.Conversion.ConversionID
+	}
+	return browserKey(ev, c.client)
+}
+
+// store appends the event to the outbox, with a Retry-After for the caller
+// when the outbox cannot take a write now.
+func (h *Handler) store(w http.ResponseWriter, r *http.Request, ev sidecar.NewEvent) (sidecar.Appended, error) {
+	appended, err := h.opts.Store.Append(context.WithoutCancel(r.Context()), ev)
+	if sidecar.ErrorCode(err) == sidecar.EUnavailable {
+		w.Header().Set("Retry-After", unavailableRetry)
+	}
+	return appended, err
+}
+
+// logQueued logs a queued event, its email and address masked.
+func (h *Handler) logQueued(r *http.Request, id string, ev sidecar.NewEvent, server bool) {
+	if !h.opts.Logger.Enabled(r.Context(), slog.LevelInfo) { // masking costs a burst's CPU even when not logged
+		return
+	}
+	h.opts.Logger.Info("event queued", "event_id", id, "state", sidecar.StateQueued, "test", ev.Test, "server_call", server,
+		"click_id", ev.Conversion.ClickID, "click_source", ev.ClickSource, "email", sidecar.MaskEmail(ev.Conversion.Email), "ip", maskIP(ev.Conversion.IP))
+}
+
+// answerQueued answers for a queued event: at once, or, when the caller
+// asked to wait and a waiter tells, with how its delivery ended if it
+// ended within the wait.
+func (h *Handler) answerQueued(r *http.Request, id string, wait time.Duration) (int, any) {
 	if wait > 0 && h.opts.Waiter != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), wait)
 		defer cancel()
-		if e, ok := h.opts.Waiter.Wait(ctx, appended.ID); ok {
+		if e, ok := h.opts.Waiter.Wait(ctx, id); ok {
 			return waited(e)
 		}
 	}
-	return http.StatusAccepted, answerBody{Status: "queued", EventID: appended.ID}
+	return http.StatusAccepted, answerBody{Status: "queued", EventID: id}
 }
 
 // browserKey is a browser call's idempotency key: its conversion id, in a
@@ -391,18 +458,16 @@ func requestOptions(r *http.Request) (time.Duration, string, error) {
 }
 
 // complete fills what the body left out from what the request carries: the
-// click-id cookie, the browser SDK's session cookie, the end user's address
-// and, failing a click id, for a browser call, a recent top-level landing
-// from the same address and user agent.
+// click id (clickID), the browser SDK's session cookie and the end user's
+// address.
 func (h *Handler) complete(r *http.Request, req conversionRequest, client netip.Addr, server bool) sidecar.NewEvent {
 	ev := sidecar.NewEvent{Conversion: req.Conversion, Test: req.TestMode || h.opts.TestMode || strings.EqualFold(r.Header.Get("X-GLP-Test-Mode"), "true") ||
 		strings.EqualFold(r.URL.Query().Get("testMode"), "true")} // ?testMode=true, the guide's spelling
 	c := &ev.Conversion
-	switch {
-	case c.ClickID != "":
+	if c.ClickID != "" {
 		ev.ClickSource = sidecar.ClickFromBody
-	case cookie(r, h.opts.CookieName, sidecar.ValidClickID) != "":
-		c.ClickID, ev.ClickSource = cookie(r, h.opts.CookieName, sidecar.ValidClickID), sidecar.ClickFromCookie
+	} else {
+		c.ClickID, ev.ClickSource = h.clickID(r, client, server)
 	}
 	if c.SessionToken == "" {
 		c.SessionToken = cookie(r, sidecar.SessionIDCookie, func(s string) bool { return len(s) > 0 && len(s) <= sidecar.MaxTokenLen })
@@ -410,17 +475,28 @@ func (h *Handler) complete(r *http.Request, req conversionRequest, client netip.
 	if c.IP == "" && endUserAddr(client) {
 		c.IP = client.String()
 	}
-	// A server call's address is the backend's: nothing to match it with.
-	if c.ClickID == "" && h.opts.Matcher != nil && !server && endUserAddr(client) {
-		id, ok, err := h.opts.Matcher.MatchClick(r.Context(), client.String(), r.UserAgent(), h.opts.Now().Add(-h.opts.MatchWindow))
-		if err != nil {
-			h.opts.Logger.Warn("local click match failed", "err", err)
-		}
-		if ok {
-			c.ClickID, ev.ClickSource = id, sidecar.ClickFromLocalMatch
-		}
-	}
 	return ev
+}
+
+// clickID is the click id of a request whose body has none, and where it
+// came from: the click-id cookie or, failing that, for a browser call, a
+// recent top-level landing from the same address and user agent (a server
+// call's address is the backend's: nothing to match it with).
+func (h *Handler) clickID(r *http.Request, client netip.Addr, server bool) (id, source string) {
+	if id := cookie(r, h.opts.CookieName, sidecar.ValidClickID); id != "" {
+		return id, sidecar.ClickFromCookie
+	}
+	if h.opts.Matcher == nil || server || !endUserAddr(client) {
+		return "", ""
+	}
+	id, ok, err := h.opts.Matcher.MatchClick(r.Context(), client.String(), r.UserAgent(), h.opts.Now().Add(-h.opts.MatchWindow))
+	if err != nil {
+		h.opts.Logger.Warn("local click match failed", "err", err)
+	}
+	if !ok {
+		return "", ""
+	}
+	return id, sidecar.ClickFromLocalMatch
 }
 
 func cookie(r *http.Request, name string, valid func(string) bool) string {
