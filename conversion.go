@@ -2,12 +2,10 @@ package sidecar
 
 import "strings"
 
-// Limits of the conversion contract.
+// The click id's longest length and its cookie.
 const (
-	MaxClickIDLen   = 256
-	MaxTokenLen     = 256 // session token and conversion id
-	ClickIDCookie   = "_glp_cid"
-	SessionIDCookie = "_glp_sid"
+	MaxClickIDLen = 256
+	ClickIDCookie = "_glp_cid"
 )
 
 // Conversion is what is relayed to GLP Winner, less the providerId that the

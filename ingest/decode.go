@@ -14,8 +14,11 @@ import (
 	sidecar "github.com/glpwinner/glp-sidecar"
 )
 
-// maxEmailLen bounds an email address, as the upstream does.
-const maxEmailLen = 254
+// Limits of a conversion's fields.
+const (
+	maxTokenLen = 256 // session token, conversion id and Idempotency-Key
+	maxEmailLen = 254
+)
 
 // conversionRequest is a decoded request to the conversion endpoint.
 type conversionRequest struct {
@@ -253,8 +256,8 @@ func checkClickID(s string) (string, string) {
 }
 
 func checkToken(s string) (string, string) {
-	if len(s) == 0 || len(s) > sidecar.MaxTokenLen {
-		return "", fmt.Sprintf("must be 1 to %d bytes long", sidecar.MaxTokenLen)
+	if len(s) == 0 || len(s) > maxTokenLen {
+		return "", fmt.Sprintf("must be 1 to %d bytes long", maxTokenLen)
 	}
 	return s, ""
 }

@@ -42,7 +42,7 @@ func FuzzDecodeConversion(f *testing.F) {
 			}
 		}
 		for _, s := range []string{c.SessionToken, c.ConversionID} {
-			if len(s) > sidecar.MaxTokenLen {
+			if len(s) > maxTokenLen {
 				t.Fatalf("accepted %d bytes", len(s))
 			}
 		}

@@ -39,6 +39,7 @@ const (
 	browserKeyPrefix   = "browser:"    // the namespace of browser calls' idempotency keys
 	logEvery           = 10            // seconds between two log lines of the same refusal, at most (after a burst of logBurst)
 	logBurst           = 5
+	sessionIDCookie    = "_glp_sid" // the browser SDK's session cookie
 )
 
 // Paths are the endpoint's paths: the sidecar's own and the guide's.
@@ -448,8 +449,8 @@ func requestOptions(r *http.Request) (time.Duration, string, error) {
 		wait = d
 	}
 	key := r.Header.Get("Idempotency-Key")
-	if key != "" && !sidecar.PrintableToken(key, sidecar.MaxTokenLen) {
-		bad["Idempotency-Key"] = fmt.Sprintf("must be 1 to %d printable ASCII characters without spaces", sidecar.MaxTokenLen)
+	if key != "" && !sidecar.PrintableToken(key, maxTokenLen) {
+		bad["Idempotency-Key"] = fmt.Sprintf("must be 1 to %d printable ASCII characters without spaces", maxTokenLen)
 	}
 	if len(bad) > 0 {
 		return 0, "", &sidecar.Error{Code: sidecar.EInvalid, Message: "Invalid request body", Fields: bad}
@@ -470,7 +471,7 @@ func (h *Handler) complete(r *http.Request, req conversionRequest, client netip.
 		c.ClickID, ev.ClickSource = h.clickID(r, client, server)
 	}
 	if c.SessionToken == "" {
-		c.SessionToken = cookie(r, sidecar.SessionIDCookie, func(s string) bool { return len(s) > 0 && len(s) <= sidecar.MaxTokenLen })
+		c.SessionToken = cookie(r, sessionIDCookie, func(s string) bool { return len(s) > 0 && len(s) <= maxTokenLen })
 	}
 	if c.IP == "" && endUserAddr(client) {
 		c.IP = client.String()
