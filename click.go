@@ -13,13 +13,3 @@ type Click struct {
 	UTM       map[string]string `json:"utm,omitempty"`
 	TopLevel  bool              `json:"top_level"` // the browser said it navigated to the page (Sec-Fetch-Mode: navigate, Sec-Fetch-Dest: document): the local match uses no other
 }
-
-// UTMParams are the query parameters the click log keeps beside the click id.
-func UTMParams() []string {
-	return []string{"utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"}
-}
-
-// CookieSafeClickID reports whether s is a valid click id that can be a
-// cookie value as it is. Every valid click id can: the click-id rule
-// excludes the characters that would read back differently.
-func CookieSafeClickID(s string) bool { return ValidClickID(s) }

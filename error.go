@@ -1,11 +1,8 @@
 package sidecar
 
-import (
-	"errors"
-	"net/http"
-)
+import "errors"
 
-// Error codes, each mapped to one HTTP status by HTTPStatus.
+// Error codes, each answered with one HTTP status (internal/web.Answer).
 const (
 	EInvalid         = "invalid"          // 400: the body is not what the contract takes
 	ENothing         = "nothing"          // 422: nothing to attribute the conversion to
@@ -52,53 +49,4 @@ func ErrorCode(err error) string {
 		return e.Code
 	}
 	return EInternal
-}
-
-// HTTPStatus maps an error's code to the status the public listener answers.
-func HTTPStatus(err error) int {
-	switch ErrorCode(err) {
-	case "":
-		return http.StatusOK
-	case EInvalid:
-		return http.StatusBadRequest
-	case ENothing:
-		return http.StatusUnprocessableEntity
-	case ETooLarge:
-		return http.StatusRequestEntityTooLarge
-	case EUnsupportedType:
-		return http.StatusUnsupportedMediaType
-	case ERateLimited:
-		return http.StatusTooManyRequests
-	case EForbidden:
-		return http.StatusForbidden
-	case EUnauthorized:
-		return http.StatusUnauthorized
-	case ENotFound:
-		return http.StatusNotFound
-	case EConflict:
-		return http.StatusConflict
-	case EUnavailable:
-		return http.StatusServiceUnavailable
-	default:
-		return http.StatusInternalServerError
-	}
-}
-
-// ErrorBody is the JSON body of every error answer: the message and, for
-// EInvalid, each bad field and why.
-type ErrorBody struct {
-	Error   string            `json:"error"`
-	Details map[string]string `json:"details,omitempty"`
-}
-
-// Answer is the one mapping from an error to its answer: the status of its
-// code and a body with its message and fields. An error without a code, or
-// one whose code answers 500, is answered with internal, never its cause.
-func Answer(err error, internal string) (int, ErrorBody) {
-	status := HTTPStatus(err)
-	var e *Error
-	if !errors.As(err, &e) || status == http.StatusInternalServerError {
-		return http.StatusInternalServerError, ErrorBody{Error: internal}
-	}
-	return status, ErrorBody{Error: e.Message, Details: e.Fields}
 }

@@ -6,11 +6,11 @@ import (
 	"strings"
 )
 
-// Redacted replaces a secret wherever it is found in what the sidecar keeps
+// redacted replaces a secret wherever it is found in what the sidecar keeps
 // or shows.
-const Redacted = "[redacted]"
+const redacted = "[redacted]"
 
-// Redact returns s with secret replaced by Redacted wherever it occurs, in
+// Redact returns s with secret replaced by "[redacted]" wherever it occurs, in
 // the forms an upstream may echo it in: as sent (so also "Bearer <secret>"),
 // escaped inside a JSON string (any escapes: a JSON body is decoded, each of
 // its strings redacted, and encoded again when one held the secret), and
@@ -20,7 +20,7 @@ func Redact(s, secret string) string {
 		return s
 	}
 	for _, form := range secretForms(secret) {
-		s = strings.ReplaceAll(s, form, Redacted)
+		s = strings.ReplaceAll(s, form, redacted)
 	}
 	// Escapes can hide the secret from the replacements above only where
 	// there are escapes: most answers have none, and are not decoded.

@@ -8,8 +8,8 @@ import (
 // The reconciliation report's limits and defaults.
 const (
 	DayLayout         = "2006-01-02"
-	MaxReportDays     = 366 // one request covers a year at most
-	DefaultReportDays = 30  // from is this many days back from to, to included, unless given
+	maxReportDays     = 366 // one request covers a year at most
+	defaultReportDays = 30  // from is this many days back from to, to included, unless given
 )
 
 // ReportDay is one day of the reconciliation report: the events accepted
@@ -60,7 +60,7 @@ type ReportQuery struct {
 
 // ParseReportQuery reads a report's days (YYYY-MM-DD) and time zone (an
 // IANA name such as Europe/Berlin; "" is UTC). An empty to is today in the
-// zone, an empty from the DefaultReportDays up to to. A wrong value is an
+// zone, an empty from the defaultReportDays up to to. A wrong value is an
 // EInvalid error that names the field.
 func ParseReportQuery(from, to, tz string, test bool, now time.Time) (ReportQuery, error) {
 	bad := func(field, why string) (ReportQuery, error) {
@@ -83,7 +83,7 @@ func ParseReportQuery(from, to, tz string, test bool, now time.Time) (ReportQuer
 		}
 		q.To = t
 	}
-	q.From = q.To.AddDate(0, 0, -(DefaultReportDays - 1))
+	q.From = q.To.AddDate(0, 0, -(defaultReportDays - 1))
 	if from != "" {
 		f, err := time.ParseInLocation(DayLayout, from, q.Loc)
 		if err != nil {
@@ -94,7 +94,7 @@ func ParseReportQuery(from, to, tz string, test bool, now time.Time) (ReportQuer
 	switch {
 	case q.From.After(q.To):
 		return bad("from", "must not be after to")
-	case !q.From.AddDate(0, 0, MaxReportDays).After(q.To):
+	case !q.From.AddDate(0, 0, maxReportDays).After(q.To):
 		return bad("from", "the range covers at most 366 days")
 	}
 	return q, nil

@@ -47,11 +47,11 @@ func Clip(s string, n int) string {
 	return s[:n]
 }
 
-// MaxUncountedRows caps the attempt rows of one event that a paused relay's
+// maxUncountedRows caps the attempt rows of one event that a paused relay's
 // probes write: identical probes collapse into one row, and past the cap the
 // last row stands for every later one. A day of probes with a bad token
 // writes a few rows, not 1,400.
-const MaxUncountedRows = 10
+const maxUncountedRows = 10
 
 // AttemptRows is what a store reads of an event's attempt rows before it
 // records an uncounted attempt (Result.Uncounted).
@@ -65,14 +65,14 @@ type AttemptRows struct {
 // FoldInto is the row an uncounted attempt a folds into (its repeats
 // counted up, its answer the last one): the event's last row when a draws
 // the same answer, else the last paused row once the event has
-// MaxUncountedRows of them; 0 when a gets a row of its own.
+// maxUncountedRows of them; 0 when a gets a row of its own.
 func (r AttemptRows) FoldInto(a Attempt) int64 {
 	switch {
 	case r.LastID == 0:
 		return 0
 	case r.Last.Outcome == a.Outcome && r.Last.Status == a.Status && r.Last.Error == a.Error && r.Last.Body == StoredBody(a.Body):
 		return r.LastID
-	case r.Paused >= MaxUncountedRows:
+	case r.Paused >= maxUncountedRows:
 		return r.LastPausedID
 	}
 	return 0

@@ -12,14 +12,14 @@ import (
 	"strings"
 	"time"
 
-	sidecar "github.com/glpwinner/glp-sidecar"
+	"github.com/glpwinner/glp-sidecar/internal/web"
 )
 
 // SessionCookie is the dashboard's session cookie. Its value is a signed
 // expiry, never the admin token: "v1.<unix expiry>.<HMAC-SHA256>", keyed by
 // the token, so that it opens the API until it expires or the token changes,
 // on every replica that shares the token, and tells nothing about the token.
-const SessionCookie = sidecar.AdminCookie
+const SessionCookie = web.AdminCookie
 
 // SessionTTL is how long a dashboard session lasts.
 const SessionTTL = 12 * time.Hour
@@ -85,7 +85,7 @@ func requireToken(token string, trusted []netip.Prefix, now func() time.Time) fu
 			if q := r.URL.Query().Get("token"); q != "" && ok(q) {
 				v, exp := sess.issue()
 				http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: v, Path: "/admin/", Expires: exp, MaxAge: int(SessionTTL / time.Second),
-					HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: sidecar.HTTPS(r, trusted)})
+					HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: web.HTTPS(r, trusted)})
 				u := *r.URL
 				u.RawQuery = ""
 				http.Redirect(w, r, u.String(), http.StatusSeeOther)

@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/mux"
 
 	sidecar "github.com/glpwinner/glp-sidecar"
+	"github.com/glpwinner/glp-sidecar/internal/web"
 )
 
 // Store is the outbox, as the admin API reads and requeues it.
@@ -221,9 +222,9 @@ func handleReportCSV(store Store, now func() time.Time) http.Handler {
 	})
 }
 
-// answerError answers an error by its code (sidecar.Answer); anything
+// answerError answers an error by its code (web.Answer); anything
 // without a code is a 500 without its cause.
 func answerError(w http.ResponseWriter, err error) {
-	status, body := sidecar.Answer(err, "Internal error reading the outbox")
+	status, body := web.Answer(err, "Internal error reading the outbox")
 	writeJSON(w, status, body)
 }

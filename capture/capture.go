@@ -22,6 +22,7 @@ import (
 	"time"
 
 	sidecar "github.com/glpwinner/glp-sidecar"
+	"github.com/glpwinner/glp-sidecar/internal/web"
 )
 
 // Defaults.
@@ -81,8 +82,8 @@ func Middleware(opts Options) func(http.Handler) http.Handler {
 			if r.Method == http.MethodGet || r.Method == http.MethodHead {
 				if topLevel, landing := Landing(r); landing {
 					q := r.URL.Query()
-					if id := q.Get(opts.Param); sidecar.CookieSafeClickID(id) {
-						http.SetCookie(w, cookie(opts, id, sidecar.HTTPS(r, opts.Trusted)))
+					if id := q.Get(opts.Param); sidecar.ValidClickID(id) {
+						http.SetCookie(w, cookie(opts, id, web.HTTPS(r, opts.Trusted)))
 						w = &noStore{ResponseWriter: w}
 						record(r, q, opts, id, topLevel)
 					}
@@ -111,7 +112,7 @@ func Landing(r *http.Request) (topLevel, ok bool) {
 // ClickID returns the request's click id when it is present and valid.
 func ClickID(r *http.Request, param string) (string, bool) {
 	id := r.URL.Query().Get(param)
-	return id, sidecar.CookieSafeClickID(id)
+	return id, sidecar.ValidClickID(id)
 }
 
 func cookie(opts Options, id string, secure bool) *http.Cookie {
@@ -127,6 +128,9 @@ func cookie(opts Options, id string, secure bool) *http.Cookie {
 	}
 }
 
+// utmParams are the query parameters the click log keeps beside the click id.
+var utmParams = [...]string{"utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"}
+
 func record(r *http.Request, q url.Values, opts Options, id string, topLevel bool) {
 	if opts.Recorder == nil {
 		return
@@ -134,13 +138,13 @@ func record(r *http.Request, q url.Values, opts Options, id string, topLevel boo
 	c := sidecar.Click{
 		ClickID:   id,
 		At:        opts.Now(),
-		IP:        sidecar.ClientAddr(r, opts.Trusted).String(),
+		IP:        web.ClientAddr(r, opts.Trusted).String(),
 		UserAgent: sidecar.Clip(r.UserAgent(), maxUserAgent),
 		Path:      sidecar.Clip(r.URL.Path, maxPath),
 		Referrer:  sidecar.Clip(referrerPage(r.Referer()), maxPath),
 		TopLevel:  topLevel,
 	}
-	for _, p := range sidecar.UTMParams() {
+	for _, p := range utmParams {
 		if v := q.Get(p); v != "" {
 			if c.UTM == nil {
 				c.UTM = map[string]string{}

@@ -411,7 +411,7 @@ func FuzzClickID(f *testing.F) {
 			t.Fatalf("Set-Cookie %q", set)
 		}
 		c, err := http.ParseSetCookie(set[0])
-		if err != nil || c.Value != want || !sidecar.CookieSafeClickID(c.Value) {
+		if err != nil || c.Value != want || !sidecar.ValidClickID(c.Value) {
 			t.Fatalf("cookie %q (%v) does not read back as %q", set[0], err, want)
 		}
 		if strings.ContainsAny(c.Value, " \"',;\\<>&`") {

@@ -8,6 +8,7 @@ import (
 
 	sidecar "github.com/glpwinner/glp-sidecar"
 	"github.com/glpwinner/glp-sidecar/internal/limit"
+	"github.com/glpwinner/glp-sidecar/internal/web"
 )
 
 // Click-log bounds: defaults.
@@ -91,7 +92,7 @@ func NewClickLog(opts ClickLogOptions) *ClickLog {
 // the queue is full. It never waits.
 func (l *ClickLog) RecordClick(_ context.Context, c sidecar.Click) error {
 	a, _ := netip.ParseAddr(c.IP) // the zero Addr's key for none: one bucket for all
-	key := sidecar.ClientKey(a)
+	key := web.ClientKey(a)
 	// The address first: a flood from one address never reaches the
 	// per-click table. A reload counts toward its address's landings.
 	if l.perAddr.Allow(key, c.At) > 0 {

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	sidecar "github.com/glpwinner/glp-sidecar"
+	"github.com/glpwinner/glp-sidecar/internal/web"
 )
 
 // ProxyOptions configure the reverse proxy to the provider's app.
@@ -49,10 +49,10 @@ func NewProxy(opts ProxyOptions) (http.Handler, error) {
 	target := opts.Target
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			trusted := sidecar.Trusted(sidecar.PeerAddr(pr.In), opts.Trusted)
+			trusted := web.Trusted(web.PeerAddr(pr.In), opts.Trusted)
 			pr.SetURL(target)
 			pr.Out.Host = pr.In.Host
-			dropCookie(pr.Out.Header, sidecar.AdminCookie) // cookies are not per port: the admin session stays with the sidecar
+			dropCookie(pr.Out.Header, web.AdminCookie) // cookies are not per port: the admin session stays with the sidecar
 			if !trusted {
 				for h := range pr.Out.Header {
 					if clientHeaders[h] || strings.HasPrefix(h, "X-Forwarded-") {

@@ -26,17 +26,20 @@ import (
 
 	sidecar "github.com/glpwinner/glp-sidecar"
 	"github.com/glpwinner/glp-sidecar/internal/limit"
+	"github.com/glpwinner/glp-sidecar/internal/web"
 )
 
 // Limits and defaults.
 const (
 	MaxWait            = 30 * time.Second
+	maxBodyBytes       = 16 << 10      // a conversion request body
 	DefaultMatchWindow = 6 * time.Hour // how far back the local match looks: a visit, not the cookie's lifetime
 	MaxLimiterEntries  = 65536         // client addresses (/64s) the rate limit tracks at most
 	unavailableRetry   = "5"           // seconds, on 503
 	browserKeyPrefix   = "browser:"    // the namespace of browser calls' idempotency keys
 	logEvery           = 10            // seconds between two log lines of the same refusal, at most (after a burst of logBurst)
 	logBurst           = 5
+	sessionIDCookie    = "_glp_sid" // the browser SDK's session cookie
 )
 
 // Paths are the endpoint's paths: the sidecar's own and the guide's.
@@ -167,7 +170,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (int, any) {
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST, OPTIONS")
-		return http.StatusMethodNotAllowed, errorBody{ErrorBody: sidecar.ErrorBody{Error: "Use POST with a JSON body"}, outcome: "method_not_allowed"}
+		return http.StatusMethodNotAllowed, errorBody{ErrorBody: web.ErrorBody{Error: "Use POST with a JSON body"}, outcome: "method_not_allowed"}
 	}
 	return h.accept(w, r)
 }
@@ -186,7 +189,7 @@ func outcome(status int, body any) string {
 // errorBody is an error answer: the body every listener answers errors
 // with, and, for the metrics and the log, why it was given.
 type errorBody struct {
-	sidecar.ErrorBody
+	web.ErrorBody
 	outcome string // the word of glp_conversions_received_total
 	reason  string // a refusal's Reason…; "" for the sidecar's own failures
 	fix     string // for the log: what to change
@@ -201,83 +204,150 @@ type answerBody struct {
 // accept handles one conversion and returns the answer. A server call
 // (the ingest token) is taken as sent; a browser call (no Authorization
 // header) can be forged by anyone, and gets less: see SPEC's "Server calls
-// and browser calls".
+// and browser calls". Each step refuses with an *sidecar.Error, in this
+// order: who calls, the body, the event, the outbox.
 func (h *Handler) accept(w http.ResponseWriter, r *http.Request) (int, any) {
-	server, ok := h.authorize(r)
-	if !ok {
-		return h.refuse(sidecar.Errorf(sidecar.EUnauthorized, "Unauthorized: the Authorization header is not Bearer <GLP_INGEST_TOKEN>; "+
-			"browsers send none, backends send the sidecar's ingest token (never GLP Winner's API token)"))
-	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		return h.refuse(sidecar.Errorf(sidecar.EUnsupportedType, "Content-Type must be application/json"))
-	}
-	client := sidecar.ClientAddr(r, h.opts.Trusted)
-	if !server {
-		if wait := h.limit(client); wait > 0 {
-			w.Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(wait.Seconds()))))
-			return h.refuse(sidecar.Errorf(sidecar.ERateLimited, "Too many conversions from this address; retry later"))
-		}
-	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, sidecar.MaxBodyBytes))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return h.refuse(sidecar.Errorf(sidecar.ETooLarge, fmt.Sprintf("Request body too large: at most %d bytes", sidecar.MaxBodyBytes)))
-		}
-		return h.refuse(&sidecar.Error{Code: sidecar.EInvalid, Message: "Invalid request body", Fields: map[string]string{"body": "could not be read"}})
-	}
-	req, err := sidecar.DecodeConversion(data)
+	c, err := h.admit(w, r)
 	if err != nil {
 		return h.refuse(err)
 	}
-	var wait time.Duration
-	var key string
-	if server {
-		if wait, key, err = requestOptions(r); err != nil {
-			return h.refuse(err)
-		}
-		req.IP = h.publicIP(req.IP)
-	} else {
-		req.IP = "" // a browser call's address is the request's own
-	}
-	ev := h.complete(r, req, client, server)
-	switch {
-	case key != "":
-		ev.Key = key
-	case ev.Conversion.ConversionID == "":
-	case server:
-		ev.Key = ev.Conversion.ConversionID
-	default:
-		ev.Key = browserKey(ev, client)
-	}
-	if !ev.Conversion.Attributable() {
-		return h.refuse(sidecar.Errorf(sidecar.ENothing, "Nothing to attribute: send glpClickId, session_token, email or ip, "+
-			"or post from the visitor's browser so that its "+h.opts.CookieName+" cookie comes along"))
-	}
-	appended, err := h.opts.Store.Append(context.WithoutCancel(r.Context()), ev)
+	data, err := readBody(w, r)
 	if err != nil {
-		if sidecar.ErrorCode(err) == sidecar.EUnavailable {
-			w.Header().Set("Retry-After", unavailableRetry)
-		}
+		return h.refuse(err)
+	}
+	ev, wait, err := h.event(r, c, data)
+	if err != nil {
+		return h.refuse(err)
+	}
+	appended, err := h.store(w, r, ev)
+	if err != nil {
 		return h.refuse(err)
 	}
 	if appended.Duplicate {
 		h.opts.Logger.Info("duplicate conversion", "event_id", appended.ID)
 		return http.StatusOK, answerBody{Status: "duplicate", EventID: appended.ID}
 	}
-	if h.opts.Logger.Enabled(r.Context(), slog.LevelInfo) { // masking costs a burst's CPU even when not logged
-		h.opts.Logger.Info("event queued", "event_id", appended.ID, "state", sidecar.StateQueued, "test", ev.Test, "server_call", server,
-			"click_id", ev.Conversion.ClickID, "click_source", ev.ClickSource, "email", sidecar.MaskEmail(ev.Conversion.Email), "ip", sidecar.MaskIP(ev.Conversion.IP))
-	}
+	h.logQueued(r, appended.ID, ev, c.server)
 	h.opts.Notify()
+	return h.answerQueued(r, appended.ID, wait)
+}
+
+// call is who calls: what accept knows of a request before its body.
+type call struct {
+	server bool       // the ingest token: a backend
+	client netip.Addr // the end user's address (a server call's is the backend's)
+}
+
+// admit tells who calls, and refuses, before the body is read, an
+// Authorization header that is not the ingest token, a body that is not
+// JSON and a browser call over its address's rate (with a Retry-After).
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request) (call, error) {
+	server, ok := h.authorize(r)
+	if !ok {
+		return call{}, sidecar.Errorf(sidecar.EUnauthorized, "Unauthorized: the Authorization header is not Bearer <GLP_INGEST_TOKEN>; "+
+			"browsers send none, backends send the sidecar's ingest token (never GLP Winner's API token)")
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return call{}, sidecar.Errorf(sidecar.EUnsupportedType, "Content-Type must be application/json")
+	}
+	c := call{server: server, client: web.ClientAddr(r, h.opts.Trusted)}
+	if !server {
+		if wait := h.limit(c.client); wait > 0 {
+			w.Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(wait.Seconds()))))
+			return call{}, sidecar.Errorf(sidecar.ERateLimited, "Too many conversions from this address; retry later")
+		}
+	}
+	return c, nil
+}
+
+// readBody reads the request's body, at most maxBodyBytes of it.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err == nil {
+		return data, nil
+	}
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return nil, sidecar.Errorf(sidecar.ETooLarge, fmt.Sprintf("Request body too large: at most %d bytes", maxBodyBytes))
+	}
+	return nil, &sidecar.Error{Code: sidecar.EInvalid, Message: "Invalid request body", Fields: map[string]string{"body": "could not be read"}}
+}
+
+// event decodes the body into the event to store, and returns how long a
+// server call asked to wait for its delivery (?wait=). A server call's ip is
+// kept when it is an end user's; a browser call's address is the request's
+// own. The event is completed from what the request carries and keyed, and
+// refused when it has nothing to attribute the conversion to.
+func (h *Handler) event(r *http.Request, c call, data []byte) (sidecar.NewEvent, time.Duration, error) {
+	req, err := decodeConversion(data)
+	if err != nil {
+		return sidecar.NewEvent{}, 0, err
+	}
+	var wait time.Duration
+	var key string
+	if c.server {
+		if wait, key, err = requestOptions(r); err != nil {
+			return sidecar.NewEvent{}, 0, err
+		}
+		req.IP = h.publicIP(req.IP)
+	} else {
+		req.IP = "" // a browser call's address is the request's own
+	}
+	ev := h.complete(r, req, c.client, c.server)
+	ev.Key = eventKey(ev, key, c)
+	if !ev.Conversion.Attributable() {
+		return sidecar.NewEvent{}, 0, sidecar.Errorf(sidecar.ENothing, "Nothing to attribute: send glpClickId, session_token, email or ip, "+
+			"or post from the visitor's browser so that its "+h.opts.CookieName+" cookie comes along")
+	}
+	return ev, wait, nil
+}
+
+// eventKey is an event's idempotency key: the Idempotency-Key header, else
+// a server call's conversion id, else a browser call's browserKey; "" when
+// there is neither header nor conversion id.
+func eventKey(ev sidecar.NewEvent, header string, c call) string {
+	switch {
+	case header != "":
+		return header
+	case ev.Conversion.ConversionID == "":
+		return ""
+	case c.server:
+		return ev.Conversion.ConversionID
+	}
+	return browserKey(ev, c.client)
+}
+
+// store appends the event to the outbox, with a Retry-After for the caller
+// when the outbox cannot take a write now.
+func (h *Handler) store(w http.ResponseWriter, r *http.Request, ev sidecar.NewEvent) (sidecar.Appended, error) {
+	appended, err := h.opts.Store.Append(context.WithoutCancel(r.Context()), ev)
+	if sidecar.ErrorCode(err) == sidecar.EUnavailable {
+		w.Header().Set("Retry-After", unavailableRetry)
+	}
+	return appended, err
+}
+
+// logQueued logs a queued event, its email and address masked.
+func (h *Handler) logQueued(r *http.Request, id string, ev sidecar.NewEvent, server bool) {
+	if !h.opts.Logger.Enabled(r.Context(), slog.LevelInfo) { // masking costs a burst's CPU even when not logged
+		return
+	}
+	h.opts.Logger.Info("event queued", "event_id", id, "state", sidecar.StateQueued, "test", ev.Test, "server_call", server,
+		"click_id", ev.Conversion.ClickID, "click_source", ev.ClickSource, "email", sidecar.MaskEmail(ev.Conversion.Email), "ip", maskIP(ev.Conversion.IP))
+}
+
+// answerQueued answers for a queued event: at once, or, when the caller
+// asked to wait and a waiter tells, with how its delivery ended if it
+// ended within the wait.
+func (h *Handler) answerQueued(r *http.Request, id string, wait time.Duration) (int, any) {
 	if wait > 0 && h.opts.Waiter != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), wait)
 		defer cancel()
-		if e, ok := h.opts.Waiter.Wait(ctx, appended.ID); ok {
+		if e, ok := h.opts.Waiter.Wait(ctx, id); ok {
 			return waited(e)
 		}
 	}
-	return http.StatusAccepted, answerBody{Status: "queued", EventID: appended.ID}
+	return http.StatusAccepted, answerBody{Status: "queued", EventID: id}
 }
 
 // browserKey is a browser call's idempotency key: its conversion id, in a
@@ -291,7 +361,7 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request) (int, any) {
 func browserKey(e sidecar.NewEvent, client netip.Addr) string {
 	c := e.Conversion
 	sum := sha256.Sum256([]byte(c.ClickID + "\x00" + c.SessionToken + "\x00" + c.Email + "\x00" +
-		sidecar.ClientKey(client).String() + "\x00" + strconv.FormatBool(e.Test)))
+		web.ClientKey(client).String() + "\x00" + strconv.FormatBool(e.Test)))
 	return browserKeyPrefix + hex.EncodeToString(sum[:8]) + ":" + c.ConversionID
 }
 
@@ -314,10 +384,10 @@ func (h *Handler) authorize(r *http.Request) (server, ok bool) {
 // it should wait. Addresses of the provider's own network (loopback,
 // private) are its servers and proxies, and are never limited.
 func (h *Handler) limit(client netip.Addr) time.Duration {
-	if h.limits == nil || !sidecar.EndUserAddr(client) {
+	if h.limits == nil || !endUserAddr(client) {
 		return 0
 	}
-	return h.limits.Allow(sidecar.ClientKey(client), h.opts.Now())
+	return h.limits.Allow(web.ClientKey(client), h.opts.Now())
 }
 
 // publicIP is a server call's ip, or "" when it is no end user's address
@@ -327,8 +397,8 @@ func (h *Handler) publicIP(ip string) string {
 	if ip == "" {
 		return ""
 	}
-	a, _ := netip.ParseAddr(ip) // validated by DecodeConversion
-	if sidecar.EndUserAddr(a) {
+	a, _ := netip.ParseAddr(ip) // validated by decodeConversion
+	if endUserAddr(a) {
 		return ip
 	}
 	kind := "private"
@@ -379,8 +449,8 @@ func requestOptions(r *http.Request) (time.Duration, string, error) {
 		wait = d
 	}
 	key := r.Header.Get("Idempotency-Key")
-	if key != "" && !sidecar.PrintableToken(key, sidecar.MaxTokenLen) {
-		bad["Idempotency-Key"] = fmt.Sprintf("must be 1 to %d printable ASCII characters without spaces", sidecar.MaxTokenLen)
+	if key != "" && !sidecar.PrintableToken(key, maxTokenLen) {
+		bad["Idempotency-Key"] = fmt.Sprintf("must be 1 to %d printable ASCII characters without spaces", maxTokenLen)
 	}
 	if len(bad) > 0 {
 		return 0, "", &sidecar.Error{Code: sidecar.EInvalid, Message: "Invalid request body", Fields: bad}
@@ -389,36 +459,45 @@ func requestOptions(r *http.Request) (time.Duration, string, error) {
 }
 
 // complete fills what the body left out from what the request carries: the
-// click-id cookie, the browser SDK's session cookie, the end user's address
-// and, failing a click id, for a browser call, a recent top-level landing
-// from the same address and user agent.
-func (h *Handler) complete(r *http.Request, req sidecar.ConversionRequest, client netip.Addr, server bool) sidecar.NewEvent {
+// click id (clickID), the browser SDK's session cookie and the end user's
+// address.
+func (h *Handler) complete(r *http.Request, req conversionRequest, client netip.Addr, server bool) sidecar.NewEvent {
 	ev := sidecar.NewEvent{Conversion: req.Conversion, Test: req.TestMode || h.opts.TestMode || strings.EqualFold(r.Header.Get("X-GLP-Test-Mode"), "true") ||
 		strings.EqualFold(r.URL.Query().Get("testMode"), "true")} // ?testMode=true, the guide's spelling
 	c := &ev.Conversion
-	switch {
-	case c.ClickID != "":
+	if c.ClickID != "" {
 		ev.ClickSource = sidecar.ClickFromBody
-	case cookie(r, h.opts.CookieName, sidecar.ValidClickID) != "":
-		c.ClickID, ev.ClickSource = cookie(r, h.opts.CookieName, sidecar.ValidClickID), sidecar.ClickFromCookie
+	} else {
+		c.ClickID, ev.ClickSource = h.clickID(r, client, server)
 	}
 	if c.SessionToken == "" {
-		c.SessionToken = cookie(r, sidecar.SessionIDCookie, func(s string) bool { return len(s) > 0 && len(s) <= sidecar.MaxTokenLen })
+		c.SessionToken = cookie(r, sessionIDCookie, func(s string) bool { return len(s) > 0 && len(s) <= maxTokenLen })
 	}
-	if c.IP == "" && sidecar.EndUserAddr(client) {
+	if c.IP == "" && endUserAddr(client) {
 		c.IP = client.String()
 	}
-	// A server call's address is the backend's: nothing to match it with.
-	if c.ClickID == "" && h.opts.Matcher != nil && !server && sidecar.EndUserAddr(client) {
-		id, ok, err := h.opts.Matcher.MatchClick(r.Context(), client.String(), r.UserAgent(), h.opts.Now().Add(-h.opts.MatchWindow))
-		if err != nil {
-			h.opts.Logger.Warn("local click match failed", "err", err)
-		}
-		if ok {
-			c.ClickID, ev.ClickSource = id, sidecar.ClickFromLocalMatch
-		}
-	}
 	return ev
+}
+
+// clickID is the click id of a request whose body has none, and where it
+// came from: the click-id cookie or, failing that, for a browser call, a
+// recent top-level landing from the same address and user agent (a server
+// call's address is the backend's: nothing to match it with).
+func (h *Handler) clickID(r *http.Request, client netip.Addr, server bool) (id, source string) {
+	if id := cookie(r, h.opts.CookieName, sidecar.ValidClickID); id != "" {
+		return id, sidecar.ClickFromCookie
+	}
+	if h.opts.Matcher == nil || server || !endUserAddr(client) {
+		return "", ""
+	}
+	id, ok, err := h.opts.Matcher.MatchClick(r.Context(), client.String(), r.UserAgent(), h.opts.Now().Add(-h.opts.MatchWindow))
+	if err != nil {
+		h.opts.Logger.Warn("local click match failed", "err", err)
+	}
+	if !ok {
+		return "", ""
+	}
+	return id, sidecar.ClickFromLocalMatch
 }
 
 func cookie(r *http.Request, name string, valid func(string) bool) string {
@@ -432,11 +511,11 @@ func cookie(r *http.Request, name string, valid func(string) bool) string {
 	return c.Value
 }
 
-// refuse answers an error by its code (sidecar.Answer): its status, its
+// refuse answers an error by its code (web.Answer): its status, its
 // message and, for EInvalid, the fields. Internal errors are logged and
 // answered without their cause.
 func (h *Handler) refuse(err error) (int, any) {
-	status, body := sidecar.Answer(err, "Internal error: the conversion was not stored; retry")
+	status, body := web.Answer(err, "Internal error: the conversion was not stored; retry")
 	code := sidecar.ErrorCode(err)
 	switch status {
 	case http.StatusInternalServerError:
@@ -444,7 +523,7 @@ func (h *Handler) refuse(err error) (int, any) {
 		code = sidecar.EInternal
 	case http.StatusServiceUnavailable:
 		h.opts.Logger.Error("conversion not stored", "err", err)
-		body = sidecar.ErrorBody{Error: "The outbox cannot store conversions now (" + body.Error + "); nothing was stored, retry later"}
+		body = web.ErrorBody{Error: "The outbox cannot store conversions now (" + body.Error + "); nothing was stored, retry later"}
 	}
 	e := errorBody{ErrorBody: body}
 	e.outcome, e.reason, e.fix = refusalWords(code)
@@ -460,7 +539,7 @@ func refusalWords(code string) (outcome, reason, fix string) {
 	case sidecar.EUnauthorized:
 		return "unauthorized", ReasonUnauthorized, "GLP_INGEST_TOKEN: backends send Authorization: Bearer <GLP_INGEST_TOKEN>; browsers send no Authorization header"
 	case sidecar.ETooLarge:
-		return "too_large", ReasonTooLarge, fmt.Sprintf("the caller's body: at most %d bytes", sidecar.MaxBodyBytes)
+		return "too_large", ReasonTooLarge, fmt.Sprintf("the caller's body: at most %d bytes", maxBodyBytes)
 	case sidecar.EUnsupportedType:
 		return "unsupported_type", ReasonType, "the caller's Content-Type: application/json"
 	case sidecar.ENothing:
@@ -485,12 +564,12 @@ func (h *Handler) originRefusal(r *http.Request) errorBody {
 	if u, err := url.Parse(origin); err == nil && u.Host != "" {
 		if fwd := forwardedHost(r); fwd != "" && strings.EqualFold(u.Host, fwd) {
 			return errorBody{outcome: "forbidden_origin", reason: ReasonOrigin, fix: "GLP_TRUSTED_PROXIES",
-				ErrorBody: sidecar.ErrorBody{Error: "Origin " + origin + " came through a proxy that is not in GLP_TRUSTED_PROXIES (its X-Forwarded-Host is not believed): " +
+				ErrorBody: web.ErrorBody{Error: "Origin " + origin + " came through a proxy that is not in GLP_TRUSTED_PROXIES (its X-Forwarded-Host is not believed): " +
 					"add the proxy's address to GLP_TRUSTED_PROXIES"}}
 		}
 	}
 	return errorBody{outcome: "forbidden_origin", reason: ReasonOrigin, fix: "GLP_ALLOWED_ORIGINS",
-		ErrorBody: sidecar.ErrorBody{Error: "Origin " + origin + " may not call this endpoint; add it to GLP_ALLOWED_ORIGINS"}}
+		ErrorBody: web.ErrorBody{Error: "Origin " + origin + " may not call this endpoint; add it to GLP_ALLOWED_ORIGINS"}}
 }
 
 func forwardedHost(r *http.Request) string {
@@ -544,7 +623,7 @@ func (h *Handler) sameOrigin(r *http.Request, origin string) bool {
 		return false
 	}
 	host := r.Host
-	if fwd := forwardedHost(r); fwd != "" && sidecar.Trusted(sidecar.PeerAddr(r), h.opts.Trusted) {
+	if fwd := forwardedHost(r); fwd != "" && web.Trusted(web.PeerAddr(r), h.opts.Trusted) {
 		host = fwd
 	}
 	return strings.EqualFold(u.Host, host)

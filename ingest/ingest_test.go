@@ -3,7 +3,6 @@ package ingest_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -390,45 +389,6 @@ func TestCORSAdmitsOnlyListedOriginsAndTheSameOrigin(t *testing.T) {
 	if same.status != 202 || same.header.Get("Access-Control-Allow-Origin") != "" {
 		t.Errorf("same-origin POST: %d %v", same.status, same.header)
 	}
-}
-
-// FuzzDecodeConversion: whatever the body, decoding never panics, a refusal
-// names at least one field, and what is accepted obeys every rule.
-func FuzzDecodeConversion(f *testing.F) {
-	for _, s := range []string{
-		`{"glpClickId":"abc","email":"a@b.co","ip":"203.0.113.1","conversion_id":"o"}`,
-		`{"transaction_id":null,"sessionToken":"s","testMode":true}`,
-		`{"glpClickId":"a b"}`, `[]`, `null`, `"x"`, `{"email":" A@B.CO "}`, `{"ip":"::ffff:1.2.3.4"}`,
-	} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		req, err := sidecar.DecodeConversion(body)
-		if err != nil {
-			var e *sidecar.Error
-			if !errors.As(err, &e) || e.Code != sidecar.EInvalid || len(e.Fields) == 0 {
-				t.Fatalf("refusal without a field: %v", err)
-			}
-			return
-		}
-		c := req.Conversion
-		if c.ClickID != "" && !sidecar.ValidClickID(c.ClickID) {
-			t.Fatalf("accepted click id %q", c.ClickID)
-		}
-		if c.Email != "" && (!sidecar.ValidEmail(c.Email) || strings.TrimSpace(c.Email) != c.Email) {
-			t.Fatalf("accepted email %q", c.Email)
-		}
-		if c.IP != "" {
-			if a, err := netip.ParseAddr(c.IP); err != nil || a.Zone() != "" {
-				t.Fatalf("accepted ip %q", c.IP)
-			}
-		}
-		for _, s := range []string{c.SessionToken, c.ConversionID} {
-			if len(s) > sidecar.MaxTokenLen {
-				t.Fatalf("accepted %d bytes", len(s))
-			}
-		}
-	})
 }
 
 func TestALostClickIdIsRecoveredFromTheClickLog(t *testing.T) {

@@ -1,4 +1,9 @@
-package sidecar
+// Package web holds what the sidecar's listeners (ingest, capture, admin)
+// share about HTTP: who the client is behind the trusted proxies, whether it
+// came over HTTPS, the key its limits count it under, the admin session
+// cookie, and the one answer to an error by its code (Answer). It imports
+// the root for the error codes, and no room.
+package web
 
 import (
 	"net"

@@ -1,4 +1,4 @@
-package sidecar
+package ingest
 
 import (
 	"bytes"
@@ -8,13 +8,15 @@ import (
 	"testing"
 
 	"github.com/go-json-experiment/json/jsontext"
+
+	sidecar "github.com/glpwinner/glp-sidecar"
 )
 
-// decodeWithEncodingJSON is how DecodeConversion read a body before it
+// decodeWithEncodingJSON is how decodeConversion read a body before it
 // read token by token: encoding/json into a map of raw values, then each
 // value again. It is the reference the fuzz test below holds the tokenizer to.
-func decodeWithEncodingJSON(data []byte) (ConversionRequest, error) {
-	var req ConversionRequest
+func decodeWithEncodingJSON(data []byte) (conversionRequest, error) {
+	var req conversionRequest
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(data, &obj); err != nil {
 		problem := "is not valid JSON"
@@ -63,7 +65,7 @@ func decodeWithEncodingJSON(data []byte) (ConversionRequest, error) {
 		}
 	}
 	if len(bad) > 0 {
-		return ConversionRequest{}, invalid(bad)
+		return conversionRequest{}, invalid(bad)
 	}
 	return req, nil
 }
@@ -83,12 +85,12 @@ func FuzzDecodeConversionAgreesWithEncodingJSON(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		got, gotErr := DecodeConversion(body)
+		got, gotErr := decodeConversion(body)
 		want, wantErr := decodeWithEncodingJSON(body)
 		if got != want {
 			t.Fatalf("%q: decoded %+v, encoding/json %+v", body, got, want)
 		}
-		var g, w *Error
+		var g, w *sidecar.Error
 		errors.As(gotErr, &g)
 		errors.As(wantErr, &w)
 		if (g == nil) != (w == nil) || g != nil && !reflect.DeepEqual(g.Fields, w.Fields) {

@@ -1,4 +1,4 @@
-package sidecar_test
+package web_test
 
 import (
 	"encoding/json"
@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	sidecar "github.com/glpwinner/glp-sidecar"
+	"github.com/glpwinner/glp-sidecar/internal/web"
 )
 
 func TestAnswerGivesACodesStatusAndMessageAndHidesEveryOtherCause(t *testing.T) {
@@ -25,7 +26,7 @@ func TestAnswerGivesACodesStatusAndMessageAndHidesEveryOtherCause(t *testing.T) 
 		{&sidecar.Error{Code: "no_such_code", Message: "secret"}, 500, `{"error":"Internal error"}`},
 		{errors.New("database is locked at /var/lib/x"), 500, `{"error":"Internal error"}`},
 	} {
-		status, body := sidecar.Answer(tt.err, internal)
+		status, body := web.Answer(tt.err, internal)
 		b, _ := json.Marshal(body)
 		if status != tt.status || string(b) != tt.body {
 			t.Errorf("Answer(%v) = %d %s, want %d %s", tt.err, status, b, tt.status, tt.body)
