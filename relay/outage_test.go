@@ -43,10 +43,9 @@ func (c *fastClock) until(t time.Time) {
 func TestALongOutageSeesATrickleAndDrainsOnRecovery(t *testing.T) {
 	clk := newFastClock(2000) // 20 minutes in 0.6 s
 	u := newUpstream(t, clk.Now)
-	h := start(t, u, relay.Options{
+	h := startAt(t, u, u.URL, relay.Options{
 		Workers: 8, RetryInitial: time.Second, RetryMaxInterval: 10 * time.Minute, RetryMaxAge: 72 * time.Hour,
-		Lease: time.Hour, Now: clk.Now, After: clk.After,
-	})
+	}, relay.Hooks{Lease: time.Hour, Clock: clk})
 	u.fault(mockglp.Fault{Status: 503, Count: -1})
 	start := clk.Now()
 	var ids []string
@@ -60,7 +59,7 @@ func TestALongOutageSeesATrickleAndDrainsOnRecovery(t *testing.T) {
 	if st.States[sidecar.StateDead] != 0 || st.States[sidecar.StateQueued] != 200 {
 		t.Fatalf("during the outage: %v", st.States)
 	}
-	if m := h.relay.Status().Mode; m != relay.BackingOff {
+	if m := h.relay.Status().Mode; m != sidecar.RelayBackingOff {
 		t.Errorf("mode %s during the outage", m)
 	}
 	calls := u.callTimes()
@@ -110,10 +109,9 @@ func TestEventsGoDeadOnlyAfterTheMaxAge(t *testing.T) {
 	clk := newFastClock(2000)
 	u := newUpstream(t, clk.Now)
 	const maxAge = 5 * time.Minute
-	h := start(t, u, relay.Options{
+	h := startAt(t, u, u.URL, relay.Options{
 		RetryInitial: time.Second, RetryMaxInterval: time.Minute, RetryMaxAge: maxAge,
-		Lease: time.Hour, Now: clk.Now, After: clk.After,
-	})
+	}, relay.Hooks{Lease: time.Hour, Clock: clk})
 	u.fault(mockglp.Fault{Status: 500, Count: -1})
 	var ids []string
 	for i := 0; i < 10; i++ {
