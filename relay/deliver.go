@@ -46,7 +46,7 @@ func (r *Relay) deliver(e sidecar.Event, probe bool) report {
 	r.records.Add(1)
 	go func() {
 		defer func() { <-r.recording; r.records.Done() }()
-		r.record(e, res, a.status, v, reason, took)
+		r.record(e, res, v, reason)
 	}()
 	return report{verdict: v, reason: reason, probe: probe, wait: min(a.retryAfter, r.opts.RetryMaxInterval)}
 }
@@ -74,7 +74,8 @@ func (r *Relay) refusedAlone(e sidecar.Event) bool {
 }
 
 // record commits an attempt, logs it, and tells the event's waiters.
-func (r *Relay) record(e sidecar.Event, res sidecar.Result, status int, v verdict, reason string, took time.Duration) {
+func (r *Relay) record(e sidecar.Event, res sidecar.Result, v verdict, reason string) {
+	status, took := res.Attempt.Status, res.Attempt.Duration
 	ctx, cancel := context.WithTimeout(context.Background(), r.opts.RequestTimeout+10*time.Second)
 	defer cancel()
 	if err := r.opts.Store.Record(ctx, res); err != nil {
