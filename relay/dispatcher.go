@@ -43,8 +43,8 @@ type report struct {
 // room in the workers' buffer allow, hands it to the workers, takes their
 // reports, and moves the relay between its modes.
 //
-// Only Run's goroutine touches its fields, but stopping, which the workers
-// read.
+// Its counts and times are Run's goroutine's alone; the workers share only
+// the channels and stopping.
 type dispatcher struct {
 	r       *Relay
 	queue   Queue
