@@ -3,8 +3,11 @@ package relay_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -103,6 +106,45 @@ func TestALongOutageSeesATrickleAndDrainsOnRecovery(t *testing.T) {
 		t.Errorf("upstream recorded %d conversions, want 200", n)
 	}
 	t.Logf("recovery: first delivery %v (simulated) after the upstream came back", firstOK.Sub(recovered).Round(time.Second))
+}
+
+func TestAFailingUpstreamGetsOneProbeAtATimeWhileEventsKeepComing(t *testing.T) {
+	u := newUpstream(t, time.Now)
+	u.fault(mockglp.Fault{Status: 503, Delay: mockglp.Duration(100 * time.Millisecond), Count: -1})
+	var mu sync.Mutex
+	var active, most, watched int
+	var watching bool
+	counting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		active++
+		if watching {
+			most, watched = max(most, active), watched+1
+		}
+		mu.Unlock()
+		u.mock.ServeHTTP(w, r)
+		mu.Lock()
+		active--
+		mu.Unlock()
+	}))
+	defer counting.Close()
+	h := startAt(t, u, counting.URL, relay.Options{RetryInitial: 5 * time.Millisecond, RetryMaxInterval: 20 * time.Millisecond}, relay.Hooks{})
+	for i := 0; i < 8; i++ {
+		h.add(t, sidecar.Conversion{ClickID: fmt.Sprintf("fan-%d", i)})
+	}
+	h.awaitMode(t, sidecar.RelayBackingOff)
+	time.Sleep(500 * time.Millisecond) // the fan-out's last requests are answered
+	mu.Lock()
+	watching = true
+	mu.Unlock()
+	for i := 0; i < 100; i++ { // each new event wakes the dispatcher while a probe is out
+		h.add(t, sidecar.Conversion{ClickID: fmt.Sprintf("more-%d", i)})
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if most != 1 || watched < 3 {
+		t.Errorf("while backing off: %d requests, at most %d at once; want probes one at a time", watched, most)
+	}
 }
 
 func TestEventsGoDeadOnlyAfterTheMaxAge(t *testing.T) {
