@@ -5,11 +5,13 @@
 // backoff pace; when the upstream refuses the credentials it pauses, events
 // stay queued, and it probes until they are accepted again.
 //
-// One event's way: dispatcher.claim takes it from the Queue and hands it to
-// a worker (dispatcher.work); Relay.deliver posts it (post), reads the
-// answer (classify), works out what the outbox records (result) and records
-// it (record), which tells the event's waiters; the worker reports to the
-// dispatcher, which changes the mode on a failure (dispatcher.settle).
+// One event's way, in dispatcher.go and deliver.go: dispatcher.claim takes
+// it from the Queue and hands it to a worker (dispatcher.work); Relay.deliver
+// posts it (post), reads the answer (classify), works out what the outbox
+// records (result) and records it (record), which tells the event's waiters
+// (waiters.go); the worker reports to the dispatcher, which moves the relay
+// between running, backing off and paused on what the answer meant
+// (dispatcher.settle).
 package relay
 
 import (
