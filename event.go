@@ -118,16 +118,20 @@ type Stats struct {
 	PossibleDouble int `json:"possible_double"`
 }
 
+// RelayMode is what the relay is doing; the word is its JSON and its
+// metric label.
+type RelayMode string
+
 // Relay modes.
 const (
-	RelayRunning    = "running"     // delivering
-	RelayBackingOff = "backing_off" // the upstream fails: probing with one event at a backoff pace
-	RelayPaused     = "paused"      // the upstream refused the credentials (or the URL is wrong): probing
+	RelayRunning    RelayMode = "running"     // delivering
+	RelayBackingOff RelayMode = "backing_off" // the upstream fails: probing with one event at a backoff pace
+	RelayPaused     RelayMode = "paused"      // the upstream refused the credentials (or the URL is wrong): probing
 )
 
 // RelayStatus is the relay's state, for readiness, the dashboard and metrics.
 type RelayStatus struct {
-	Mode      string    `json:"mode"`
+	Mode      RelayMode `json:"mode"`
 	Reason    string    `json:"reason,omitempty"`
 	Since     time.Time `json:"since"`
 	NextProbe time.Time `json:"next_probe,omitzero"`

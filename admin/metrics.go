@@ -248,12 +248,12 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(scrapeDesc, prometheus.GaugeValue, failed)
 	rs := c.relay()
-	for _, mode := range []string{sidecar.RelayRunning, sidecar.RelayBackingOff, sidecar.RelayPaused} {
+	for _, mode := range []sidecar.RelayMode{sidecar.RelayRunning, sidecar.RelayBackingOff, sidecar.RelayPaused} {
 		v := 0.0
 		if rs.Mode == mode {
 			v = 1
 		}
-		ch <- prometheus.MustNewConstMetric(relayDesc, prometheus.GaugeValue, v, mode)
+		ch <- prometheus.MustNewConstMetric(relayDesc, prometheus.GaugeValue, v, string(mode))
 	}
 	ch <- prometheus.MustNewConstMetric(inFlightDesc, prometheus.GaugeValue, float64(rs.InFlight))
 }

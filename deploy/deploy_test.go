@@ -133,7 +133,7 @@ func TestTheDashboardAndTheAlertsAskForWhatTheSidecarExposes(t *testing.T) {
 	for _, s := range sidecar.States() {
 		states[string(s)] = true
 	}
-	modes := map[string]bool{sidecar.RelayRunning: true, sidecar.RelayBackingOff: true, sidecar.RelayPaused: true}
+	modes := map[string]bool{string(sidecar.RelayRunning): true, string(sidecar.RelayBackingOff): true, string(sidecar.RelayPaused): true}
 
 	exprs := dashboardExprs(t)
 	rules, err := os.ReadFile("prometheus/alerts.yaml")

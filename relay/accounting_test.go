@@ -82,7 +82,7 @@ func TestAClickConvertedBeforeThisEventEndsDuplicate(t *testing.T) {
 		}
 		return dialer.DialContext(ctx, network, addr)
 	}, DisableKeepAlives: true}}
-	h := start(t, u, relay.Options{Client: client})
+	h := startAt(t, u, u.URL, relay.Options{}, relay.Hooks{Client: client})
 	first, _ := h.await(t, h.add(t, sidecar.Conversion{ClickID: "converted", ConversionID: "order-1"}))
 	if first.State != sidecar.StateDelivered {
 		t.Fatalf("first: %s", first.State)
@@ -190,7 +190,7 @@ func refusing(t *testing.T, u *upstream, needle string) *httptest.Server {
 func TestOneEventRefusedWith403EndsRejectedAndTheOthersAreDelivered(t *testing.T) {
 	u := newUpstream(t, time.Now)
 	waf := refusing(t, u, "blocked-by-waf")
-	h := startAt(t, u, waf.URL, relay.Options{RetryInitial: 10 * time.Millisecond, RetryMaxInterval: 50 * time.Millisecond})
+	h := startAt(t, u, waf.URL, relay.Options{RetryInitial: 10 * time.Millisecond, RetryMaxInterval: 50 * time.Millisecond}, relay.Hooks{})
 	bad := h.add(t, sidecar.Conversion{ClickID: "blocked-by-waf", ConversionID: "order-waf"})
 	// Conversions keep coming, as on a live site, while the refused one is
 	// probed and tried again.
@@ -214,9 +214,9 @@ func TestOneEventRefusedWith403EndsRejectedAndTheOthersAreDelivered(t *testing.T
 	if e.State != sidecar.StateRejected || e.LastStatus != http.StatusForbidden || !strings.Contains(e.LastBody, "firewall") {
 		t.Fatalf("the refused event: %s %d %q, attempts %+v", e.State, e.LastStatus, e.LastBody, attempts)
 	}
-	h.awaitMode(t, relay.Running)
+	h.awaitMode(t, sidecar.RelayRunning)
 	time.Sleep(100 * time.Millisecond)
-	if st := h.relay.Status(); st.Mode != relay.Running {
+	if st := h.relay.Status(); st.Mode != sidecar.RelayRunning {
 		t.Errorf("relay %+v after the event was rejected", st)
 	}
 	later, _ := h.await(t, h.add(t, sidecar.Conversion{ClickID: "after"}))
@@ -242,12 +242,12 @@ func TestAWrongTokenPausesWithProbesRotatingAndCollapsing(t *testing.T) {
 		u.Config.Handler.ServeHTTP(w, r)
 	}))
 	defer spy.Close()
-	h := startAt(t, u, spy.URL, relay.Options{Token: "revoked", RetryInitial: 5 * time.Millisecond, RetryMaxInterval: 20 * time.Millisecond})
+	h := startAt(t, u, spy.URL, relay.Options{Token: "revoked", RetryInitial: 5 * time.Millisecond, RetryMaxInterval: 20 * time.Millisecond}, relay.Hooks{})
 	var ids []string
 	for i := 0; i < 3; i++ {
 		ids = append(ids, h.add(t, sidecar.Conversion{ClickID: fmt.Sprintf("queued-%d", i)}))
 	}
-	h.awaitMode(t, relay.Paused)
+	h.awaitMode(t, sidecar.RelayPaused)
 	time.Sleep(1500 * time.Millisecond)
 	st, _ := h.box.Stats(context.Background())
 	if st.States[sidecar.StateQueued] != 3 {
@@ -280,8 +280,8 @@ func TestAWrongTokenPausesWithProbesRotatingAndCollapsing(t *testing.T) {
 func TestHalfADayOfABadTokenWritesOneAttemptRow(t *testing.T) {
 	clk := newFastClock(10000) // 12 hours in 4.3 s
 	u := newUpstream(t, clk.Now)
-	h := start(t, u, relay.Options{Token: "revoked", RetryInitial: time.Second, RetryMaxInterval: 10 * time.Minute, RetryMaxAge: 72 * time.Hour,
-		Lease: time.Hour, Now: clk.Now, After: clk.After})
+	h := startAt(t, u, u.URL, relay.Options{Token: "revoked", RetryInitial: time.Second, RetryMaxInterval: 10 * time.Minute, RetryMaxAge: 72 * time.Hour},
+		relay.Hooks{Lease: time.Hour, Clock: clk})
 	began := clk.Now()
 	id := h.add(t, sidecar.Conversion{ClickID: "all-day"})
 	clk.until(began.Add(12 * time.Hour))
@@ -308,7 +308,7 @@ func TestUncountedAttemptRowsOfOneEventAreCapped(t *testing.T) {
 		fmt.Fprintf(w, `{"error":"Forbidden, request %d"}`, n.Add(1)) // every answer differs
 	}))
 	defer varying.Close()
-	h := startAt(t, u, varying.URL, relay.Options{RetryInitial: 5 * time.Millisecond, RetryMaxInterval: 10 * time.Millisecond})
+	h := startAt(t, u, varying.URL, relay.Options{RetryInitial: 5 * time.Millisecond, RetryMaxInterval: 10 * time.Millisecond}, relay.Hooks{})
 	id := h.add(t, sidecar.Conversion{ClickID: "capped"})
 	for n.Load() < 40 {
 		time.Sleep(10 * time.Millisecond)

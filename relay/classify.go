@@ -42,16 +42,8 @@ func classify(a answer) (verdict, string) {
 	}
 	s := a.status
 	switch {
-	case s == http.StatusCreated || (s >= 200 && s < 300 && s != http.StatusOK):
-		return delivered, ""
-	case s == http.StatusOK:
-		var b struct {
-			Status string `json:"status"`
-		}
-		if json.Unmarshal(a.body, &b) == nil && b.Status == "duplicate" {
-			return duplicate, "already tracked for this click"
-		}
-		return delivered, ""
+	case s >= 200 && s < 300:
+		return accepted(a)
 	case s == http.StatusUnauthorized || s == http.StatusForbidden:
 		return pause, fmt.Sprintf("the upstream refused the credentials (%d %s): check GLP_API_TOKEN and GLP_PROVIDER_ID", s, upstreamError(a.body))
 	case s >= 300 && s < 400:
@@ -63,6 +55,21 @@ func classify(a answer) (verdict, string) {
 	default: // 400, 422 and the rest of 4xx
 		return rejected, fmt.Sprintf("refused by the upstream (%d %s)", s, upstreamError(a.body))
 	}
+}
+
+// accepted reads a 2xx: delivered, or a 200 saying the click already
+// converted.
+func accepted(a answer) (verdict, string) {
+	if a.status != http.StatusOK {
+		return delivered, ""
+	}
+	var b struct {
+		Status string `json:"status"`
+	}
+	if json.Unmarshal(a.body, &b) == nil && b.Status == "duplicate" {
+		return duplicate, "already tracked for this click"
+	}
+	return delivered, ""
 }
 
 // upstreamError is the upstream's "error" field, or the status text.

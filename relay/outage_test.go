@@ -3,8 +3,11 @@ package relay_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,10 +46,9 @@ func (c *fastClock) until(t time.Time) {
 func TestALongOutageSeesATrickleAndDrainsOnRecovery(t *testing.T) {
 	clk := newFastClock(2000) // 20 minutes in 0.6 s
 	u := newUpstream(t, clk.Now)
-	h := start(t, u, relay.Options{
+	h := startAt(t, u, u.URL, relay.Options{
 		Workers: 8, RetryInitial: time.Second, RetryMaxInterval: 10 * time.Minute, RetryMaxAge: 72 * time.Hour,
-		Lease: time.Hour, Now: clk.Now, After: clk.After,
-	})
+	}, relay.Hooks{Lease: time.Hour, Clock: clk})
 	u.fault(mockglp.Fault{Status: 503, Count: -1})
 	start := clk.Now()
 	var ids []string
@@ -60,7 +62,7 @@ func TestALongOutageSeesATrickleAndDrainsOnRecovery(t *testing.T) {
 	if st.States[sidecar.StateDead] != 0 || st.States[sidecar.StateQueued] != 200 {
 		t.Fatalf("during the outage: %v", st.States)
 	}
-	if m := h.relay.Status().Mode; m != relay.BackingOff {
+	if m := h.relay.Status().Mode; m != sidecar.RelayBackingOff {
 		t.Errorf("mode %s during the outage", m)
 	}
 	calls := u.callTimes()
@@ -106,14 +108,52 @@ func TestALongOutageSeesATrickleAndDrainsOnRecovery(t *testing.T) {
 	t.Logf("recovery: first delivery %v (simulated) after the upstream came back", firstOK.Sub(recovered).Round(time.Second))
 }
 
+func TestAFailingUpstreamGetsOneProbeAtATimeWhileEventsKeepComing(t *testing.T) {
+	u := newUpstream(t, time.Now)
+	u.fault(mockglp.Fault{Status: 503, Delay: mockglp.Duration(100 * time.Millisecond), Count: -1})
+	var mu sync.Mutex
+	var active, most, watched int
+	var watching bool
+	counting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		active++
+		if watching {
+			most, watched = max(most, active), watched+1
+		}
+		mu.Unlock()
+		u.mock.ServeHTTP(w, r)
+		mu.Lock()
+		active--
+		mu.Unlock()
+	}))
+	defer counting.Close()
+	h := startAt(t, u, counting.URL, relay.Options{RetryInitial: 5 * time.Millisecond, RetryMaxInterval: 20 * time.Millisecond}, relay.Hooks{})
+	for i := 0; i < 8; i++ {
+		h.add(t, sidecar.Conversion{ClickID: fmt.Sprintf("fan-%d", i)})
+	}
+	h.awaitMode(t, sidecar.RelayBackingOff)
+	time.Sleep(500 * time.Millisecond) // the fan-out's last requests are answered
+	mu.Lock()
+	watching = true
+	mu.Unlock()
+	for i := 0; i < 100; i++ { // each new event wakes the dispatcher while a probe is out
+		h.add(t, sidecar.Conversion{ClickID: fmt.Sprintf("more-%d", i)})
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if most != 1 || watched < 3 {
+		t.Errorf("while backing off: %d requests, at most %d at once; want probes one at a time", watched, most)
+	}
+}
+
 func TestEventsGoDeadOnlyAfterTheMaxAge(t *testing.T) {
 	clk := newFastClock(2000)
 	u := newUpstream(t, clk.Now)
 	const maxAge = 5 * time.Minute
-	h := start(t, u, relay.Options{
+	h := startAt(t, u, u.URL, relay.Options{
 		RetryInitial: time.Second, RetryMaxInterval: time.Minute, RetryMaxAge: maxAge,
-		Lease: time.Hour, Now: clk.Now, After: clk.After,
-	})
+	}, relay.Hooks{Lease: time.Hour, Clock: clk})
 	u.fault(mockglp.Fault{Status: 500, Count: -1})
 	var ids []string
 	for i := 0; i < 10; i++ {

@@ -81,14 +81,18 @@ type harness struct {
 // start runs a relay over a real outbox file against u.
 func start(t *testing.T, u *upstream, opts relay.Options) *harness {
 	t.Helper()
-	return startAt(t, u, u.URL, opts)
+	return startAt(t, u, u.URL, opts, relay.Hooks{})
 }
 
 // startAt runs a relay over a real outbox file against base, which stands
-// in front of u.
-func startAt(t *testing.T, u *upstream, base string, opts relay.Options) *harness {
+// in front of u, with the test hooks set: the outbox reads the same clock.
+func startAt(t *testing.T, u *upstream, base string, opts relay.Options, hooks relay.Hooks) *harness {
 	t.Helper()
-	box, err := outbox.Open(outbox.Options{Path: filepath.Join(t.TempDir(), "outbox.db"), Now: opts.Now})
+	var now func() time.Time
+	if hooks.Clock != nil {
+		now = hooks.Clock.Now
+	}
+	box, err := outbox.Open(outbox.Options{Path: filepath.Join(t.TempDir(), "outbox.db"), Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +115,7 @@ func startAt(t *testing.T, u *upstream, base string, opts relay.Options) *harnes
 	if opts.RetryMaxAge == 0 {
 		opts.RetryMaxAge = time.Hour
 	}
-	r, err := relay.New(opts)
+	r, err := relay.New(relay.WithHooks(opts, hooks))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +166,7 @@ func (h *harness) await(t *testing.T, id string) (sidecar.Event, []sidecar.Attem
 	return e, at
 }
 
-func (h *harness) awaitMode(t *testing.T, mode string) relay.Status {
+func (h *harness) awaitMode(t *testing.T, mode sidecar.RelayMode) relay.Status {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -261,7 +265,7 @@ func TestARedirectIsNeverFollowedWithTheToken(t *testing.T) {
 	h := start(t, u, relay.Options{})
 	u.fault(mockglp.Fault{Status: 307, Location: other.URL + relay.ConversionPath, Count: 3})
 	id := h.add(t, sidecar.Conversion{ClickID: "redir"})
-	st := h.awaitMode(t, relay.Paused)
+	st := h.awaitMode(t, sidecar.RelayPaused)
 	if !strings.Contains(st.Reason, "redirect") || !strings.Contains(st.Reason, "GLP_API_URL") {
 		t.Errorf("reason %q", st.Reason)
 	}
@@ -272,7 +276,7 @@ func TestARedirectIsNeverFollowedWithTheToken(t *testing.T) {
 	if n := elsewhere.Load(); n != 0 {
 		t.Fatalf("the redirect target received %d requests", n)
 	}
-	h.awaitMode(t, relay.Running)
+	h.awaitMode(t, sidecar.RelayRunning)
 }
 
 func TestBadCredentialsPauseTheRelayUntilTheyAreAccepted(t *testing.T) {
@@ -280,16 +284,16 @@ func TestBadCredentialsPauseTheRelayUntilTheyAreAccepted(t *testing.T) {
 		u := newUpstream(t, time.Now)
 		h := start(t, u, relay.Options{Token: "-"})
 		h.add(t, sidecar.Conversion{ClickID: "no-token"})
-		st := h.awaitMode(t, relay.Paused)
-		if !strings.Contains(st.Reason, "401") || h.relay.Ready(context.Background()) == nil {
-			t.Errorf("status %+v, ready %v", st, h.relay.Ready(context.Background()))
+		st := h.awaitMode(t, sidecar.RelayPaused)
+		if !strings.Contains(st.Reason, "401") || st.Mode != sidecar.RelayPaused {
+			t.Errorf("status %+v", st)
 		}
 	})
 	t.Run("403 an unknown token", func(t *testing.T) {
 		u := newUpstream(t, time.Now)
 		h := start(t, u, relay.Options{Token: "revoked"})
 		h.add(t, sidecar.Conversion{ClickID: "bad-token"})
-		if st := h.awaitMode(t, relay.Paused); !strings.Contains(st.Reason, "Invalid API token") {
+		if st := h.awaitMode(t, sidecar.RelayPaused); !strings.Contains(st.Reason, "Invalid API token") {
 			t.Errorf("reason %q", st.Reason)
 		}
 	})
@@ -301,9 +305,8 @@ func TestBadCredentialsPauseTheRelayUntilTheyAreAccepted(t *testing.T) {
 		for i := 0; i < 20; i++ {
 			ids = append(ids, h.add(t, sidecar.Conversion{ClickID: "paused-" + string(rune('a'+i))}))
 		}
-		h.awaitMode(t, relay.Paused)
-		if err := h.relay.Ready(context.Background()); err == nil || !strings.Contains(err.Error(), "GLP_API_TOKEN") {
-			t.Errorf("ready: %v", err)
+		if st := h.awaitMode(t, sidecar.RelayPaused); !strings.Contains(st.Reason, "GLP_API_TOKEN") {
+			t.Errorf("status %+v", st)
 		}
 		before := len(u.callTimes())
 		time.Sleep(time.Second)
@@ -326,7 +329,7 @@ func TestBadCredentialsPauseTheRelayUntilTheyAreAccepted(t *testing.T) {
 				t.Errorf("%s: %s", id, e.State)
 			}
 		}
-		h.awaitMode(t, relay.Running)
+		h.awaitMode(t, sidecar.RelayRunning)
 		t.Logf("%d probes in one second of pause", probes)
 	})
 }
@@ -402,7 +405,7 @@ func TestATokenEchoedEscapedOrAcrossTheCutIsNeverKept(t *testing.T) {
 				io.WriteString(w, body)
 			}))
 			defer up.Close()
-			h := startAt(t, newUpstream(t, time.Now), up.URL, relay.Options{Token: secret})
+			h := startAt(t, newUpstream(t, time.Now), up.URL, relay.Options{Token: secret}, relay.Hooks{})
 			id := h.add(t, sidecar.Conversion{ClickID: "echo-1"})
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()

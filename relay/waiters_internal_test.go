@@ -45,14 +45,14 @@ func TestWaitersBeyondTheCapAreAnsweredAtOnce(t *testing.T) {
 	for !waiting(r, "second") {
 		time.Sleep(time.Millisecond)
 	}
-	r.finish(sidecar.Event{ID: "second", State: sidecar.StateDelivered})
+	r.waiters.finish(sidecar.Event{ID: "second", State: sidecar.StateDelivered})
 	if !<-finished {
 		t.Error("once the slot is free, a waiter waits for the answer again")
 	}
 }
 
 func waiting(r *Relay, id string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.waiters[id]) > 0
+	r.waiters.mu.Lock()
+	defer r.waiters.mu.Unlock()
+	return len(r.waiters.byID[id]) > 0
 }
