@@ -278,7 +278,10 @@ func TestAWrongTokenPausesWithProbesRotatingAndCollapsing(t *testing.T) {
 }
 
 func TestHalfADayOfABadTokenWritesOneAttemptRow(t *testing.T) {
-	clk := newFastClock(10000) // 12 hours in 4.3 s
+	// 12 hours in 4.3 s: probes at most a minute apart make up to 720
+	// calls; a loaded machine stretches the real waits and makes fewer
+	// (254 seen under -race), and 100 folded into one row hold the rule.
+	clk := newFastClock(10000)
 	u := newUpstream(t, clk.Now)
 	h := startAt(t, u, u.URL, relay.Options{Token: "revoked", RetryInitial: time.Second, RetryMaxInterval: 10 * time.Minute, RetryMaxAge: 72 * time.Hour},
 		relay.Hooks{Lease: time.Hour, Clock: clk})
@@ -294,7 +297,7 @@ func TestHalfADayOfABadTokenWritesOneAttemptRow(t *testing.T) {
 	for _, a := range attempts {
 		repeats += a.Repeats
 	}
-	if e.State != sidecar.StateQueued || len(attempts) != 1 || repeats < calls-1 || calls < 300 {
+	if e.State != sidecar.StateQueued || len(attempts) != 1 || repeats < calls-1 || calls < 100 {
 		t.Fatalf("after 12 h of a bad token: %s, %d calls, %d attempt rows standing for %d", e.State, calls, len(attempts), repeats)
 	}
 	t.Logf("12 simulated hours of a bad token: %d probes of one event, %d attempt row", calls, len(attempts))
