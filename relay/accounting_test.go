@@ -412,3 +412,27 @@ func TestEveryRecordNamesTheLeaseOfItsClaim(t *testing.T) {
 		t.Errorf("%d records; wrong leases: %v", store.records, store.wrong)
 	}
 }
+
+// A claimed event is sent at once: the relay claims no more than its idle
+// workers take. Were it to claim ahead, an event waiting behind a slow
+// upstream would outlive its lease, be claimed again and be sent twice, and
+// after a crash each event claimed ahead would count as one that may have
+// landed.
+func TestTheRelayClaimsOnlyWhatItsIdleWorkersSendAtOnce(t *testing.T) {
+	u := newUpstream(t, time.Now)
+	u.fault(mockglp.Fault{Delay: mockglp.Duration(400 * time.Millisecond), Count: -1})
+	h := startAt(t, u, u.URL, relay.Options{Workers: 1}, relay.Hooks{Lease: 500 * time.Millisecond})
+	var ids []string
+	for i := range 4 {
+		ids = append(ids, h.add(t, sidecar.Conversion{ClickID: fmt.Sprintf("slow-%d", i), ConversionID: fmt.Sprintf("order-%d", i)}))
+	}
+	for _, id := range ids {
+		e, attempts := h.await(t, id)
+		if e.State != sidecar.StateDelivered || len(attempts) != 1 || e.Landed != 0 {
+			t.Errorf("%s: %s after %d attempts, %d that may have landed; want delivered at the first", id, e.State, len(attempts), e.Landed)
+		}
+	}
+	if calls := len(u.callTimes()); calls != len(ids) {
+		t.Errorf("the upstream was called %d times for %d events", calls, len(ids))
+	}
+}

@@ -40,7 +40,7 @@ type report struct {
 }
 
 // dispatcher is Run's loop and its state: it claims what the mode and the
-// room in the workers' buffer allow, hands it to the workers, takes their
+// idle workers allow, hands it to the workers, takes their
 // reports, and moves the relay between its modes.
 //
 // Its counts and times are Run's goroutine's alone; the workers share only
@@ -48,7 +48,7 @@ type report struct {
 type dispatcher struct {
 	r       *Relay
 	queue   Queue
-	jobs    chan job    // claimed events; its capacity is four workers' worth each
+	jobs    chan job    // claimed events; its capacity is one a worker, so a send never waits
 	reports chan report // one per job
 	workers sync.WaitGroup
 
@@ -64,12 +64,14 @@ type dispatcher struct {
 // is bounded by the request timeout), gives back what was claimed but not
 // sent, and returns.
 //
-// A fixed pool of workers takes claimed events from a buffer four times
-// their number; the dispatcher claims whenever the buffer is half empty, at
-// least two workers' worth, so workers never wait for a claim's commit and
-// a drain commits few claims.
+// A fixed pool of workers takes claimed events; the dispatcher claims only
+// as many as there are idle workers, so every claimed event is sent at
+// once. A lease held by a process that died therefore stands for a request
+// that was sent (the claim that takes the event next counts it as one that
+// may have landed), and a lease never runs out while its event waits for a
+// worker, to be claimed and sent a second time.
 func (r *Relay) Run(ctx context.Context) error {
-	capacity := 4 * r.opts.Workers
+	capacity := r.opts.Workers
 	d := &dispatcher{
 		r:       r,
 		queue:   r.opts.Store,
@@ -169,11 +171,11 @@ func (d *dispatcher) probe(ctx context.Context, now time.Time, free int) time.Ti
 	return now.Add(idlePoll)
 }
 
-// claim fills the workers' buffer once it is half empty, and returns when
-// the next event falls due (at once if the claim was full).
+// claim takes as many due events as there are idle workers, and returns
+// when the next event falls due (at once if the claim was full).
 func (d *dispatcher) claim(ctx context.Context, now time.Time, free int) time.Time {
-	if free < 2*d.r.opts.Workers {
-		return now.Add(idlePoll) // the buffer is at least half full; a report wakes the loop first
+	if free <= 0 {
+		return now.Add(idlePoll) // every worker is busy; a report wakes the loop first
 	}
 	evs, err := d.queue.Claim(ctx, free, d.r.opts.lease)
 	if err != nil {
