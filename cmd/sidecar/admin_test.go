@@ -79,6 +79,7 @@ func (s stack) convert(t *testing.T, body string) string {
 }
 
 func TestTheAdminAPIAnswersWhereEveryConversionIs(t *testing.T) {
+	t.Parallel()
 	s := startStack(t)
 	delivered := s.convert(t, `{"glpClickId":"adm-1","conversion_id":"A-1"}`)
 	rejected := s.convert(t, `{"email":"nobody@example.com"}`)
@@ -148,6 +149,7 @@ func waitFor(t *testing.T, ok func() bool) {
 }
 
 func TestTheAdminTokenGuardsTheAPIAndTheDashboard(t *testing.T) {
+	t.Parallel()
 	s := startStack(t, "GLP_ADMIN_TOKEN=admin-secret-0123456789")
 	for _, path := range []string{"/admin/", "/admin/api/stats", "/admin/api/events"} {
 		if code, _, _ := call(t, "GET", s.admin+path, "", ""); code != 401 {
@@ -179,6 +181,7 @@ func TestTheAdminTokenGuardsTheAPIAndTheDashboard(t *testing.T) {
 }
 
 func TestMetricsUseBoundedLabels(t *testing.T) {
+	t.Parallel()
 	s := startStack(t)
 	s.convert(t, `{"glpClickId":"metric-click-1","email":"m@example.com"}`)
 	call(t, "POST", s.public+"/glp-s2s-conversion", "", `{"glpClickId":"bad id"}`)
@@ -222,6 +225,7 @@ func TestMetricsUseBoundedLabels(t *testing.T) {
 }
 
 func TestTheOutboxCommandsWorkWhileServeRuns(t *testing.T) {
+	t.Parallel()
 	s := startStack(t)
 	delivered := s.convert(t, `{"glpClickId":"cli-1","email":"pat@example.com","conversion_id":"C-1"}`)
 	rejected := s.convert(t, `{"email":"nobody@example.com"}`)
@@ -272,6 +276,7 @@ func TestTheOutboxCommandsWorkWhileServeRuns(t *testing.T) {
 }
 
 func TestHealthcheckAsksTheAdminListener(t *testing.T) {
+	t.Parallel()
 	s := startStack(t)
 	addr := strings.TrimPrefix(s.admin, "http://")
 	if code := exitStatus(sidecarCmd(t, []string{"GLP_ADMIN_ADDR=" + addr}, "healthcheck").Run()); code != 0 {
@@ -299,6 +304,7 @@ func startDemo(t *testing.T) (landing, dashboard, mockPage string) {
 }
 
 func TestTheDemoRunsOnEmbeddedDefaults(t *testing.T) {
+	t.Parallel()
 	landing, dashboard, mockPage := startDemo(t)
 	resp, err := http.Get(landing)
 	if err != nil {
@@ -328,6 +334,7 @@ func TestTheDemoRunsOnEmbeddedDefaults(t *testing.T) {
 }
 
 func TestTheDashboardShowsEventsAndRetriesThem(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	s := startStack(t)
 	s.convert(t, `{"glpClickId":"dash-ok","conversion_id":"D-1"}`)
@@ -366,6 +373,7 @@ func TestTheDashboardShowsEventsAndRetriesThem(t *testing.T) {
 // test counts the page's own calls and hides the tab as the browser does, by
 // document.hidden and a visibilitychange event.
 func TestTheDashboardStopsAskingWhileItsTabIsHidden(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	s := startStack(t)
 	tab, cancel := context.WithTimeout(ctx, 40*time.Second)
@@ -402,6 +410,7 @@ func TestTheDashboardStopsAskingWhileItsTabIsHidden(t *testing.T) {
 }
 
 func TestBenchPrintsTheTable(t *testing.T) {
+	t.Parallel()
 	cmd := sidecarCmd(t, nil, "bench", "--connections", "4", "--duration", "1s", "--rounds", "2", "--backlog", "300")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

@@ -171,6 +171,7 @@ var backendExamples = []backendExample{
 }
 
 func TestEveryBackendExampleGetsItsConversionAttributedToItsClickAndReportsA4xx(t *testing.T) {
+	t.Parallel()
 	mock := start(t, []string{"GLP_MOCK_LISTEN_ADDR=127.0.0.1:0"}, "mock")
 	mockURL := mock.url(t)
 	for i, ex := range backendExamples {
@@ -296,6 +297,7 @@ const submitInvalid = `document.getElementById('email').value = 'not-an-email';
 document.getElementById('signup').dispatchEvent(new Event('submit', {cancelable: true}));`
 
 func TestTheGlpJsExampleOnAnotherOriginGetsItsConversionAttributedAndReportsA4xx(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	mock := start(t, []string{"GLP_MOCK_LISTEN_ADDR=127.0.0.1:0"}, "mock")
 	mockURL := mock.url(t)
@@ -344,6 +346,7 @@ func TestTheGlpJsExampleOnAnotherOriginGetsItsConversionAttributedAndReportsA4xx
 }
 
 func TestTheGuidesHybridExampleBehindTheSidecarGetsItsConversionAttributedAndReportsA4xx(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	mock := start(t, []string{"GLP_MOCK_LISTEN_ADDR=127.0.0.1:0"}, "mock")
 	mockURL := mock.url(t)
@@ -392,6 +395,7 @@ func hybridSignUp(t *testing.T, ctx context.Context, mockURL, front, click, emai
 // Next.js example (npm ci, next build: about half a minute) with the
 // hybrid page in its public/, and signs up through its rewrite.
 func TestTheNextJSExampleKeepsTheClickIdAndForwardsTheConversion(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	needRuntime(t, "npm", "apt-get install -y nodejs npm")
 	mock := start(t, []string{"GLP_MOCK_LISTEN_ADDR=127.0.0.1:0"}, "mock")

@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"flag"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,7 +24,18 @@ import (
 // process, the way users and containers do.
 var binary string
 
+// testParallel is how many tests run at once unless -parallel says: they
+// mostly wait (on child processes, timeouts, backoff, polls, a browser), so
+// more than the CPUs (go test's default) keeps the CPUs busy.
+const testParallel = 4
+
 func TestMain(m *testing.M) {
+	flag.Parse()
+	parallelSet := false
+	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
+	if !parallelSet {
+		flag.Set("test.parallel", strconv.Itoa(testParallel))
+	}
 	dir, err := os.MkdirTemp("", "sidecar-bin")
 	if err != nil {
 		panic(err)
@@ -46,12 +59,18 @@ type child struct {
 	stderr *bytes.Buffer
 }
 
-// sidecarCmd prepares the sidecar with only the given environment (plus PATH
-// and HOME), so that the developer's own GLP_ variables never leak in.
+// childRace is the race detector's setting for the child: a race-enabled
+// program sleeps a second at exit by default (for other goroutines to
+// report), which each command and each clean stop of the tests would wait
+// out. A race is still reported, and exits 66.
+const childRace = "GORACE=atexit_sleep_ms=0"
+
+// sidecarCmd prepares the sidecar with only the given environment (plus PATH,
+// HOME and childRace), so that the developer's own GLP_ variables never leak in.
 func sidecarCmd(t *testing.T, env []string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), childRace}, env...)
 	cmd.Dir = t.TempDir()
 	return cmd
 }
@@ -97,6 +116,7 @@ func exitStatus(err error) int {
 // standard error that names the variable; which configurations are bad is
 // config's own test (config.TestABadConfigurationIsAnErrorNamingTheVariable).
 func TestBadConfigurationExitsTwoWithOneLineNamingTheVariable(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		env     []string
@@ -122,6 +142,7 @@ func TestBadConfigurationExitsTwoWithOneLineNamingTheVariable(t *testing.T) {
 }
 
 func TestTheMockShutsDownCleanlyOnSIGTERMAndSIGINT(t *testing.T) {
+	t.Parallel()
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
 			c := start(t, []string{"GLP_MOCK_LISTEN_ADDR=127.0.0.1:0"}, "mock")
@@ -146,6 +167,7 @@ func TestTheMockShutsDownCleanlyOnSIGTERMAndSIGINT(t *testing.T) {
 }
 
 func TestVersionAndHelp(t *testing.T) {
+	t.Parallel()
 	out, err := sidecarCmd(t, nil, "version").Output()
 	if err != nil || !strings.Contains(string(out), "go1.") || !strings.HasPrefix(string(out), "glp-sidecar ") {
 		t.Errorf("version: %q %v", out, err)
@@ -199,6 +221,7 @@ func runToExit(t *testing.T, env []string, args ...string) (int, string) {
 }
 
 func TestServeNamesADataPathItCannotWrite(t *testing.T) {
+	t.Parallel()
 	file := filepath.Join(t.TempDir(), "a-file")
 	os.WriteFile(file, nil, 0o600)
 	cmd := sidecarCmd(t, serveEnv(t, "GLP_DB_PATH="+filepath.Join(file, "outbox.db")), "serve")
@@ -210,6 +233,7 @@ func TestServeNamesADataPathItCannotWrite(t *testing.T) {
 }
 
 func TestServeAcceptsOnBothPathsAndStopsCleanly(t *testing.T) {
+	t.Parallel()
 	c := start(t, serveEnv(t), "serve")
 	base := c.url(t)
 	for _, path := range []string{"/glp-s2s-conversion", "/api/glp-s2s-conversion"} {
@@ -228,6 +252,7 @@ func TestServeAcceptsOnBothPathsAndStopsCleanly(t *testing.T) {
 }
 
 func TestWaitAnswersWithTheUpstreamsOutcome(t *testing.T) {
+	t.Parallel()
 	mock := start(t, []string{"GLP_MOCK_LISTEN_ADDR=127.0.0.1:0"}, "mock")
 	upURL := mock.url(t)
 	c := start(t, serveEnv(t, "GLP_API_URL="+upURL), "serve")
@@ -260,6 +285,7 @@ func TestWaitAnswersWithTheUpstreamsOutcome(t *testing.T) {
 }
 
 func TestSIGTERMDrainsForTheShutdownDelay(t *testing.T) {
+	t.Parallel()
 	c := start(t, serveEnv(t, "GLP_SHUTDOWN_DELAY=1500ms"), "serve")
 	u := c.urls(t)
 	pub, adm := u[0], u[1]

@@ -50,6 +50,7 @@ func sum(report map[string]any, field string) int {
 }
 
 func TestTheReportCountsADayExactlyAndTheCSVListsEveryEvent(t *testing.T) {
+	t.Parallel()
 	s := startStack(t)
 	delivered := map[string]bool{} // event ids
 	for _, click := range []string{"rep-1", "rep-2", "rep-3", "rep-4", "rep-dup"} {
@@ -183,6 +184,7 @@ func checkCSV(t *testing.T, raw []byte, delivered map[string]bool, glpIDs map[st
 }
 
 func TestTheDashboardChartsTheDaysStackedByStateWithALinkToTheCSV(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	s := startStack(t)
 	s.final(t, "/glp-s2s-conversion", `{"glpClickId":"chart-1","conversion_id":"C-1"}`)
