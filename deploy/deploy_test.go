@@ -51,7 +51,9 @@ func (emptyOutbox) Stats(context.Context) (sidecar.Stats, error) {
 	return sidecar.Stats{States: map[sidecar.State]int{}}, nil
 }
 
-func (runningRelay) Status() sidecar.RelayStatus { return sidecar.RelayStatus{Mode: sidecar.RelayRunning} }
+func (runningRelay) Status() sidecar.RelayStatus {
+	return sidecar.RelayStatus{Mode: sidecar.RelayRunning}
+}
 
 // exposed is every series name a real sidecar's /metrics shows once each
 // metric has been observed, with the histograms' _bucket, _sum and _count.
