@@ -80,7 +80,7 @@ func (s stack) convert(t *testing.T, body string) string {
 
 func TestTheAdminAPIAnswersWhereEveryConversionIs(t *testing.T) {
 	t.Parallel()
-	s := startStack(t)
+	s := startStackInProcess(t)
 	delivered := s.convert(t, `{"glpClickId":"adm-1","conversion_id":"A-1"}`)
 	rejected := s.convert(t, `{"email":"nobody@example.com"}`)
 
@@ -182,7 +182,7 @@ func TestTheAdminTokenGuardsTheAPIAndTheDashboard(t *testing.T) {
 
 func TestMetricsUseBoundedLabels(t *testing.T) {
 	t.Parallel()
-	s := startStack(t)
+	s := startStackInProcess(t)
 	s.convert(t, `{"glpClickId":"metric-click-1","email":"m@example.com"}`)
 	call(t, "POST", s.public+"/glp-s2s-conversion", "", `{"glpClickId":"bad id"}`)
 	resp, err := http.Get(s.admin + "/metrics")
@@ -226,7 +226,7 @@ func TestMetricsUseBoundedLabels(t *testing.T) {
 
 func TestTheOutboxCommandsWorkWhileServeRuns(t *testing.T) {
 	t.Parallel()
-	s := startStack(t)
+	s := startStackInProcess(t)
 	delivered := s.convert(t, `{"glpClickId":"cli-1","email":"pat@example.com","conversion_id":"C-1"}`)
 	rejected := s.convert(t, `{"email":"nobody@example.com"}`)
 	env := []string{"GLP_DB_PATH=" + s.db}
@@ -277,7 +277,7 @@ func TestTheOutboxCommandsWorkWhileServeRuns(t *testing.T) {
 
 func TestHealthcheckAsksTheAdminListener(t *testing.T) {
 	t.Parallel()
-	s := startStack(t)
+	s := startStackInProcess(t)
 	addr := strings.TrimPrefix(s.admin, "http://")
 	if code := exitStatus(sidecarCmd(t, []string{"GLP_ADMIN_ADDR=" + addr}, "healthcheck").Run()); code != 0 {
 		t.Errorf("healthy: exit %d", code)
@@ -336,7 +336,7 @@ func TestTheDemoRunsOnEmbeddedDefaults(t *testing.T) {
 func TestTheDashboardShowsEventsAndRetriesThem(t *testing.T) {
 	t.Parallel()
 	ctx := browser(t)
-	s := startStack(t)
+	s := startStackInProcess(t)
 	s.convert(t, `{"glpClickId":"dash-ok","conversion_id":"D-1"}`)
 	call(t, "POST", s.mock+"/_mock/faults", "", `{"status":400}`) // the next call is refused for good
 	rejected := s.convert(t, `{"glpClickId":"dash-refused","conversion_id":"D-2"}`)
@@ -375,7 +375,7 @@ func TestTheDashboardShowsEventsAndRetriesThem(t *testing.T) {
 func TestTheDashboardStopsAskingWhileItsTabIsHidden(t *testing.T) {
 	t.Parallel()
 	ctx := browser(t)
-	s := startStack(t)
+	s := startStackInProcess(t)
 	tab, cancel := context.WithTimeout(ctx, 40*time.Second)
 	defer cancel()
 	// The count starts in the same turn of the page's event loop that hides

@@ -352,7 +352,7 @@ func TestBenchFloodPrintsTheAcceptRateBesideEachFlood(t *testing.T) {
 func TestInChromiumAnImageOrAFrameOnAnotherSitePlantsNothingAndANavigationIsLogged(t *testing.T) {
 	t.Parallel()
 	ctx := browser(t)
-	s := startStack(t)
+	s := startStackInProcess(t)
 	attacker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `<!doctype html><html><body><img id="img" src="%[1]s/?glp_click_id=planted-img">
 <iframe src="%[1]s/?glp_click_id=planted-frame"></iframe><p id="done">page</p></body></html>`, s.public)
@@ -383,7 +383,7 @@ func TestInChromiumAnImageOrAFrameOnAnotherSitePlantsNothingAndANavigationIsLogg
 func TestTheDashboardShowsRefusedRequestsByReason(t *testing.T) {
 	t.Parallel()
 	ctx := browser(t)
-	s := startStack(t)
+	s := startStackInProcess(t)
 	for i := 0; i < 3; i++ {
 		send(t, "POST", s.public+"/glp-s2s-conversion", map[string]string{"Authorization": "Bearer nope"}, `{"glpClickId":"x"}`)
 	}

@@ -66,7 +66,8 @@ func freePort(t *testing.T) string {
 	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
 }
 
-// lockedBuffer collects a child's output while it runs.
+// lockedBuffer collects what several goroutines write: a child's output,
+// an in-process sidecar's log.
 type lockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer

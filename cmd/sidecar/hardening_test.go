@@ -457,7 +457,7 @@ func TestStartUpWarnsOfACleartextUpstream(t *testing.T) {
 
 func TestOutboxShowQuotesControlCharacters(t *testing.T) {
 	t.Parallel()
-	s := startStack(t)
+	s := startStackInProcess(t)
 	id := s.convert(t, `{"glpClickId":"ctl-1","conversion_id":"C-\u001b[2J\n{\"level\":\"ERROR\",\"msg\":\"fake\"}"}`)
 	for _, args := range [][]string{{"show", id}, {"list"}} {
 		out, err := sidecarCmd(t, []string{"GLP_DB_PATH=" + s.db}, append([]string{"outbox"}, args...)...).CombinedOutput()

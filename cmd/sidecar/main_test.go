@@ -6,13 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,9 +23,15 @@ import (
 	"github.com/glpwinner/glp-sidecar/internal/pgtest"
 )
 
-// binary is the sidecar built once for the tests that run it as a child
-// process, the way users and containers do.
-var binary string
+// binary is the sidecar built for the tests that run it as a child process,
+// the way users and containers do: once per run, by the first of them
+// (buildBinary), in binDir.
+var (
+	binDir     string
+	binary     string
+	buildOnce  sync.Once
+	buildError error
+)
 
 // testParallel is how many tests run at once unless -parallel says: they
 // mostly wait (on child processes, timeouts, backoff, polls, a browser), so
@@ -36,20 +45,39 @@ func TestMain(m *testing.M) {
 	if !parallelSet {
 		flag.Set("test.parallel", strconv.Itoa(testParallel))
 	}
+	if err := loadInProcessConfigs(); err != nil {
+		panic("the in-process tests' configuration: " + err.Error())
+	}
 	dir, err := os.MkdirTemp("", "sidecar-bin")
 	if err != nil {
 		panic(err)
 	}
-	binary = filepath.Join(dir, "sidecar")
-	build := exec.Command("go", "build", "-race", "-o", binary, ".")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		panic("build sidecar: " + err.Error())
-	}
+	binDir = dir
 	code := m.Run()
 	pgtest.Stop() // the PostgreSQL cluster of the fleet tests, if they started one
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// buildBinary builds the child with the race detector, as the test binary
+// itself is: measured on the crash campaign and the bench table, the child's
+// race detector costs about 15 % more CPU than a plain build (once its
+// exit sleep is off, childRace), for races found in serve under SIGKILL.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		out := filepath.Join(binDir, "sidecar")
+		build := exec.Command("go", "build", "-race", "-o", out, ".")
+		if msg, err := build.CombinedOutput(); err != nil {
+			buildError = fmt.Errorf("build sidecar: %v\n%s", err, msg)
+			return
+		}
+		binary = out
+	})
+	if buildError != nil {
+		t.Fatal(buildError)
+	}
+	return binary
 }
 
 // child is a running sidecar process.
@@ -69,7 +97,7 @@ const childRace = "GORACE=atexit_sleep_ms=0"
 // HOME and childRace), so that the developer's own GLP_ variables never leak in.
 func sidecarCmd(t *testing.T, env []string, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
+	cmd := exec.Command(buildBinary(t), args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), childRace}, env...)
 	cmd.Dir = t.TempDir()
 	return cmd
@@ -197,13 +225,18 @@ func httpPost(url, token, body string) (int, error) {
 	return resp.StatusCode, nil
 }
 
-// serveEnv is the least configuration serve needs, on ports the OS picks.
+// baseEnv is the least configuration serve needs, on ports the OS picks,
+// but the outbox file.
+var baseEnv = []string{
+	"GLP_PROVIDER_ID=123", "GLP_API_TOKEN=test-token", "GLP_API_URL=http://127.0.0.1:9",
+	"GLP_LISTEN_ADDR=127.0.0.1:0", "GLP_ADMIN_ADDR=127.0.0.1:0", "GLP_INGEST_TOKEN=" + testIngestToken,
+}
+
+// serveEnv is the least configuration serve needs, with an outbox file of
+// the test's own.
 func serveEnv(t *testing.T, extra ...string) []string {
-	return append([]string{
-		"GLP_PROVIDER_ID=123", "GLP_API_TOKEN=test-token", "GLP_API_URL=http://127.0.0.1:9",
-		"GLP_LISTEN_ADDR=127.0.0.1:0", "GLP_ADMIN_ADDR=127.0.0.1:0", "GLP_DB_PATH=" + filepath.Join(t.TempDir(), "outbox.db"),
-		"GLP_INGEST_TOKEN=" + testIngestToken,
-	}, extra...)
+	env := append(slices.Clone(baseEnv), "GLP_DB_PATH="+filepath.Join(t.TempDir(), "outbox.db"))
+	return append(env, extra...)
 }
 
 // runToExit runs the sidecar until it exits, and returns its exit status

@@ -27,7 +27,7 @@ func runCmd(t *testing.T, env []string, args ...string) (string, string, int) {
 
 func TestHealthcheckTakesABareHostPortAndNeverPanics(t *testing.T) {
 	t.Parallel()
-	s := startStack(t)
+	s := startStackInProcess(t)
 	addr := strings.TrimPrefix(s.admin, "http://")
 	for _, arg := range []string{addr, s.admin, s.admin + "/healthz"} {
 		if out, errs, code := runCmd(t, nil, "healthcheck", arg); code != 0 || strings.TrimSpace(out) != "ok" {
