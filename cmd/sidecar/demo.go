@@ -40,7 +40,12 @@ func runDemo(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
 	}
 	log := config.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
 	mcfg.Tokens[cfg.APIToken.Value()] = cfg.ProviderID // the mock always knows the demo's credentials
-	mock, err := mockglp.New(mockglp.Options{Providers: mcfg.Tokens, DBPath: mcfg.DBPath, SoftMatchWindow: mcfg.SoftMatchWindow, Logger: log.With("component", "mock")})
+	mock, err := mockglp.New(mockglp.Options{
+		Providers:       mcfg.Tokens,
+		DBPath:          mcfg.DBPath,
+		SoftMatchWindow: mcfg.SoftMatchWindow,
+		Logger:          log.With("component", "mock"),
+	})
 	if err != nil {
 		return err
 	}
