@@ -36,7 +36,7 @@ var (
 // testParallel is how many tests run at once unless -parallel says: they
 // mostly wait (on child processes, timeouts, backoff, polls, a browser), so
 // more than the CPUs (go test's default) keeps the CPUs busy.
-const testParallel = 4
+const testParallel = 8
 
 func TestMain(m *testing.M) {
 	flag.Parse()
