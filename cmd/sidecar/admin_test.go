@@ -17,7 +17,8 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// stack is a real mock and a real sidecar serve in front of nothing.
+// stack is a real mock (in this process) and a real sidecar serve in front
+// of nothing.
 type stack struct {
 	mock, public, admin, db string
 	sidecar                 *child
@@ -42,8 +43,7 @@ func (c *child) urls(t *testing.T) []string {
 
 func startStack(t *testing.T, env ...string) stack {
 	t.Helper()
-	mock := start(t, []string{"GLP_MOCK_LISTEN_ADDR=127.0.0.1:0"}, "mock")
-	s := stack{mock: mock.url(t), db: filepath.Join(t.TempDir(), "outbox.db")}
+	s := stack{mock: serveMockInProcess(t), db: filepath.Join(t.TempDir(), "outbox.db")}
 	s.sidecar = start(t, serveEnv(t, append([]string{"GLP_API_URL=" + s.mock, "GLP_DB_PATH=" + s.db,
 		"GLP_RETRY_INITIAL=50ms", "GLP_RETRY_MAX_INTERVAL=200ms"}, env...)...), "serve")
 	u := s.sidecar.urls(t)

@@ -173,8 +173,7 @@ var backendExamples = []backendExample{
 
 func TestEveryBackendExampleGetsItsConversionAttributedToItsClickAndReportsA4xx(t *testing.T) {
 	t.Parallel()
-	mock := start(t, []string{"GLP_MOCK_LISTEN_ADDR=127.0.0.1:0"}, "mock")
-	mockURL := mock.url(t)
+	mockURL := serveMockInProcess(t)
 	for i, ex := range backendExamples {
 		t.Run(ex.name, func(t *testing.T) {
 			needRuntime(t, ex.runtime, ex.install)
@@ -300,8 +299,7 @@ document.getElementById('signup').dispatchEvent(new Event('submit', {cancelable:
 func TestTheGlpJsExampleOnAnotherOriginGetsItsConversionAttributedAndReportsA4xx(t *testing.T) {
 	t.Parallel()
 	ctx := browser(t)
-	mock := start(t, []string{"GLP_MOCK_LISTEN_ADDR=127.0.0.1:0"}, "mock")
-	mockURL := mock.url(t)
+	mockURL := serveMockInProcess(t)
 	var sidecarURL string
 	dir := examplesDir(t, "glpjs")
 	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -349,8 +347,7 @@ func TestTheGlpJsExampleOnAnotherOriginGetsItsConversionAttributedAndReportsA4xx
 func TestTheGuidesHybridExampleBehindTheSidecarGetsItsConversionAttributedAndReportsA4xx(t *testing.T) {
 	t.Parallel()
 	ctx := browser(t)
-	mock := start(t, []string{"GLP_MOCK_LISTEN_ADDR=127.0.0.1:0"}, "mock")
-	mockURL := mock.url(t)
+	mockURL := serveMockInProcess(t)
 	app := httptest.NewServer(http.FileServer(http.Dir(examplesDir(t, "hybrid"))))
 	defer app.Close()
 	sc := start(t, serveEnv(t, "GLP_API_URL="+mockURL, "GLP_APP_URL="+app.URL), "serve")
@@ -399,8 +396,7 @@ func TestTheNextJSExampleKeepsTheClickIdAndForwardsTheConversion(t *testing.T) {
 	t.Parallel()
 	ctx := browser(t)
 	needRuntime(t, "npm", "apt-get install -y nodejs npm")
-	mock := start(t, []string{"GLP_MOCK_LISTEN_ADDR=127.0.0.1:0"}, "mock")
-	mockURL := mock.url(t)
+	mockURL := serveMockInProcess(t)
 	// Next.js reaches the sidecar from this host: its X-Forwarded-For and -Host are believed.
 	sc := start(t, serveEnv(t, "GLP_API_URL="+mockURL, "GLP_TRUSTED_PROXIES=127.0.0.1/32"), "serve")
 	sidecarURL := sc.url(t)

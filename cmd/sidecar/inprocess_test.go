@@ -59,9 +59,9 @@ func loadInProcessConfigs() error {
 	return err
 }
 
-// startStackInProcess is startStack with the mock and the sidecar in this
-// process, the sidecar through Main: for the tests that neither signal the
-// sidecar nor read what it prints.
+// startStackInProcess is startStack with the sidecar in this process too,
+// through Main: for the tests that neither signal the sidecar nor read what
+// it prints.
 func startStackInProcess(t *testing.T) stack {
 	t.Helper()
 	s := stack{mock: serveMockInProcess(t), db: filepath.Join(t.TempDir(), "outbox.db")}
@@ -94,7 +94,8 @@ func serveInProcess(t *testing.T, cfg config.Config) *Main {
 }
 
 // serveMockInProcess runs the mock upstream (mockConfig's providers, in
-// memory) on a port the OS picks until the test ends, and returns its URL.
+// memory) on a port the OS picks until the test ends, and returns its URL:
+// the mock of every test that does not kill it or give it an environment.
 func serveMockInProcess(t *testing.T) string {
 	t.Helper()
 	mock, err := mockglp.New(mockglp.Options{

@@ -286,8 +286,7 @@ func TestServeAcceptsOnBothPathsAndStopsCleanly(t *testing.T) {
 
 func TestWaitAnswersWithTheUpstreamsOutcome(t *testing.T) {
 	t.Parallel()
-	mock := start(t, []string{"GLP_MOCK_LISTEN_ADDR=127.0.0.1:0"}, "mock")
-	upURL := mock.url(t)
+	upURL := serveMockInProcess(t)
 	c := start(t, serveEnv(t, "GLP_API_URL="+upURL), "serve")
 	base := c.url(t)
 	tests := []struct {
