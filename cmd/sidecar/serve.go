@@ -148,7 +148,7 @@ func (m *Main) Done() <-chan struct{} {
 	return m.running.Done()
 }
 
-// PublicAddr and AdminAddr are the listeners' addresses, once Run returned.
+// PublicAddr is the public listener's address, once Run returned.
 func (m *Main) PublicAddr() string { return m.public.Addr().String() }
 
 // AdminAddr is the admin listener's address, once Run returned.
