@@ -34,7 +34,7 @@ func adminServer(t *testing.T, store func(*outbox.Outbox) admin.Store) *httptest
 		t.Fatal(err)
 	}
 	s := store(box)
-	srv, err := admin.New(admin.Options{Store: s, Relay: relay{}, Metrics: admin.NewMetrics(s, relay{}.Status, nil)})
+	srv, err := admin.New(admin.Options{Store: s, Relay: relay{}, Metrics: watching(s, relay{})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,4 +71,12 @@ func TestTheAdminAPIAnswersErrorsByTheirCode(t *testing.T) {
 			t.Errorf("GET %s: %d %s %v, want %d %s", tt.url, resp.StatusCode, b, resp.Header, tt.status, tt.body)
 		}
 	}
+}
+
+// watching is the metrics of a sidecar whose outbox is store and whose
+// relay is rl.
+func watching(store admin.StatsSource, rl admin.StatusSource) *admin.Metrics {
+	m := admin.NewMetrics(nil)
+	m.Watch(store, rl)
+	return m
 }

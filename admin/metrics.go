@@ -33,32 +33,31 @@ type Metrics struct {
 
 	refusedMu     sync.Mutex
 	refusedCounts map[string]int // the refused counter's values, for the stats API
+
+	now func() time.Time // the oldest queued event's age, at scrape time
 }
 
-// StatsSource gives the outbox's counts and the relay's state at scrape time.
+// StatsSource gives the outbox's counts at scrape time.
 type StatsSource interface {
 	Stats(ctx context.Context) (sidecar.Stats, error)
 }
 
-// StatsFunc is a StatsSource; it lets the metrics exist before the outbox,
-// which reports its commits to them.
-type StatsFunc func(ctx context.Context) (sidecar.Stats, error)
-
-// Stats calls f.
-func (f StatsFunc) Stats(ctx context.Context) (sidecar.Stats, error) { return f(ctx) }
-
-// StatusSource gives the relay's state.
+// StatusSource gives the relay's state at scrape time.
 type StatusSource interface {
 	Status() sidecar.RelayStatus
 }
 
-// NewMetrics registers the sidecar's metrics, Go's and the process's. The
-// relay's status is read at scrape time.
-func NewMetrics(store StatsSource, relay func() sidecar.RelayStatus, now func() time.Time) *Metrics {
+// NewMetrics registers the sidecar's counters, Go's and the process's: what
+// the outbox, the relay, ingest and capture report as it happens, so it
+// exists before them. The outbox's counts and the relay's state, read at
+// scrape time, join once those exist (Watch). now is the clock of the
+// oldest queued event's age (nil: time.Now).
+func NewMetrics(now func() time.Time) *Metrics {
 	if now == nil {
 		now = time.Now
 	}
 	m := &Metrics{
+		now: now,
 		reg: prometheus.NewRegistry(),
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "conversions_received_total",
@@ -100,9 +99,14 @@ func NewMetrics(store StatsSource, relay func() sidecar.RelayStatus, now func() 
 	m.refusedCounts = map[string]int{}
 	m.reg.MustRegister(m.refused, m.dropped)
 	m.reg.MustRegister(m.received, m.deliveries, m.delivery, m.requests, m.commits, m.batch,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&stateCollector{store: store, relay: relay, now: now})
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// Watch has every scrape read the outbox's counts and the relay's state.
+// Call it once, before the metrics are served: a second call panics.
+func (m *Metrics) Watch(store StatsSource, relay StatusSource) {
+	m.reg.MustRegister(&stateCollector{store: store, relay: relay, now: m.now})
 }
 
 // Handler serves the metrics in Prometheus's text format.
@@ -203,7 +207,7 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 // stateCollector reads the outbox and the relay at scrape time.
 type stateCollector struct {
 	store StatsSource
-	relay func() sidecar.RelayStatus
+	relay StatusSource
 	now   func() time.Time
 }
 
@@ -247,7 +251,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(burstDesc, prometheus.GaugeValue, burst)
 	}
 	ch <- prometheus.MustNewConstMetric(scrapeDesc, prometheus.GaugeValue, failed)
-	rs := c.relay()
+	rs := c.relay.Status()
 	for _, mode := range []sidecar.RelayMode{sidecar.RelayRunning, sidecar.RelayBackingOff, sidecar.RelayPaused} {
 		v := 0.0
 		if rs.Mode == mode {

@@ -41,13 +41,26 @@ func TestTheAlertRulesAreValidAndFireWhenTheirUnitTestsSay(t *testing.T) {
 	promtool(t, "test", "rules", "prometheus/alerts_test.yaml")
 }
 
+// emptyOutbox is an outbox with no events; runningRelay a relay that runs.
+type (
+	emptyOutbox  struct{}
+	runningRelay struct{}
+)
+
+func (emptyOutbox) Stats(context.Context) (sidecar.Stats, error) {
+	return sidecar.Stats{States: map[sidecar.State]int{}}, nil
+}
+
+func (runningRelay) Status() sidecar.RelayStatus {
+	return sidecar.RelayStatus{Mode: sidecar.RelayRunning}
+}
+
 // exposed is every series name a real sidecar's /metrics shows once each
 // metric has been observed, with the histograms' _bucket, _sum and _count.
 func exposed(t *testing.T) map[string]bool {
 	t.Helper()
-	m := admin.NewMetrics(admin.StatsFunc(func(context.Context) (sidecar.Stats, error) {
-		return sidecar.Stats{States: map[sidecar.State]int{}}, nil
-	}), func() sidecar.RelayStatus { return sidecar.RelayStatus{Mode: sidecar.RelayRunning} }, nil)
+	m := admin.NewMetrics(nil)
+	m.Watch(emptyOutbox{}, runningRelay{})
 	m.Received("/glp-s2s-conversion", "queued")
 	m.Attempted("delivered", 201, time.Millisecond)
 	m.Committed(1, time.Millisecond)

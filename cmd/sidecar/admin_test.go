@@ -17,7 +17,8 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// stack is a real mock and a real sidecar serve in front of nothing.
+// stack is a real mock (in this process) and a real sidecar serve in front
+// of nothing.
 type stack struct {
 	mock, public, admin, db string
 	sidecar                 *child
@@ -42,8 +43,7 @@ func (c *child) urls(t *testing.T) []string {
 
 func startStack(t *testing.T, env ...string) stack {
 	t.Helper()
-	mock := start(t, []string{"GLP_MOCK_LISTEN_ADDR=127.0.0.1:0"}, "mock")
-	s := stack{mock: mock.url(t), db: filepath.Join(t.TempDir(), "outbox.db")}
+	s := stack{mock: serveMockInProcess(t), db: filepath.Join(t.TempDir(), "outbox.db")}
 	s.sidecar = start(t, serveEnv(t, append([]string{"GLP_API_URL=" + s.mock, "GLP_DB_PATH=" + s.db,
 		"GLP_RETRY_INITIAL=50ms", "GLP_RETRY_MAX_INTERVAL=200ms"}, env...)...), "serve")
 	u := s.sidecar.urls(t)
@@ -79,7 +79,8 @@ func (s stack) convert(t *testing.T, body string) string {
 }
 
 func TestTheAdminAPIAnswersWhereEveryConversionIs(t *testing.T) {
-	s := startStack(t)
+	t.Parallel()
+	s := startStackInProcess(t)
 	delivered := s.convert(t, `{"glpClickId":"adm-1","conversion_id":"A-1"}`)
 	rejected := s.convert(t, `{"email":"nobody@example.com"}`)
 
@@ -148,6 +149,7 @@ func waitFor(t *testing.T, ok func() bool) {
 }
 
 func TestTheAdminTokenGuardsTheAPIAndTheDashboard(t *testing.T) {
+	t.Parallel()
 	s := startStack(t, "GLP_ADMIN_TOKEN=admin-secret-0123456789")
 	for _, path := range []string{"/admin/", "/admin/api/stats", "/admin/api/events"} {
 		if code, _, _ := call(t, "GET", s.admin+path, "", ""); code != 401 {
@@ -179,7 +181,8 @@ func TestTheAdminTokenGuardsTheAPIAndTheDashboard(t *testing.T) {
 }
 
 func TestMetricsUseBoundedLabels(t *testing.T) {
-	s := startStack(t)
+	t.Parallel()
+	s := startStackInProcess(t)
 	s.convert(t, `{"glpClickId":"metric-click-1","email":"m@example.com"}`)
 	call(t, "POST", s.public+"/glp-s2s-conversion", "", `{"glpClickId":"bad id"}`)
 	resp, err := http.Get(s.admin + "/metrics")
@@ -222,7 +225,8 @@ func TestMetricsUseBoundedLabels(t *testing.T) {
 }
 
 func TestTheOutboxCommandsWorkWhileServeRuns(t *testing.T) {
-	s := startStack(t)
+	t.Parallel()
+	s := startStackInProcess(t)
 	delivered := s.convert(t, `{"glpClickId":"cli-1","email":"pat@example.com","conversion_id":"C-1"}`)
 	rejected := s.convert(t, `{"email":"nobody@example.com"}`)
 	env := []string{"GLP_DB_PATH=" + s.db}
@@ -272,7 +276,8 @@ func TestTheOutboxCommandsWorkWhileServeRuns(t *testing.T) {
 }
 
 func TestHealthcheckAsksTheAdminListener(t *testing.T) {
-	s := startStack(t)
+	t.Parallel()
+	s := startStackInProcess(t)
 	addr := strings.TrimPrefix(s.admin, "http://")
 	if code := exitStatus(sidecarCmd(t, []string{"GLP_ADMIN_ADDR=" + addr}, "healthcheck").Run()); code != 0 {
 		t.Errorf("healthy: exit %d", code)
@@ -299,6 +304,7 @@ func startDemo(t *testing.T) (landing, dashboard, mockPage string) {
 }
 
 func TestTheDemoRunsOnEmbeddedDefaults(t *testing.T) {
+	t.Parallel()
 	landing, dashboard, mockPage := startDemo(t)
 	resp, err := http.Get(landing)
 	if err != nil {
@@ -328,8 +334,9 @@ func TestTheDemoRunsOnEmbeddedDefaults(t *testing.T) {
 }
 
 func TestTheDashboardShowsEventsAndRetriesThem(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
-	s := startStack(t)
+	s := startStackInProcess(t)
 	s.convert(t, `{"glpClickId":"dash-ok","conversion_id":"D-1"}`)
 	call(t, "POST", s.mock+"/_mock/faults", "", `{"status":400}`) // the next call is refused for good
 	rejected := s.convert(t, `{"glpClickId":"dash-refused","conversion_id":"D-2"}`)
@@ -366,8 +373,9 @@ func TestTheDashboardShowsEventsAndRetriesThem(t *testing.T) {
 // test counts the page's own calls and hides the tab as the browser does, by
 // document.hidden and a visibilitychange event.
 func TestTheDashboardStopsAskingWhileItsTabIsHidden(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
-	s := startStack(t)
+	s := startStackInProcess(t)
 	tab, cancel := context.WithTimeout(ctx, 40*time.Second)
 	defer cancel()
 	// The count starts in the same turn of the page's event loop that hides
@@ -402,6 +410,7 @@ func TestTheDashboardStopsAskingWhileItsTabIsHidden(t *testing.T) {
 }
 
 func TestBenchPrintsTheTable(t *testing.T) {
+	t.Parallel()
 	cmd := sidecarCmd(t, nil, "bench", "--connections", "4", "--duration", "1s", "--rounds", "2", "--backlog", "300")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

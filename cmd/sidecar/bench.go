@@ -66,7 +66,26 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer os.RemoveAll(dir)
 	if *flood {
-		return bench.Flood(ctx, bench.FloodOptions{Exe: exe, Connections: levels[0], FloodConns: 16, Duration: *dur / time.Duration(*rounds), Rounds: *rounds, Dir: dir, Out: stdout})
+		return bench.Flood(ctx, bench.FloodOptions{
+			Exe:         exe,
+			Connections: levels[0],
+			FloodConns:  16,
+			Duration:    *dur / time.Duration(*rounds),
+			Rounds:      *rounds,
+			Dir:         dir,
+			Out:         stdout,
+		})
 	}
-	return bench.Run(ctx, bench.Options{Exe: exe, Connections: levels, Duration: *dur, Rounds: *rounds, Backlog: *backlog, Workers: *workers, Dir: dir, DBURL: *dbURL, Fleet: *fleet, Out: stdout})
+	return bench.Run(ctx, bench.Options{
+		Exe:         exe,
+		Connections: levels,
+		Duration:    *dur,
+		Rounds:      *rounds,
+		Backlog:     *backlog,
+		Workers:     *workers,
+		Dir:         dir,
+		DBURL:       *dbURL,
+		Fleet:       *fleet,
+		Out:         stdout,
+	})
 }

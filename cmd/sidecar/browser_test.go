@@ -116,9 +116,9 @@ func awaitConversion(t *testing.T, mockURL, click string) map[string]any {
 }
 
 func TestABrowserSignupIsAttributedToItsClick(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
-	mock := start(t, []string{"GLP_MOCK_LISTEN_ADDR=127.0.0.1:0"}, "mock")
-	mockURL := mock.url(t)
+	mockURL := serveMockInProcess(t)
 	var sidecarURL atomic.Value
 	app := httptest.NewServer(signupApp(&sidecarURL))
 	defer app.Close()

@@ -119,6 +119,7 @@ func acknowledge(client *http.Client, base string, c *campaignConv) bool {
 }
 
 func TestTheCrashCampaignAccountsForEveryEventExactly(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("the crash campaign takes a few minutes")
 	}

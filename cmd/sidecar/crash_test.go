@@ -19,6 +19,7 @@ import (
 )
 
 func TestAcknowledgedEventsReachTheUpstreamExactlyOnceThroughSIGKILLs(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("crash test")
 	}

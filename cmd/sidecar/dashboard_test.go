@@ -18,6 +18,7 @@ import (
 // admin's Origin and non-simple-request checks. With SCREENSHOT_DIR set it
 // saves what the operator sees there.
 func TestTheDashboardShowsWhyDeliveryIsPaused(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	const adminToken = "dashboard-admin-token-4f5e6d7c"
 	s := startStack(t, "GLP_API_TOKEN=a-rotated-token-glp-winner-refuses", "GLP_ADMIN_TOKEN="+adminToken)

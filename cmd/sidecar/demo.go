@@ -40,7 +40,12 @@ func runDemo(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
 	}
 	log := config.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
 	mcfg.Tokens[cfg.APIToken.Value()] = cfg.ProviderID // the mock always knows the demo's credentials
-	mock, err := mockglp.New(mockglp.Options{Providers: mcfg.Tokens, DBPath: mcfg.DBPath, SoftMatchWindow: mcfg.SoftMatchWindow, Logger: log.With("component", "mock")})
+	mock, err := mockglp.New(mockglp.Options{
+		Providers:       mcfg.Tokens,
+		DBPath:          mcfg.DBPath,
+		SoftMatchWindow: mcfg.SoftMatchWindow,
+		Logger:          log.With("component", "mock"),
+	})
 	if err != nil {
 		return err
 	}
@@ -52,11 +57,19 @@ func runDemo(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
 	serveUntilDone(gctx, g, mockLn, mock, log)
 	serveUntilDone(gctx, g, appLn, &app, log)
 	g.Go(func() error {
-		return serve(gctx, cfg, log.With("component", "sidecar"), io.Discard, func(public, admin string) {
-			dashboard := "http://" + admin + "/admin/"
-			app.set(demo.Handler(demo.Options{DashboardURL: dashboard, MockURL: mockURL,
-				SessionURL: "http://" + mockLn.Addr().String() + "/api/track/v1/session", ProviderID: cfg.ProviderID}))
-			fmt.Fprintf(stdout, `
+		sc := NewMain(cfg, log, io.Discard)
+		if err := sc.Run(gctx); err != nil {
+			sc.Close()
+			return err
+		}
+		dashboard := "http://" + sc.AdminAddr() + "/admin/"
+		app.set(demo.Handler(demo.Options{
+			DashboardURL: dashboard,
+			MockURL:      mockURL,
+			SessionURL:   "http://" + mockLn.Addr().String() + "/api/track/v1/session",
+			ProviderID:   cfg.ProviderID,
+		}))
+		fmt.Fprintf(stdout, `
 glp-sidecar demo: a provider app behind the sidecar, relaying to a mock GLP Winner.
 
   1. Land from an affiliate link:  http://%s/?glp_click_id=%s
@@ -65,8 +78,12 @@ glp-sidecar demo: a provider app behind the sidecar, relaying to a mock GLP Winn
   3. The mock GLP Winner:          %s
 
 Outbox: %s. Stop with Ctrl-C.
-`, public, sampleClickID(), dashboard, mockURL, cfg.DBPath)
-		})
+`, sc.PublicAddr(), sampleClickID(), dashboard, mockURL, cfg.DBPath)
+		select {
+		case <-gctx.Done():
+		case <-sc.Done():
+		}
+		return sc.Close()
 	})
 	return g.Wait()
 }

@@ -14,6 +14,7 @@ import (
 // The demo as a new user meets it, in a browser: the README's first command,
 // then the landing URL it prints.
 func TestTheDemosSignUpIsDeliveredDirectToItsClickAndItsPagesFollowTheAnswer(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	landing, dashboard, mockPage := startDemo(t)
 	mockURL := strings.TrimSuffix(mockPage, "/_mock/")

@@ -128,6 +128,7 @@ func (s stack) settled(t *testing.T, id string) map[string]any {
 }
 
 func TestACrossSiteImagePlantsNoClickAndALaterOrganicConversionIsNotCreditedToIt(t *testing.T) {
+	t.Parallel()
 	s := edgeStack(t)
 	const ip, ua = "203.0.113.10", "Victim/1.0"
 	status, _, h := send(t, "GET", s.public+"/any?glp_click_id=planted-img", visitor(ip, ua, imageTag), "")
@@ -156,6 +157,7 @@ func TestACrossSiteImagePlantsNoClickAndALaterOrganicConversionIsNotCreditedToIt
 }
 
 func TestANavigationIsRecordedAndWithTheLocalMatchOnMatched(t *testing.T) {
+	t.Parallel()
 	s := edgeStack(t)
 	const ip, ua = "203.0.113.20", "Patient/2.0"
 	_, _, h := send(t, "GET", s.public+"/landing?glp_click_id=aff-nav-1", visitor(ip, ua, navigate), "")
@@ -184,6 +186,7 @@ func TestANavigationIsRecordedAndWithTheLocalMatchOnMatched(t *testing.T) {
 }
 
 func TestTheLocalMatchIsOffByDefaultAndTheIngestTokenComesFromAFile(t *testing.T) {
+	t.Parallel()
 	file := filepath.Join(t.TempDir(), "ingest-token")
 	os.WriteFile(file, []byte("file-ingest-token-0123456789\n"), 0o600)
 	s := startStack(t, "GLP_TRUSTED_PROXIES=127.0.0.0/8", "GLP_INGEST_TOKEN=", "GLP_INGEST_TOKEN_FILE="+file)
@@ -204,6 +207,7 @@ func TestTheLocalMatchIsOffByDefaultAndTheIngestTokenComesFromAFile(t *testing.T
 }
 
 func TestABrowserCallsWaitIsAnsweredAtOnceWithNoUpstreamFields(t *testing.T) {
+	t.Parallel()
 	s := edgeStack(t)
 	// The mock answers after 2 s: a call that waited up to 30 s would get
 	// its answer.
@@ -225,6 +229,7 @@ func TestABrowserCallsWaitIsAnsweredAtOnceWithNoUpstreamFields(t *testing.T) {
 }
 
 func TestABrowserCallsIPIsNotWhatReachesTheMock(t *testing.T) {
+	t.Parallel()
 	s := edgeStack(t)
 	code, out, _ := send(t, "POST", s.public+"/glp-s2s-conversion", visitor("203.0.113.40", "B/1", nil),
 		`{"glpClickId":"ip-browser","ip":"198.51.100.99"}`)
@@ -242,6 +247,7 @@ func TestABrowserCallsIPIsNotWhatReachesTheMock(t *testing.T) {
 }
 
 func TestABrowserCallKeyedORDER9DoesNotStopTheServerCallKeyedORDER9(t *testing.T) {
+	t.Parallel()
 	s := edgeStack(t)
 	code, out, _ := send(t, "POST", s.public+"/glp-s2s-conversion", visitor("203.0.113.50", "Attacker/1", nil),
 		`{"glpClickId":"attacker-9","conversion_id":"ORDER-9"}`)
@@ -258,6 +264,7 @@ func TestABrowserCallKeyedORDER9DoesNotStopTheServerCallKeyedORDER9(t *testing.T
 }
 
 func TestAWrongIngestTokenIs401AndNothingReachesTheMock(t *testing.T) {
+	t.Parallel()
 	s := edgeStack(t)
 	for _, auth := range []string{"Bearer " + testIngestToken + "x", "Bearer test-token", "Basic " + testIngestToken, "Bearer"} {
 		code, out, h := send(t, "POST", s.public+"/glp-s2s-conversion?wait=5s", map[string]string{"Authorization": auth},
@@ -288,6 +295,7 @@ func TestAWrongIngestTokenIs401AndNothingReachesTheMock(t *testing.T) {
 }
 
 func TestALandingFloodFromOneAddressLeavesAHandfulWhileSixtyAddressesAreAllKept(t *testing.T) {
+	t.Parallel()
 	s := edgeStack(t)
 	for i := 0; i < 1600; i++ {
 		send(t, "GET", fmt.Sprintf("%s/?glp_click_id=flood-%d", s.public, i), visitor("203.0.113.66", "Flood/1", navigate), "")
@@ -320,6 +328,7 @@ func TestALandingFloodFromOneAddressLeavesAHandfulWhileSixtyAddressesAreAllKept(
 }
 
 func TestBenchFloodPrintsTheAcceptRateBesideEachFlood(t *testing.T) {
+	t.Parallel()
 	cmd := sidecarCmd(t, nil, "bench", "--flood", "--connections", "4", "--duration", "2s", "--rounds", "1")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -341,8 +350,9 @@ func TestBenchFloodPrintsTheAcceptRateBesideEachFlood(t *testing.T) {
 // point at a landing URL plant nothing; a navigation is logged as a
 // top-level landing.
 func TestInChromiumAnImageOrAFrameOnAnotherSitePlantsNothingAndANavigationIsLogged(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
-	s := startStack(t)
+	s := startStackInProcess(t)
 	attacker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `<!doctype html><html><body><img id="img" src="%[1]s/?glp_click_id=planted-img">
 <iframe src="%[1]s/?glp_click_id=planted-frame"></iframe><p id="done">page</p></body></html>`, s.public)
@@ -371,8 +381,9 @@ func TestInChromiumAnImageOrAFrameOnAnotherSitePlantsNothingAndANavigationIsLogg
 }
 
 func TestTheDashboardShowsRefusedRequestsByReason(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
-	s := startStack(t)
+	s := startStackInProcess(t)
 	for i := 0; i < 3; i++ {
 		send(t, "POST", s.public+"/glp-s2s-conversion", map[string]string{"Authorization": "Bearer nope"}, `{"glpClickId":"x"}`)
 	}

@@ -66,7 +66,8 @@ func freePort(t *testing.T) string {
 	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
 }
 
-// lockedBuffer collects a child's output while it runs.
+// lockedBuffer collects what several goroutines write: a child's output,
+// an in-process sidecar's log.
 type lockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -171,8 +172,8 @@ var backendExamples = []backendExample{
 }
 
 func TestEveryBackendExampleGetsItsConversionAttributedToItsClickAndReportsA4xx(t *testing.T) {
-	mock := start(t, []string{"GLP_MOCK_LISTEN_ADDR=127.0.0.1:0"}, "mock")
-	mockURL := mock.url(t)
+	t.Parallel()
+	mockURL := serveMockInProcess(t)
 	for i, ex := range backendExamples {
 		t.Run(ex.name, func(t *testing.T) {
 			needRuntime(t, ex.runtime, ex.install)
@@ -296,9 +297,9 @@ const submitInvalid = `document.getElementById('email').value = 'not-an-email';
 document.getElementById('signup').dispatchEvent(new Event('submit', {cancelable: true}));`
 
 func TestTheGlpJsExampleOnAnotherOriginGetsItsConversionAttributedAndReportsA4xx(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
-	mock := start(t, []string{"GLP_MOCK_LISTEN_ADDR=127.0.0.1:0"}, "mock")
-	mockURL := mock.url(t)
+	mockURL := serveMockInProcess(t)
 	var sidecarURL string
 	dir := examplesDir(t, "glpjs")
 	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -344,9 +345,9 @@ func TestTheGlpJsExampleOnAnotherOriginGetsItsConversionAttributedAndReportsA4xx
 }
 
 func TestTheGuidesHybridExampleBehindTheSidecarGetsItsConversionAttributedAndReportsA4xx(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
-	mock := start(t, []string{"GLP_MOCK_LISTEN_ADDR=127.0.0.1:0"}, "mock")
-	mockURL := mock.url(t)
+	mockURL := serveMockInProcess(t)
 	app := httptest.NewServer(http.FileServer(http.Dir(examplesDir(t, "hybrid"))))
 	defer app.Close()
 	sc := start(t, serveEnv(t, "GLP_API_URL="+mockURL, "GLP_APP_URL="+app.URL), "serve")
@@ -392,10 +393,10 @@ func hybridSignUp(t *testing.T, ctx context.Context, mockURL, front, click, emai
 // Next.js example (npm ci, next build: about half a minute) with the
 // hybrid page in its public/, and signs up through its rewrite.
 func TestTheNextJSExampleKeepsTheClickIdAndForwardsTheConversion(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	needRuntime(t, "npm", "apt-get install -y nodejs npm")
-	mock := start(t, []string{"GLP_MOCK_LISTEN_ADDR=127.0.0.1:0"}, "mock")
-	mockURL := mock.url(t)
+	mockURL := serveMockInProcess(t)
 	// Next.js reaches the sidecar from this host: its X-Forwarded-For and -Host are believed.
 	sc := start(t, serveEnv(t, "GLP_API_URL="+mockURL, "GLP_TRUSTED_PROXIES=127.0.0.1/32"), "serve")
 	sidecarURL := sc.url(t)

@@ -147,6 +147,7 @@ func openFleetStore(t *testing.T, url string) *postgres.Store {
 // is in the click log the other shows; a conversion accepted by one is
 // delivered by the fleet.
 func TestTwoSidecarsOnOneDatabaseShareKeysAndClicks(t *testing.T) {
+	t.Parallel()
 	url := pgtest.URL(t)
 	up := newCountingUpstream(t)
 	a := start(t, fleetEnv(t, url, up.srv.URL), "serve").urls(t)
@@ -201,6 +202,7 @@ func TestTwoSidecarsOnOneDatabaseShareKeysAndClicks(t *testing.T) {
 // two sidecars at the same time: the upstream counts POSTs in flight per
 // click id (answers are slowed to 40 ms so that a double claim would show).
 func TestAFleetUnderLoadWithASIGKILLDeliversEveryAcknowledgedEventOnce(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("fleet crash test")
 	}
@@ -283,6 +285,7 @@ func TestAFleetUnderLoadWithASIGKILLDeliversEveryAcknowledgedEventOnce(t *testin
 // lease runs out, so its first attempt may have landed, and it is sent
 // again: GLP Winner's 200 duplicate then ends it delivered.)
 func TestPostgreSQLStoppedMidLoadGives503sAndTheSidecarRecovers(t *testing.T) {
+	t.Parallel()
 	cluster := pgtest.Own(t)
 	url := cluster.Database(t)
 	up := newCountingUpstream(t)
@@ -380,6 +383,7 @@ func TestPostgreSQLStoppedMidLoadGives503sAndTheSidecarRecovers(t *testing.T) {
 }
 
 func TestABadDatabaseURLExitsTwoNamingTheVariableNotItsValue(t *testing.T) {
+	t.Parallel()
 	for _, raw := range []string{"mysql://user:hunter2@db/glp", "postgres://user:hunter2@/glp", "postgres://user:hunter2@db:port/glp"} {
 		cmd := sidecarCmd(t, serveEnv(t, "GLP_DB_URL="+raw), "serve")
 		var stderr bytes.Buffer
@@ -397,6 +401,7 @@ func TestABadDatabaseURLExitsTwoNamingTheVariableNotItsValue(t *testing.T) {
 // The operator's commands read and change the fleet's outbox with
 // --db-url, as they do the file with --db.
 func TestTheOutboxCommandsWorkOnTheFleetsDatabase(t *testing.T) {
+	t.Parallel()
 	url := pgtest.URL(t)
 	store := openFleetStore(t, url)
 	a, err := store.Append(context.Background(), sidecar.NewEvent{Key: "k1", Conversion: sidecar.Conversion{ClickID: "cli-click", Email: "pat@example.com"}})
@@ -446,6 +451,7 @@ func TestTheOutboxCommandsWorkOnTheFleetsDatabase(t *testing.T) {
 // outbox on PostgreSQL (a schema per run, dropped after it), and the
 // fleet's delivery rate with one and two sidecars.
 func TestBenchOnPostgreSQLPrintsTheSameTableAndTheFleetRow(t *testing.T) {
+	t.Parallel()
 	url := pgtest.URL(t)
 	cmd := sidecarCmd(t, nil, "bench", "--db-url", url, "--connections", "4", "--duration", "1s", "--rounds", "2", "--backlog", "300", "--fleet", "400")
 	var out, errb bytes.Buffer
@@ -482,6 +488,7 @@ func TestBenchOnPostgreSQLPrintsTheSameTableAndTheFleetRow(t *testing.T) {
 // after it, and a second run copies nothing. While a sidecar still
 // delivers from the file, it refuses.
 func TestOutboxMigrateCopiesTheFilesEventsToPostgreSQL(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "outbox.db")
 	file, err := outbox.Open(outbox.Options{Path: path})
@@ -567,6 +574,7 @@ func passwordOf(t *testing.T, raw string) string {
 // only relay worker and its claims are stuck on an upstream that does not
 // answer, so the second one, free, takes the event.
 func TestAWaitAtOneSidecarEndsWithTheAnswerAnotherSidecarGot(t *testing.T) {
+	t.Parallel()
 	url := pgtest.URL(t)
 	up := newCountingUpstream(t)
 	stuck := make(chan struct{})

@@ -56,6 +56,7 @@ func (c *child) stop(t *testing.T) string {
 }
 
 func TestReadyzStaysUpWhileAWrongTokenPausesTheRelay(t *testing.T) {
+	t.Parallel()
 	s := startStack(t, "GLP_API_TOKEN=a-token-glp-winner-does-not-know")
 	call(t, "POST", s.public+"/glp-s2s-conversion", "", `{"glpClickId":"paused-1","conversion_id":"P-1"}`)
 	waitFor(t, func() bool {
@@ -114,6 +115,7 @@ func echoUpstream(t *testing.T) *httptest.Server {
 }
 
 func TestAnEchoingUpstreamLeavesTheTokenNowhere(t *testing.T) {
+	t.Parallel()
 	const token, ingest = "tok-ECHOED-9d81c2e4/+=", "ingest-token-0a1b2c3d4e5f"
 	up := echoUpstream(t)
 	db := filepath.Join(t.TempDir(), "outbox.db")
@@ -188,6 +190,7 @@ func TestAnEchoingUpstreamLeavesTheTokenNowhere(t *testing.T) {
 }
 
 func TestTheSessionCookieIsNotTheTokenAndOpensTheAPI(t *testing.T) {
+	t.Parallel()
 	const token = "admin-token-5e6f7a8b9c0d1e2f"
 	var mu sync.Mutex
 	var appCookies []string
@@ -253,6 +256,7 @@ func TestTheSessionCookieIsNotTheTokenAndOpensTheAPI(t *testing.T) {
 }
 
 func TestAForeignHostIsRefusedAndCrossOriginPostsAre403(t *testing.T) {
+	t.Parallel()
 	s := startStack(t, "GLP_ADMIN_HOSTS=sidecar.internal,Admin.Example.COM")
 	s.convert(t, `{"email":"nobody@example.com"}`) // rejected by the mock: something to requeue
 	port := s.admin[strings.LastIndex(s.admin, ":")+1:]
@@ -310,6 +314,7 @@ func TestAForeignHostIsRefusedAndCrossOriginPostsAre403(t *testing.T) {
 }
 
 func TestAShortAdminTokenFileExitsTwoWithoutShowingIt(t *testing.T) {
+	t.Parallel()
 	file := filepath.Join(t.TempDir(), "admin-token")
 	os.WriteFile(file, []byte("sh0rt-s3cret\n"), 0o600)
 	code, stderr := runToExit(t, serveEnv(t, "GLP_ADMIN_TOKEN_FILE="+file), "serve")
@@ -332,6 +337,7 @@ func TestAShortAdminTokenFileExitsTwoWithoutShowingIt(t *testing.T) {
 }
 
 func TestRetentionLeavesNoErasedDataInTheFiles(t *testing.T) {
+	t.Parallel()
 	const email, agent, session = "erase-me-7f3q@example.com", "UniqueAgent/ZQX-9-retained", "sess-9c8b7a-retained"
 	s := startStack(t, "GLP_RETENTION=4s")
 	code, _, _ := get(t, s.public+"/landing?glp_click_id=ret-click-1&q=private", map[string]string{"User-Agent": agent, "Referer": "https://search.example/?q=weight+loss+drug"})
@@ -390,6 +396,7 @@ func TestRetentionLeavesNoErasedDataInTheFiles(t *testing.T) {
 // seconds: the sidecar must end the request rather than hold the connection
 // (and its file descriptor) for as long as the sender likes.
 func TestASlowBodyIsCutOff(t *testing.T) {
+	t.Parallel()
 	c := start(t, serveEnv(t), "serve")
 	pub := strings.TrimPrefix(c.urls(t)[0], "http://")
 	conn, err := net.Dial("tcp", pub)
@@ -430,6 +437,7 @@ func TestASlowBodyIsCutOff(t *testing.T) {
 }
 
 func TestStartUpWarnsOfACleartextUpstream(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		url  string
 		warn bool
@@ -448,7 +456,8 @@ func TestStartUpWarnsOfACleartextUpstream(t *testing.T) {
 }
 
 func TestOutboxShowQuotesControlCharacters(t *testing.T) {
-	s := startStack(t)
+	t.Parallel()
+	s := startStackInProcess(t)
 	id := s.convert(t, `{"glpClickId":"ctl-1","conversion_id":"C-\u001b[2J\n{\"level\":\"ERROR\",\"msg\":\"fake\"}"}`)
 	for _, args := range [][]string{{"show", id}, {"list"}} {
 		out, err := sidecarCmd(t, []string{"GLP_DB_PATH=" + s.db}, append([]string{"outbox"}, args...)...).CombinedOutput()

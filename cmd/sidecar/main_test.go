@@ -5,12 +5,17 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,25 +23,61 @@ import (
 	"github.com/glpwinner/glp-sidecar/internal/pgtest"
 )
 
-// binary is the sidecar built once for the tests that run it as a child
-// process, the way users and containers do.
-var binary string
+// binary is the sidecar built for the tests that run it as a child process,
+// the way users and containers do: once per run, by the first of them
+// (buildBinary), in binDir.
+var (
+	binDir     string
+	binary     string
+	buildOnce  sync.Once
+	buildError error
+)
+
+// testParallel is how many tests run at once unless -parallel says: they
+// mostly wait (on child processes, timeouts, backoff, polls, a browser), so
+// more than the CPUs (go test's default) keeps the CPUs busy.
+const testParallel = 8
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	parallelSet := false
+	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
+	if !parallelSet {
+		flag.Set("test.parallel", strconv.Itoa(testParallel))
+	}
+	if err := loadInProcessConfigs(); err != nil {
+		panic("the in-process tests' configuration: " + err.Error())
+	}
 	dir, err := os.MkdirTemp("", "sidecar-bin")
 	if err != nil {
 		panic(err)
 	}
-	binary = filepath.Join(dir, "sidecar")
-	build := exec.Command("go", "build", "-race", "-o", binary, ".")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		panic("build sidecar: " + err.Error())
-	}
+	binDir = dir
 	code := m.Run()
 	pgtest.Stop() // the PostgreSQL cluster of the fleet tests, if they started one
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// buildBinary builds the child with the race detector, as the test binary
+// itself is: measured on the crash campaign and the bench table, the child's
+// race detector costs about 15 % more CPU than a plain build (once its
+// exit sleep is off, childRace), for races found in serve under SIGKILL.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		out := filepath.Join(binDir, "sidecar")
+		build := exec.Command("go", "build", "-race", "-o", out, ".")
+		if msg, err := build.CombinedOutput(); err != nil {
+			buildError = fmt.Errorf("build sidecar: %v\n%s", err, msg)
+			return
+		}
+		binary = out
+	})
+	if buildError != nil {
+		t.Fatal(buildError)
+	}
+	return binary
 }
 
 // child is a running sidecar process.
@@ -46,12 +87,18 @@ type child struct {
 	stderr *bytes.Buffer
 }
 
-// sidecarCmd prepares the sidecar with only the given environment (plus PATH
-// and HOME), so that the developer's own GLP_ variables never leak in.
+// childRace is the race detector's setting for the child: a race-enabled
+// program sleeps a second at exit by default (for other goroutines to
+// report), which each command and each clean stop of the tests would wait
+// out. A race is still reported, and exits 66.
+const childRace = "GORACE=atexit_sleep_ms=0"
+
+// sidecarCmd prepares the sidecar with only the given environment (plus PATH,
+// HOME and childRace), so that the developer's own GLP_ variables never leak in.
 func sidecarCmd(t *testing.T, env []string, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
+	cmd := exec.Command(buildBinary(t), args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), childRace}, env...)
 	cmd.Dir = t.TempDir()
 	return cmd
 }
@@ -97,6 +144,7 @@ func exitStatus(err error) int {
 // standard error that names the variable; which configurations are bad is
 // config's own test (config.TestABadConfigurationIsAnErrorNamingTheVariable).
 func TestBadConfigurationExitsTwoWithOneLineNamingTheVariable(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		env     []string
@@ -122,6 +170,7 @@ func TestBadConfigurationExitsTwoWithOneLineNamingTheVariable(t *testing.T) {
 }
 
 func TestTheMockShutsDownCleanlyOnSIGTERMAndSIGINT(t *testing.T) {
+	t.Parallel()
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
 			c := start(t, []string{"GLP_MOCK_LISTEN_ADDR=127.0.0.1:0"}, "mock")
@@ -146,6 +195,7 @@ func TestTheMockShutsDownCleanlyOnSIGTERMAndSIGINT(t *testing.T) {
 }
 
 func TestVersionAndHelp(t *testing.T) {
+	t.Parallel()
 	out, err := sidecarCmd(t, nil, "version").Output()
 	if err != nil || !strings.Contains(string(out), "go1.") || !strings.HasPrefix(string(out), "glp-sidecar ") {
 		t.Errorf("version: %q %v", out, err)
@@ -175,13 +225,18 @@ func httpPost(url, token, body string) (int, error) {
 	return resp.StatusCode, nil
 }
 
-// serveEnv is the least configuration serve needs, on ports the OS picks.
+// baseEnv is the least configuration serve needs, on ports the OS picks,
+// but the outbox file.
+var baseEnv = []string{
+	"GLP_PROVIDER_ID=123", "GLP_API_TOKEN=test-token", "GLP_API_URL=http://127.0.0.1:9",
+	"GLP_LISTEN_ADDR=127.0.0.1:0", "GLP_ADMIN_ADDR=127.0.0.1:0", "GLP_INGEST_TOKEN=" + testIngestToken,
+}
+
+// serveEnv is the least configuration serve needs, with an outbox file of
+// the test's own.
 func serveEnv(t *testing.T, extra ...string) []string {
-	return append([]string{
-		"GLP_PROVIDER_ID=123", "GLP_API_TOKEN=test-token", "GLP_API_URL=http://127.0.0.1:9",
-		"GLP_LISTEN_ADDR=127.0.0.1:0", "GLP_ADMIN_ADDR=127.0.0.1:0", "GLP_DB_PATH=" + filepath.Join(t.TempDir(), "outbox.db"),
-		"GLP_INGEST_TOKEN=" + testIngestToken,
-	}, extra...)
+	env := append(slices.Clone(baseEnv), "GLP_DB_PATH="+filepath.Join(t.TempDir(), "outbox.db"))
+	return append(env, extra...)
 }
 
 // runToExit runs the sidecar until it exits, and returns its exit status
@@ -199,6 +254,7 @@ func runToExit(t *testing.T, env []string, args ...string) (int, string) {
 }
 
 func TestServeNamesADataPathItCannotWrite(t *testing.T) {
+	t.Parallel()
 	file := filepath.Join(t.TempDir(), "a-file")
 	os.WriteFile(file, nil, 0o600)
 	cmd := sidecarCmd(t, serveEnv(t, "GLP_DB_PATH="+filepath.Join(file, "outbox.db")), "serve")
@@ -210,6 +266,7 @@ func TestServeNamesADataPathItCannotWrite(t *testing.T) {
 }
 
 func TestServeAcceptsOnBothPathsAndStopsCleanly(t *testing.T) {
+	t.Parallel()
 	c := start(t, serveEnv(t), "serve")
 	base := c.url(t)
 	for _, path := range []string{"/glp-s2s-conversion", "/api/glp-s2s-conversion"} {
@@ -228,8 +285,8 @@ func TestServeAcceptsOnBothPathsAndStopsCleanly(t *testing.T) {
 }
 
 func TestWaitAnswersWithTheUpstreamsOutcome(t *testing.T) {
-	mock := start(t, []string{"GLP_MOCK_LISTEN_ADDR=127.0.0.1:0"}, "mock")
-	upURL := mock.url(t)
+	t.Parallel()
+	upURL := serveMockInProcess(t)
 	c := start(t, serveEnv(t, "GLP_API_URL="+upURL), "serve")
 	base := c.url(t)
 	tests := []struct {
@@ -260,6 +317,7 @@ func TestWaitAnswersWithTheUpstreamsOutcome(t *testing.T) {
 }
 
 func TestSIGTERMDrainsForTheShutdownDelay(t *testing.T) {
+	t.Parallel()
 	c := start(t, serveEnv(t, "GLP_SHUTDOWN_DELAY=1500ms"), "serve")
 	u := c.urls(t)
 	pub, adm := u[0], u[1]

@@ -17,7 +17,12 @@ func runMock(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := config.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
-	mock, err := mockglp.New(mockglp.Options{Providers: cfg.Tokens, DBPath: cfg.DBPath, SoftMatchWindow: cfg.SoftMatchWindow, Logger: log})
+	mock, err := mockglp.New(mockglp.Options{
+		Providers:       cfg.Tokens,
+		DBPath:          cfg.DBPath,
+		SoftMatchWindow: cfg.SoftMatchWindow,
+		Logger:          log,
+	})
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,7 @@ func waitState(t *testing.T, admin, id string) map[string]any {
 }
 
 func TestOneConversionRefusedWith403EndsRejectedWhileTheRelayRuns(t *testing.T) {
+	t.Parallel()
 	mock, err := mockglp.New(mockglp.Options{Providers: map[string]int64{"test-token": 123}})
 	if err != nil {
 		t.Fatal(err)
@@ -93,6 +94,7 @@ func TestOneConversionRefusedWith403EndsRejectedWhileTheRelayRuns(t *testing.T) 
 }
 
 func TestAWrongTokenPausesTheRelayAndEventsStayQueued(t *testing.T) {
+	t.Parallel()
 	mock, err := mockglp.New(mockglp.Options{Providers: map[string]int64{"test-token": 123}})
 	if err != nil {
 		t.Fatal(err)

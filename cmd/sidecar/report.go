@@ -23,48 +23,74 @@ instead of live ones. --csv prints one row per event accepted in the range,
 live and test, with GLP Winner's conversion id, for matching its invoice.
 --to defaults to today, --from to 30 days before it (366 days at most).`
 
+// reportFlags are report's command line.
+type reportFlags struct {
+	db, dbURL, from, to, tz string
+	test, csv, json         bool
+}
+
+// parseReportFlags reads report's command line; done is true when it asked
+// for the usage, which is printed.
+func parseReportFlags(args []string, cfg config.OutboxConfig, stdout io.Writer) (f reportFlags, done bool, err error) {
+	fl := flag.NewFlagSet("report", flag.ContinueOnError)
+	fl.SetOutput(io.Discard)
+	fl.StringVar(&f.db, "db", cfg.DBPath, "the outbox file")
+	fl.StringVar(&f.dbURL, "db-url", cfg.DBURL.Value(), "the outbox in PostgreSQL")
+	fl.StringVar(&f.from, "from", "", "first day")
+	fl.StringVar(&f.to, "to", "", "last day")
+	fl.StringVar(&f.tz, "tz", "", "time zone of the days")
+	fl.BoolVar(&f.test, "test", false, "test events")
+	fl.BoolVar(&f.csv, "csv", false, "one row per event")
+	fl.BoolVar(&f.json, "json", false, "print JSON")
+	if err := fl.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			fmt.Fprintln(stdout, reportUsage)
+			return f, true, nil
+		}
+		return f, false, &usageError{fmt.Sprintf("report: %v", err)}
+	}
+	if fl.NArg() > 0 || (f.csv && f.json) {
+		return f, false, &usageError{"usage: sidecar report [--from D] [--to D] [--tz Z] [--test] [--csv|--json]"}
+	}
+	return f, false, nil
+}
+
+// reportQuery is the days the flags ask for; a bad one is a usage error
+// naming its flag.
+func (f reportFlags) reportQuery() (sidecar.ReportQuery, error) {
+	q, err := sidecar.ParseReportQuery(f.from, f.to, f.tz, f.test, time.Now())
+	if err != nil {
+		var e *sidecar.Error
+		if errors.As(err, &e) {
+			for field, why := range e.Fields {
+				return q, &usageError{fmt.Sprintf("report: --%s %s", field, why)}
+			}
+		}
+		return q, err
+	}
+	return q, nil
+}
+
 // runReport prints the reconciliation report.
 func runReport(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	cfg, err := config.LoadOutbox()
 	if err != nil {
 		return err
 	}
-	fl := flag.NewFlagSet("report", flag.ContinueOnError)
-	fl.SetOutput(io.Discard)
-	db := fl.String("db", cfg.DBPath, "the outbox file")
-	dbURL := fl.String("db-url", cfg.DBURL.Value(), "the outbox in PostgreSQL")
-	from := fl.String("from", "", "first day")
-	to := fl.String("to", "", "last day")
-	tz := fl.String("tz", "", "time zone of the days")
-	test := fl.Bool("test", false, "test events")
-	asCSV := fl.Bool("csv", false, "one row per event")
-	asJSON := fl.Bool("json", false, "print JSON")
-	if err := fl.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			fmt.Fprintln(stdout, reportUsage)
-			return nil
-		}
-		return &usageError{fmt.Sprintf("report: %v", err)}
-	}
-	if fl.NArg() > 0 || (*asCSV && *asJSON) {
-		return &usageError{"usage: sidecar report [--from D] [--to D] [--tz Z] [--test] [--csv|--json]"}
-	}
-	q, err := sidecar.ParseReportQuery(*from, *to, *tz, *test, time.Now())
-	if err != nil {
-		var e *sidecar.Error
-		if errors.As(err, &e) {
-			for field, why := range e.Fields {
-				return &usageError{fmt.Sprintf("report: --%s %s", field, why)}
-			}
-		}
+	f, done, err := parseReportFlags(args, cfg, stdout)
+	if done || err != nil {
 		return err
 	}
-	box, err := openOperatorStore(ctx, *db, *dbURL)
+	q, err := f.reportQuery()
+	if err != nil {
+		return err
+	}
+	box, err := openOperatorStore(ctx, f.db, f.dbURL)
 	if err != nil {
 		return err
 	}
 	defer box.Close()
-	if *asCSV {
+	if f.csv {
 		w := csv.NewWriter(stdout)
 		w.Write(sidecar.ReportCSVHeader)
 		if err := box.ReportRows(ctx, q, func(r sidecar.ReportRow) error { return w.Write(r.CSV()) }); err != nil {
@@ -77,7 +103,11 @@ func runReport(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	out := printer{w: stdout, json: *asJSON}
+	return printReport(printer{w: stdout, json: f.json}, q, days)
+}
+
+// printReport prints the days, as JSON or as a table with a total.
+func printReport(out printer, q sidecar.ReportQuery, days []sidecar.ReportDay) error {
 	if out.json {
 		return out.encode(map[string]any{"from": q.From.Format(sidecar.DayLayout), "to": q.To.Format(sidecar.DayLayout), "tz": q.Loc.String(), "test": q.Test, "days": days})
 	}
@@ -94,7 +124,7 @@ func runReport(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if q.Test {
 		kind = "test"
 	}
-	fmt.Fprintf(stdout, "%s events accepted %s to %s (%s), by the state they are in now\n\n", kind, q.From.Format(sidecar.DayLayout), q.To.Format(sidecar.DayLayout), q.Loc)
+	fmt.Fprintf(out.w, "%s events accepted %s to %s (%s), by the state they are in now\n\n", kind, q.From.Format(sidecar.DayLayout), q.To.Format(sidecar.DayLayout), q.Loc)
 	return out.table(rows)
 }
 

@@ -50,7 +50,8 @@ func sum(report map[string]any, field string) int {
 }
 
 func TestTheReportCountsADayExactlyAndTheCSVListsEveryEvent(t *testing.T) {
-	s := startStack(t)
+	t.Parallel()
+	s := startStackInProcess(t)
 	delivered := map[string]bool{} // event ids
 	for _, click := range []string{"rep-1", "rep-2", "rep-3", "rep-4", "rep-dup"} {
 		e := s.final(t, "/glp-s2s-conversion", `{"glpClickId":"`+click+`","conversion_id":"order-`+click+`"}`)
@@ -183,8 +184,9 @@ func checkCSV(t *testing.T, raw []byte, delivered map[string]bool, glpIDs map[st
 }
 
 func TestTheDashboardChartsTheDaysStackedByStateWithALinkToTheCSV(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
-	s := startStack(t)
+	s := startStackInProcess(t)
 	s.final(t, "/glp-s2s-conversion", `{"glpClickId":"chart-1","conversion_id":"C-1"}`)
 	s.final(t, "/glp-s2s-conversion", `{"glpClickId":"chart-2","conversion_id":"C-2"}`)
 	s.final(t, "/glp-s2s-conversion", `{"email":"nobody@example.com","conversion_id":"C-3"}`)

@@ -22,9 +22,17 @@ type storeOptions struct {
 // openStore opens the outbox the options name.
 func openStore(ctx context.Context, o storeOptions) (sidecar.Store, error) {
 	if o.URL != "" {
-		return postgres.Open(ctx, postgres.Options{URL: o.URL, Logger: o.Logger, Observer: o.Observer})
+		return postgres.Open(ctx, postgres.Options{
+			URL:      o.URL,
+			Logger:   o.Logger,
+			Observer: o.Observer,
+		})
 	}
-	return outbox.Open(outbox.Options{Path: o.Path, Logger: o.Logger, Observer: o.Observer})
+	return outbox.Open(outbox.Options{
+		Path:     o.Path,
+		Logger:   o.Logger,
+		Observer: o.Observer,
+	})
 }
 
 // storeName is where the outbox is, fit for logs: never a password.

@@ -15,6 +15,7 @@ import (
 // anyone (answers, pages, metrics, logs, the CLI, errors, a refused token)
 // and looks for the tokens in all of it.
 func TestTheTokenNeverLeaves(t *testing.T) {
+	t.Parallel()
 	const good, wrong = "tok-SECRET-5f3a9c0d", "tok-WRONG-77aa1e2b"
 	mock := start(t, []string{"GLP_MOCK_LISTEN_ADDR=127.0.0.1:0", "GLP_MOCK_PROVIDERS=123=" + good}, "mock")
 	mockURL := mock.url(t)

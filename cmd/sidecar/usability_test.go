@@ -26,7 +26,8 @@ func runCmd(t *testing.T, env []string, args ...string) (string, string, int) {
 }
 
 func TestHealthcheckTakesABareHostPortAndNeverPanics(t *testing.T) {
-	s := startStack(t)
+	t.Parallel()
+	s := startStackInProcess(t)
 	addr := strings.TrimPrefix(s.admin, "http://")
 	for _, arg := range []string{addr, s.admin, s.admin + "/healthz"} {
 		if out, errs, code := runCmd(t, nil, "healthcheck", arg); code != 0 || strings.TrimSpace(out) != "ok" {
@@ -45,6 +46,7 @@ func TestHealthcheckTakesABareHostPortAndNeverPanics(t *testing.T) {
 }
 
 func TestServePrintsTheDashboardsAddress(t *testing.T) {
+	t.Parallel()
 	c := start(t, serveEnv(t), "serve")
 	line, err := c.stdout.ReadString('\n')
 	if err != nil {
@@ -65,6 +67,7 @@ func TestServePrintsTheDashboardsAddress(t *testing.T) {
 }
 
 func TestStartUpErrorsExitTwoWithOneLineThatSaysWhatToDo(t *testing.T) {
+	t.Parallel()
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -100,6 +103,7 @@ func TestStartUpErrorsExitTwoWithOneLineThatSaysWhatToDo(t *testing.T) {
 }
 
 func TestHelpListsEachVariableOnceAndDemoOnlyWhatMovesIt(t *testing.T) {
+	t.Parallel()
 	out, _, code := runCmd(t, nil, "help")
 	if code != 0 {
 		t.Fatalf("help: exit %d", code)
@@ -128,6 +132,7 @@ func TestHelpListsEachVariableOnceAndDemoOnlyWhatMovesIt(t *testing.T) {
 }
 
 func TestOutboxRetrySaysPlainlyWhoWillSendTheEvents(t *testing.T) {
+	t.Parallel()
 	s := startStack(t)
 	s.convert(t, `{"email":"nobody@example.com"}`) // rejected by the mock
 	env := []string{"GLP_DB_PATH=" + s.db, "GLP_ADMIN_ADDR=" + strings.TrimPrefix(s.admin, "http://")}
@@ -153,6 +158,7 @@ func TestOutboxRetrySaysPlainlyWhoWillSendTheEvents(t *testing.T) {
 }
 
 func TestFlagsSayWhatTheyTakeAndHelpIsNoError(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"outbox", "purge", "--older-than", "soon"}, {"bench", "--duration", "soon"}} {
 		_, errs, code := runCmd(t, nil, args...)
 		if code != 2 || !strings.Contains(errs, "such as") || strings.Contains(errs, "parse error") {
@@ -168,6 +174,7 @@ func TestFlagsSayWhatTheyTakeAndHelpIsNoError(t *testing.T) {
 }
 
 func TestVersionNamesTheCommitGoBuildStamped(t *testing.T) {
+	t.Parallel()
 	stamped := &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "4f66c00c"}, {Key: "vcs.modified", Value: "false"}}}
 	dirty := &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "4f66c00c"}, {Key: "vcs.modified", Value: "true"}}}
 	installed := &debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20261130230000-4f66c00c6420"}}
@@ -198,6 +205,7 @@ func writeEmpty(path string) error { return os.WriteFile(path, nil, 0o600) }
 // would (a git repository of its own, go build with VCS stamping, which
 // this machine's go env may switch off) and asks the binary its version.
 func TestVersionShowsTheCommitOfAGitClone(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds the sidecar once more")
 	}
