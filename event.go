@@ -100,11 +100,13 @@ type Result struct {
 	// (the claimed Event's LeaseUntil). When the event no longer holds it
 	// (the lease ran out and another claim took the event, or the event
 	// was finished meanwhile), the record is late: its attempt is kept, and
-	// so is what the answer proved GLP Winner holds (its conversion id, a
-	// possible double, a 201 that turns an unconfirmed or dead event
-	// delivered), but the event's state, schedule and lease stay the
+	// so is what the answer proved GLP Winner holds (a 201's conversion
+	// id, a possible double), but the event's state, schedule and lease stay the
 	// current claim's. The claim that took the event counted this attempt
-	// as one that may have landed. Zero: whatever lease the event holds.
+	// as one that may have landed. An event that holds GLP Winner's
+	// conversion id is delivered: a late 201 turns an unconfirmed or dead
+	// event delivered, and so does a record that would end it unconfirmed
+	// or dead after a late 201. Zero: whatever lease the event holds.
 	LeaseUntil time.Time
 }
 

@@ -164,7 +164,8 @@ func recordTx(tx *sql.Tx, r sidecar.Result, now time.Time) error {
 	if r.RefusedAlone {
 		refusedAt = ms(now)
 	}
-	res, err := tx.Exec(`UPDATE events SET state = :state, next_attempt_at = :next, lease_until = NULL, attempts = MAX(attempts - :uncount, 0),
+	res, err := tx.Exec(`UPDATE events SET state = CASE WHEN :state IN ('unconfirmed', 'dead') AND upstream_conversion_id != '' THEN 'delivered' ELSE :state END,
+			next_attempt_at = :next, lease_until = NULL, attempts = MAX(attempts - :uncount, 0),
 			last_status = :status, last_error = :error, last_body = :body,
 			upstream_conversion_id = CASE WHEN :cid = '' THEN upstream_conversion_id ELSE :cid END,
 			upstream_click_id = CASE WHEN :clk = '' THEN upstream_click_id ELSE :clk END,
@@ -204,9 +205,9 @@ func recordTx(tx *sql.Tx, r sidecar.Result, now time.Time) error {
 // sidecar.Result.LeaseUntil); its attempt row is written as any other's.
 func recordLate(tx *sql.Tx, r sidecar.Result, now time.Time) error {
 	_, err := tx.Exec(`UPDATE events SET
-			upstream_conversion_id = CASE WHEN :cid = '' THEN upstream_conversion_id ELSE :cid END,
-			upstream_click_id = CASE WHEN :clk = '' THEN upstream_click_id ELSE :clk END,
-			upstream_recorded_at = CASE WHEN :rec = '' THEN upstream_recorded_at ELSE :rec END,
+			upstream_conversion_id = CASE WHEN :cid = '' OR :state != 'delivered' THEN upstream_conversion_id ELSE :cid END,
+			upstream_click_id = CASE WHEN :clk = '' OR :state != 'delivered' THEN upstream_click_id ELSE :clk END,
+			upstream_recorded_at = CASE WHEN :rec = '' OR :state != 'delivered' THEN upstream_recorded_at ELSE :rec END,
 			possible_double = possible_double OR :double,
 			state = CASE WHEN :state = 'delivered' AND state IN ('unconfirmed', 'dead') THEN 'delivered' ELSE state END,
 			updated_at = :now

@@ -185,7 +185,8 @@ const recordAttempts = `WITH r AS (
 			WITH ORDINALITY AS u(id, state, next, uncount, status, error, body, conv, click, recorded, finished, n, started, us, outcome,
 				landed, double, refused, ins, lease, ord)),
 	upd AS (
-		UPDATE events e SET state = r.state, next_attempt_at = r.next, lease_until = NULL, attempts = GREATEST(e.attempts - r.uncount, 0),
+		UPDATE events e SET state = CASE WHEN r.state IN ('unconfirmed', 'dead') AND e.upstream_conversion_id != '' THEN 'delivered' ELSE r.state END,
+			next_attempt_at = r.next, lease_until = NULL, attempts = GREATEST(e.attempts - r.uncount, 0),
 			last_status = r.status, last_error = r.error, last_body = r.body,
 			upstream_conversion_id = CASE WHEN r.conv = '' THEN e.upstream_conversion_id ELSE r.conv END,
 			upstream_click_id = CASE WHEN r.click = '' THEN e.upstream_click_id ELSE r.click END,
@@ -196,9 +197,9 @@ const recordAttempts = `WITH r AS (
 		FROM r WHERE e.id = r.id AND e.state = 'queued' AND (r.lease = 0 OR e.lease_until = r.lease)),
 	late AS ( -- a record under a lease the event no longer holds: see sidecar.Result.LeaseUntil
 		UPDATE events e SET
-			upstream_conversion_id = CASE WHEN r.conv = '' THEN e.upstream_conversion_id ELSE r.conv END,
-			upstream_click_id = CASE WHEN r.click = '' THEN e.upstream_click_id ELSE r.click END,
-			upstream_recorded_at = CASE WHEN r.recorded = '' THEN e.upstream_recorded_at ELSE r.recorded END,
+			upstream_conversion_id = CASE WHEN r.conv = '' OR r.state != 'delivered' THEN e.upstream_conversion_id ELSE r.conv END,
+			upstream_click_id = CASE WHEN r.click = '' OR r.state != 'delivered' THEN e.upstream_click_id ELSE r.click END,
+			upstream_recorded_at = CASE WHEN r.recorded = '' OR r.state != 'delivered' THEN e.upstream_recorded_at ELSE r.recorded END,
 			possible_double = e.possible_double OR r.double,
 			state = CASE WHEN r.state = 'delivered' AND e.state IN ('unconfirmed', 'dead') THEN 'delivered' ELSE e.state END,
 			updated_at = $16
@@ -238,13 +239,14 @@ func (s *Store) recordBatch(batch []*recordReq) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
 	defer cancel()
-	if len(uncounted) == 0 { // the common case: one statement, its own transaction
+	rounds := apart(counted)
+	if len(uncounted) == 0 && len(rounds) == 1 { // the common case: one statement, its own transaction
 		_, err := s.pool.Exec(ctx, recordAttempts, recordArgs(counted, nil, now)...)
 		return err
 	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if len(counted) > 0 {
-			if _, err := tx.Exec(ctx, recordAttempts, recordArgs(counted, nil, now)...); err != nil {
+		for _, round := range rounds {
+			if _, err := tx.Exec(ctx, recordAttempts, recordArgs(round, nil, now)...); err != nil {
 				return err
 			}
 		}
@@ -267,6 +269,27 @@ func (s *Store) recordBatch(batch []*recordReq) error {
 		}
 		return nil
 	})
+}
+
+// apart splits results into rounds in which no event appears twice, in
+// their order: one statement applies only one of two updates of a row, so
+// a late record and the record of the claim that took its event over (see
+// sidecar.Result.LeaseUntil) go in statements of their own, one after the
+// other. Nil for no results.
+func apart(results []sidecar.Result) [][]sidecar.Result {
+	var rounds [][]sidecar.Result
+	var seen []map[string]bool
+	for _, r := range results {
+		i := 0
+		for i < len(rounds) && seen[i][r.EventID] {
+			i++
+		}
+		if i == len(rounds) {
+			rounds, seen = append(rounds, nil), append(seen, map[string]bool{})
+		}
+		rounds[i], seen[i][r.EventID] = append(rounds[i], r), true
+	}
+	return rounds
 }
 
 // attemptRows reads what an uncounted attempt of the event may fold into

@@ -160,7 +160,7 @@ func testALateRecordLeavesTheEventToTheClaimThatHoldsIt(t *testing.T, h Harness)
 	}
 }
 
-func testALate201TurnsAnUnconfirmedEventDelivered(t *testing.T, h Harness) {
+func testALate201MakesTheEventDeliveredWhicheverRecordComesFirst(t *testing.T, h Harness) {
 	c := newClock()
 	o := h.fresh(t, c.now)
 	a, _ := o.Append(ctx, sidecar.NewEvent{Conversion: sidecar.Conversion{Email: "pat@example.com"}})
@@ -178,6 +178,22 @@ func testALate201TurnsAnUnconfirmedEventDelivered(t *testing.T, h Harness) {
 	e, attempts, err := o.Get(ctx, a.ID)
 	if err != nil || e.State != sidecar.StateDelivered || e.Upstream.ConversionID != "glp-1" || !e.PossibleDouble || len(attempts) != 2 {
 		t.Errorf("after a late 201: %s, conversion %q, possible double %v, %d attempts, %v", e.State, e.Upstream.ConversionID, e.PossibleDouble, len(attempts), err)
+	}
+
+	// The other order: the late 201 comes while the holder's request is in
+	// flight, then the holder draws a 422.
+	b, _ := o.Append(ctx, sidecar.NewEvent{Conversion: sidecar.Conversion{Email: "sam@example.com"}})
+	first, second = claimTwice(t, o, c)
+	if err := o.Record(ctx, sidecar.Result{EventID: b.ID, State: sidecar.StateDelivered, LeaseUntil: first.LeaseUntil,
+		Upstream: sidecar.Upstream{ConversionID: "glp-2"}, Attempt: sidecar.Attempt{N: 1, Status: 201, Outcome: "delivered"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Record(ctx, sidecar.Result{EventID: b.ID, State: sidecar.StateUnconfirmed, LeaseUntil: second.LeaseUntil,
+		Attempt: sidecar.Attempt{N: 2, Status: 422, Outcome: "unconfirmed"}}); err != nil {
+		t.Fatal(err)
+	}
+	if e, _, _ := o.Get(ctx, b.ID); e.State != sidecar.StateDelivered || e.Upstream.ConversionID != "glp-2" || !e.LeaseUntil.IsZero() || e.LastStatus != 422 {
+		t.Errorf("a 422 after a late 201: %s, conversion %q, lease %v, last status %d; want delivered", e.State, e.Upstream.ConversionID, e.LeaseUntil, e.LastStatus)
 	}
 }
 

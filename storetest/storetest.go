@@ -63,7 +63,7 @@ func Run(t *testing.T, h Harness) {
 		{"ASoftMatchedEventWhoseLeasesRanOutTwiceGoesDeadFlaggedAsAPossibleDouble", testASoftMatchedEventWhoseLeasesRanOutTwiceGoesDeadFlaggedAsAPossibleDouble},
 		{"ARecordKeepsWhatTheAnswerToldAboutWhatGLPWinnerHolds", testARecordKeepsWhatTheAnswerToldAboutWhatGLPWinnerHolds},
 		{"ALateRecordLeavesTheEventToTheClaimThatHoldsIt", testALateRecordLeavesTheEventToTheClaimThatHoldsIt},
-		{"ALate201TurnsAnUnconfirmedEventDelivered", testALate201TurnsAnUnconfirmedEventDelivered},
+		{"ALate201MakesTheEventDeliveredWhicheverRecordComesFirst", testALate201MakesTheEventDeliveredWhicheverRecordComesFirst},
 		{"APausedRelaysProbesCollapseIntoFewAttemptRows", testAPausedRelaysProbesCollapseIntoFewAttemptRows},
 		{"UnconfirmedEventsAreCountedApartAndRetryableByHand", testUnconfirmedEventsAreCountedApartAndRetryableByHand},
 		{"TheReportCountsEachDayByStateLiveApartFromTest", testTheReportCountsEachDayByStateLiveApartFromTest},
