@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"log/slog"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,7 +19,6 @@ const (
 	relayMaxWait = 250 * time.Millisecond // how long the relay's writes wait at most while the callers' keep the writer busy
 	loadWindow   = 100 * time.Millisecond // how often the writer weighs how busy the callers' writes keep it
 	crowd        = 8                      // callers' writes per commit, on average, that make a burst
-	readyTurns   = 4                      // during a burst, how often the writer lets ready goroutines go first before it commits
 )
 
 // writer is the outbox's one writer: a goroutine that holds the writer
@@ -150,11 +148,10 @@ func (w *writer) finishCheckpoint() { w.finishCkpt.Store(true) }
 
 // run is the writer goroutine, until close. The relay's writes join the
 // callers' at once, except during a burst (load): then they get a turn
-// every relayMaxWait, so that the burst is taken first and delivered after,
-// and before each commit the goroutines ready to run go first, so that the
-// writes they are about to submit join it (gatherReady). The writer waits
-// on a clock for more writes only when every write gathered is lazy: then
-// for lazyWait at most, or until a write that is not lazy comes.
+// every relayMaxWait, so that the burst is taken first and delivered after.
+// The writer waits on a clock for more writes only when every write
+// gathered is lazy: then for lazyWait at most, or until a write that is not
+// lazy comes.
 func (w *writer) run() {
 	defer close(w.stopped)
 	for {
@@ -175,8 +172,6 @@ func (w *writer) run() {
 		}
 		if allLazy(batch) && len(batch) < w.maxBatch {
 			batch = w.gatherLazy(batch)
-		} else if w.load.bursting() {
-			batch = w.gatherReady(batch)
 		}
 		w.commit(batch)
 		w.load.weigh(batch)
@@ -249,21 +244,6 @@ func (w *writer) gather(batch []*op, lane chan *op) []*op {
 		default:
 			return batch
 		}
-	}
-	return batch
-}
-
-// gatherReady lets the goroutines that are ready to run go first, up to
-// readyTurns times, and adds the callers' writes they submit to batch. During
-// a burst the ready ones are mostly requests about to be stored: in this
-// commit rather than the next, they share its fixed cost (the fsync, the
-// pages every commit rewrites), and the CPU it saves is the burst's. With
-// nothing else ready to run a turn costs next to nothing: it never waits on
-// a clock.
-func (w *writer) gatherReady(batch []*op) []*op {
-	for i := 0; i < readyTurns && len(batch) < w.maxBatch; i++ {
-		runtime.Gosched()
-		batch = w.gather(batch, w.callers)
 	}
 	return batch
 }
