@@ -34,13 +34,13 @@ const (
 // caller learns which. A batch that fails is tried again write by write, so
 // that one bad write never fails its neighbours. Writes are committed in the
 // order they were queued within each of two lanes: the callers' (accepts,
-// operators' commands) and the relay's (claims and records). The callers'
-// lane has priority: a batch takes its writes first, and while they keep the
-// writer busy (a burst) the relay's lane gets a turn only every relayMaxWait;
-// otherwise the relay's writes join the next batch. So a caller waits for
-// the commits ahead of it, each bounded by batchTimeout; the relay's writes
-// wait relayMaxWait more at most, and a batch of records alone up to
-// lazyWait for company.
+// operators' commands) and the relay's (claims, records, the click log's
+// batches). The callers' lane has priority: a batch takes its writes first,
+// and while they keep the writer busy (a burst) the relay's lane gets a turn
+// only every relayMaxWait; otherwise the relay's writes join the next batch.
+// So a caller waits for the commits ahead of it, each bounded by
+// batchTimeout; the relay's writes wait relayMaxWait more at most, and a
+// batch of lazy writes alone (records, clicks) up to lazyWait for company.
 type writer struct {
 	conn     *sql.Conn // the one writer connection, held for life
 	maxBatch int
@@ -63,7 +63,7 @@ type writer struct {
 
 // op is one write for the group commit: fn runs inside the batch's
 // transaction and must have no effect outside it but its captured results.
-// A relay op is the relay's claim or record. A lazy op (a record) has nobody
+// A relay op goes in the relay's lane. A lazy op (a record) has nobody
 // waiting on its answer in a hurry: a batch of lazy ops alone waits a little
 // for more to share its commit.
 type op struct {
