@@ -19,7 +19,7 @@ func BenchmarkAppend(b *testing.B) {
 		maxBatch int
 	}{{"commit-per-event", 1}, {"group-commit", 0}} {
 		b.Run(bc.name, func(b *testing.B) {
-			o := open(b, outbox.Options{MaxBatch: bc.maxBatch})
+			o := openTuned(b, outbox.Options{}, outbox.Tuning{MaxBatch: bc.maxBatch})
 			var n atomic.Int64
 			b.SetParallelism(32) // × GOMAXPROCS callers
 			b.ResetTimer()

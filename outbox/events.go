@@ -40,7 +40,7 @@ func (o *Outbox) Append(ctx context.Context, e sidecar.NewEvent) (sidecar.Append
 		return sidecar.Appended{}, fmt.Errorf("event id: %w", err)
 	}
 	var out sidecar.Appended
-	err = o.write(ctx, func(tx *sql.Tx) error {
+	err = o.writer.write(ctx, func(tx *sql.Tx) error {
 		now := ms(o.now())
 		res, err := tx.Exec(insertEvent, id.String(), nullable(e.Key), payload, e.Test, e.ClickSource, now, now, now, now)
 		if err != nil {
@@ -90,7 +90,7 @@ func (o *Outbox) ClaimProbe(ctx context.Context, lease time.Duration) ([]sidecar
 func (o *Outbox) claim(ctx context.Context, where string, n int, lease time.Duration) ([]sidecar.Event, error) {
 	var events []sidecar.Event
 	var payloads [][]byte
-	err := o.writeRelay(ctx, func(tx *sql.Tx) error {
+	err := o.writer.writeRelay(ctx, func(tx *sql.Tx) error {
 		events, payloads = events[:0], payloads[:0]
 		now := o.now()
 		until, updated := fromMS(ms(now.Add(lease))), fromMS(ms(now)) // as stored: milliseconds
@@ -136,7 +136,7 @@ func (o *Outbox) claim(ctx context.Context, where string, n int, lease time.Dura
 // the event's new state (or, for StateQueued, its next attempt time), and
 // ends the lease.
 func (o *Outbox) Record(ctx context.Context, r sidecar.Result) error {
-	err := o.writeRelay(ctx, func(tx *sql.Tx) error {
+	err := o.writer.writeRelay(ctx, func(tx *sql.Tx) error {
 		return recordTx(tx, r, o.now())
 	}, true)
 	if err != nil {
@@ -250,7 +250,7 @@ func (o *Outbox) Release(ctx context.Context, ids ...string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	err := o.write(ctx, func(tx *sql.Tx) error {
+	err := o.writer.write(ctx, func(tx *sql.Tx) error {
 		now := ms(o.now())
 		for _, id := range ids {
 			if _, err := tx.Exec(`UPDATE events SET lease_until = NULL, next_attempt_at = ?, attempts = MAX(attempts - 1, 0), updated_at = ?
@@ -276,7 +276,7 @@ var ErrNotRetryable = sidecar.ErrNotRetryable
 // exist is a sidecar ENotFound error.
 func (o *Outbox) Retry(ctx context.Context, ids ...string) (int, error) {
 	var n int
-	err := o.write(ctx, func(tx *sql.Tx) error {
+	err := o.writer.write(ctx, func(tx *sql.Tx) error {
 		n = 0
 		now := ms(o.now())
 		for _, id := range sidecar.UniqueIDs(ids) {
@@ -350,7 +350,7 @@ func (o *Outbox) RestartAge(ctx context.Context) (int, error) {
 // they were queued, unless leased, and returns their ids.
 func (o *Outbox) ExpireDead(ctx context.Context, maxAge time.Duration) ([]string, error) {
 	var ids []string
-	err := o.write(ctx, func(tx *sql.Tx) error {
+	err := o.writer.write(ctx, func(tx *sql.Tx) error {
 		ids = ids[:0]
 		now := o.now()
 		rows, err := tx.Query(`UPDATE events SET state = 'dead', finished_at = :now, updated_at = :now, next_attempt_at = :now,
@@ -396,7 +396,7 @@ func (o *Outbox) Purge(ctx context.Context, age time.Duration) (int, error) {
 // rows it changed.
 func (o *Outbox) exec(ctx context.Context, query string, args ...any) (int, error) {
 	var n int64
-	err := o.write(ctx, func(tx *sql.Tx) error {
+	err := o.writer.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.Exec(query, args...)
 		if err != nil {
 			return err

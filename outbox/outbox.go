@@ -1,10 +1,8 @@
-// Package outbox is the sidecar's SQLite file: the events waiting for or done
-// with delivery, their attempts, and the click log. Every write goes through
-// one writer goroutine that gathers concurrent writes into one transaction
-// (group commit), so that each caller is answered only once its write is on
-// disk, and a burst costs one fsync per batch rather than per event. While
-// accepts keep the writer busy, the relay's claims and records wait their
-// turn, a quarter of a second at most: delivery catches up after a burst.
+// Package outbox is the sidecar's store in one SQLite file: the events
+// waiting for or done with delivery, their attempts, and the click log;
+// migrations; a group-commit writer, so that each write is answered only
+// once it is on disk and a burst costs one fsync per batch rather than per
+// write; the claim with a lease; queries, stats and the report; retention.
 package outbox
 
 import (
@@ -18,12 +16,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -33,17 +28,11 @@ import (
 
 // Defaults.
 const (
-	DefaultMaxBatch = 256                    // writes gathered into one transaction at most
-	batchTimeout    = 30 * time.Second       // one group commit, busy waits included
-	busyTimeoutMS   = 10000                  // another process (the outbox CLI) holding the write lock
-	writerCacheKiB  = 16384                  // the writer's page cache: the indexes of a large backlog stay in memory
-	checkpointEvery = time.Second            // WAL checkpoints, mostly off the writer's path
-	walSizeLimit    = 256 << 20              // the WAL file is cut back to this after it restarts; see Open
-	lazyWait        = 2 * time.Millisecond   // how long a batch of lazy writes alone waits for company
-	relayMaxWait    = 250 * time.Millisecond // how long the relay's writes wait at most while accepts keep the writer busy
-	loadWindow      = 100 * time.Millisecond // how often the writer weighs how busy the callers' writes keep it
-	crowd           = 8                      // callers' writes per commit, on average, that make a burst
-	readyTurns      = 4                      // during a burst, how often the writer lets ready goroutines go first before it commits
+	DefaultMaxBatch = 256         // writes gathered into one transaction at most
+	busyTimeoutMS   = 10000       // another process (the outbox CLI) holding the write lock
+	writerCacheKiB  = 16384       // the writer's page cache: the indexes of a large backlog stay in memory
+	checkpointEvery = time.Second // WAL checkpoints, mostly off the writer's path
+	walSizeLimit    = 256 << 20   // the WAL file is cut back to this after it restarts; see Open
 	unavailableMsg  = "the outbox cannot store events now"
 )
 
@@ -53,13 +42,15 @@ var migrations embed.FS
 // Options configure an Outbox.
 type Options struct {
 	Path     string
-	MaxBatch int              // 0: DefaultMaxBatch; 1 commits every write alone
-	MaxPages int              // cap on the file's size in pages (PRAGMA max_page_count); 0: SQLite's own
 	Logger   *slog.Logger     // nil discards
 	Now      func() time.Time // nil is time.Now
+	Observer Observer         // nil: not observed
+}
 
-	CheckpointEvery time.Duration // 0: every second
-	Observer        Observer      // nil: not observed
+// tuning is what the tests set beside Options (export_test.go).
+type tuning struct {
+	maxBatch        int           // 0: DefaultMaxBatch; 1 commits every write alone
+	checkpointEvery time.Duration // 0: every second
 }
 
 // Observer is told of every group commit: how many writes it carried and
@@ -70,50 +61,19 @@ type Observer interface {
 
 // Outbox is the open SQLite file.
 type Outbox struct {
-	path      string
-	ckptEvery time.Duration
-	observer  Observer
-	wdb       *sql.DB   // the one writer connection
-	wconn     *sql.Conn // held by the writer goroutine for life
-	rdb       *sql.DB   // readers, query-only
-	cdb       *sql.DB   // the checkpointer's connection
-	maxBatch  int
-	now       func() time.Time
-	log       *slog.Logger
+	path string
+	now  func() time.Time
+	log  *slog.Logger
 
-	ops          chan *op     // the callers' writes: accepts, operators' commands
-	relayOps     chan *op     // the relay's claims and records
-	mu           sync.RWMutex // guards closed against writes racing Close
-	closed       bool
-	quit         chan struct{}
-	stopped      chan struct{}
+	wdb    *sql.DB   // the one writer connection's pool
+	wconn  *sql.Conn // the writer connection, the writer's for life
+	rdb    *sql.DB   // readers, query-only
+	cdb    *sql.DB   // the checkpointer's connection
+	writer *writer
+
+	ckptEvery    time.Duration
+	stopCkpt     chan struct{}
 	checkpointed chan struct{}
-
-	lastErr    atomic.Pointer[error] // the last write that failed for want of disk, nil once one succeeds
-	finishCkpt atomic.Bool           // the writer is to finish the checkpointer's work between batches
-	burstUntil atomic.Int64          // while a burst lasts, a little past the writer's last weighing (Unix ns); 0 without one
-
-	// The writer's own: the window being weighed (the time it waited for
-	// writes, how many callers' writes it committed, in how many commits),
-	// and when the relay's writes last had a turn.
-	window       time.Time
-	idleInWindow time.Duration
-	callers      int
-	commits      int
-	relayTurn    time.Time
-}
-
-// op is one write for the group commit: fn runs inside the batch's
-// transaction and must have no effect outside it but its captured results.
-// A relay op is the relay's claim or record: it yields to the callers'
-// writes while they keep the writer busy. A lazy op (a record) has nobody
-// waiting on its answer in a hurry: a batch of lazy ops alone waits a little
-// for more to share its commit.
-type op struct {
-	fn    func(*sql.Tx) error
-	done  chan error
-	relay bool
-	lazy  bool
 }
 
 // ErrClosed is returned by writes after Close.
@@ -121,36 +81,69 @@ var ErrClosed = errors.New("outbox is closed")
 
 // Open creates or opens the outbox file, owner-only, and migrates it.
 func Open(opts Options) (*Outbox, error) {
+	return open(opts, tuning{})
+}
+
+func open(opts Options, tune tuning) (_ *Outbox, err error) {
 	if opts.Path == "" {
 		return nil, errors.New("outbox: no path")
-	}
-	if opts.MaxBatch <= 0 {
-		opts.MaxBatch = DefaultMaxBatch
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.CheckpointEvery <= 0 {
-		opts.CheckpointEvery = checkpointEvery
 	}
 	if err := prepareFile(opts.Path); err != nil {
 		return nil, err
 	}
 	o := &Outbox{
-		path: opts.Path, ckptEvery: opts.CheckpointEvery, maxBatch: opts.MaxBatch, observer: opts.Observer, now: opts.Now, log: opts.Logger,
-		ops: make(chan *op, 4*opts.MaxBatch), relayOps: make(chan *op, 4*opts.MaxBatch), quit: make(chan struct{}), stopped: make(chan struct{}), checkpointed: make(chan struct{}),
+		path:         opts.Path,
+		now:          opts.Now,
+		log:          opts.Logger,
+		ckptEvery:    tune.checkpointEvery,
+		stopCkpt:     make(chan struct{}),
+		checkpointed: make(chan struct{}),
 	}
+	if o.now == nil {
+		o.now = time.Now
+	}
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
+	if o.ckptEvery <= 0 {
+		o.ckptEvery = checkpointEvery
+	}
+	if tune.maxBatch <= 0 {
+		tune.maxBatch = DefaultMaxBatch
+	}
+	defer func() {
+		if err != nil {
+			o.closeFiles()
+		}
+	}()
+	if err := o.openWriter(); err != nil {
+		return nil, err
+	}
+	if o.rdb, err = sql.Open("sqlite3", dsn(opts.Path, true)); err != nil {
+		return nil, fmt.Errorf("open outbox %s for reading: %w", opts.Path, err)
+	}
+	o.rdb.SetMaxOpenConns(4)
+	if o.cdb, err = sql.Open("sqlite3", dsn(opts.Path, false)); err != nil {
+		return nil, fmt.Errorf("open outbox %s for checkpoints: %w", opts.Path, err)
+	}
+	o.cdb.SetMaxOpenConns(1)
+	o.writer = newWriter(o.wconn, tune.maxBatch, opts.Observer, o.log)
+	go o.writer.run()
+	go o.checkpointer()
+	return o, nil
+}
+
+// openWriter opens the writer connection and readies the file on it:
+// migrations, WAL settings, auto_vacuum.
+func (o *Outbox) openWriter() error {
 	var err error
-	if o.wdb, err = sql.Open("sqlite3", dsn(opts.Path, false)+fmt.Sprintf("&_cache_size=-%d", writerCacheKiB)+
+	if o.wdb, err = sql.Open("sqlite3", dsn(o.path, false)+fmt.Sprintf("&_cache_size=-%d", writerCacheKiB)+
 		// On a new file auto_vacuum takes effect with the first table; an old
 		// file is rebuilt once by convertAutoVacuum. The writer's alone: run on
 		// the checkpointer's connection too, it kept the WAL from starting
 		// afresh under steady writes (TestTheWALStartsAfreshUnderSteadyWrites).
 		"&_auto_vacuum=incremental"); err != nil {
-		return nil, fmt.Errorf("open outbox %s: %w", opts.Path, err)
+		return fmt.Errorf("open outbox %s: %w", o.path, err)
 	}
 	o.wdb.SetMaxOpenConns(1)
 	o.wdb.SetMaxIdleConns(1)
@@ -158,13 +151,10 @@ func Open(opts Options) (*Outbox, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
 	if o.wconn, err = o.wdb.Conn(ctx); err != nil {
-		o.wdb.Close()
-		return nil, fmt.Errorf("open outbox %s: %w", opts.Path, describe(err))
+		return fmt.Errorf("open outbox %s: %w", o.path, describe(err))
 	}
 	if err := migrate(ctx, o.wconn); err != nil {
-		o.wconn.Close()
-		o.wdb.Close()
-		return nil, fmt.Errorf("migrate outbox %s: %w", opts.Path, describe(err))
+		return fmt.Errorf("migrate outbox %s: %w", o.path, describe(err))
 	}
 	// Commits never checkpoint: the checkpointer does, so that no caller
 	// waits for pages to be copied into the main file. The WAL holds about a
@@ -174,38 +164,28 @@ func Open(opts Options) (*Outbox, error) {
 	// second's cut falls in a commit its callers wait for (p99 accept
 	// latency 8.5-10.3 ms with 64 MB, 5.8-6.1 ms with 256 MB, four pairs).
 	if _, err := o.wconn.ExecContext(ctx, fmt.Sprintf("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = %d", walSizeLimit)); err != nil {
-		o.wconn.Close()
-		o.wdb.Close()
-		return nil, fmt.Errorf("outbox: %w", err)
+		return fmt.Errorf("outbox: %w", err)
 	}
-	if err := o.convertAutoVacuum(ctx); err != nil {
-		o.wconn.Close()
-		o.wdb.Close()
-		return nil, err
+	return o.convertAutoVacuum(ctx)
+}
+
+// closeFiles closes the connections opened so far, the last first: all of
+// them on Close, what Open had opened when it fails.
+func (o *Outbox) closeFiles() error {
+	var errs []error
+	if o.cdb != nil {
+		errs = append(errs, o.cdb.Close())
 	}
-	if opts.MaxPages > 0 {
-		if err := o.setMaxPages(ctx, opts.MaxPages); err != nil {
-			o.wconn.Close()
-			o.wdb.Close()
-			return nil, err
-		}
+	if o.rdb != nil {
+		errs = append(errs, o.rdb.Close())
 	}
-	if o.rdb, err = sql.Open("sqlite3", dsn(opts.Path, true)); err != nil {
-		o.wconn.Close()
-		o.wdb.Close()
-		return nil, fmt.Errorf("open outbox %s for reading: %w", opts.Path, err)
+	if o.wconn != nil {
+		errs = append(errs, o.wconn.Close())
 	}
-	o.rdb.SetMaxOpenConns(4)
-	if o.cdb, err = sql.Open("sqlite3", dsn(opts.Path, false)); err != nil {
-		o.rdb.Close()
-		o.wconn.Close()
-		o.wdb.Close()
-		return nil, fmt.Errorf("open outbox %s for checkpoints: %w", opts.Path, err)
+	if o.wdb != nil {
+		errs = append(errs, o.wdb.Close())
 	}
-	o.cdb.SetMaxOpenConns(1)
-	go o.writer()
-	go o.checkpointer()
-	return o, nil
+	return errors.Join(errs...)
 }
 
 // dsn puts every pragma in the DSN, so that each pooled connection gets them.
@@ -288,18 +268,11 @@ func migrate(ctx context.Context, conn *sql.Conn) error {
 	return nil
 }
 
-// setMaxPages caps the file's size (PRAGMA max_page_count) on the writer.
-func (o *Outbox) setMaxPages(ctx context.Context, pages int) error {
-	if _, err := o.wconn.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", pages)); err != nil {
-		return fmt.Errorf("outbox: set max_page_count: %w", err)
-	}
-	return nil
-}
-
-// SetMaxPages changes the cap on the file's size, in pages, while it is
-// open; it is how the tests make the disk full and free again.
+// SetMaxPages changes the cap on the file's size, in pages (PRAGMA
+// max_page_count), while it is open; it is how the tests make the disk full
+// and free again (ingest's among them, hence exported).
 func (o *Outbox) SetMaxPages(pages int) error {
-	return o.write(context.Background(), func(tx *sql.Tx) error {
+	return o.writer.write(context.Background(), func(tx *sql.Tx) error {
 		_, err := tx.Exec(fmt.Sprintf("PRAGMA max_page_count = %d", pages))
 		return err
 	})
@@ -311,22 +284,17 @@ func (o *Outbox) Path() string { return o.path }
 // Close finishes the writes already submitted, checkpoints the WAL and
 // closes the file.
 func (o *Outbox) Close() error {
-	o.mu.Lock()
-	if o.closed {
-		o.mu.Unlock()
+	if !o.writer.close() {
 		return nil
 	}
-	o.closed = true
-	o.mu.Unlock()
-	close(o.quit)
-	<-o.stopped
+	close(o.stopCkpt)
 	<-o.checkpointed
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
 	if _, err := o.wconn.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
 		o.log.Warn("outbox checkpoint failed", "err", err)
 	}
-	return errors.Join(o.cdb.Close(), o.rdb.Close(), o.wconn.Close(), o.wdb.Close())
+	return o.closeFiles()
 }
 
 // checkpointer copies the WAL into the main file every second, without
@@ -343,304 +311,25 @@ func (o *Outbox) checkpointer() {
 	defer t.Stop()
 	for {
 		select {
-		case <-o.quit:
+		case <-o.stopCkpt:
 			return
 		case <-t.C:
-			o.checkpoint(o.cdb)
-			o.finishCkpt.Store(true)
+			checkpoint(o.cdb, o.log)
+			o.writer.finishCheckpoint()
 		}
 	}
-}
-
-// write submits fn to the group commit and waits until its transaction is
-// on disk (or failed). It does not give up when ctx ends after submitting:
-// the write is then committed or not as a whole, and the caller learns which.
-func (o *Outbox) write(ctx context.Context, fn func(*sql.Tx) error) error {
-	return o.submit(ctx, &op{fn: fn, done: make(chan error, 1)})
-}
-
-// writeRelay is write for the relay, whose claims and records yield to the
-// accepts during a burst. A lazy write (a record) can also wait a few
-// milliseconds for company, rather than pay a commit of its own between
-// the claims.
-func (o *Outbox) writeRelay(ctx context.Context, fn func(*sql.Tx) error, lazy bool) error {
-	return o.submit(ctx, &op{fn: fn, done: make(chan error, 1), relay: true, lazy: lazy})
-}
-
-func (o *Outbox) submit(ctx context.Context, w *op) error {
-	o.mu.RLock()
-	if o.closed {
-		o.mu.RUnlock()
-		return ErrClosed
-	}
-	queue := o.ops
-	if w.relay {
-		queue = o.relayOps
-	}
-	select {
-	case queue <- w:
-	case <-ctx.Done():
-		o.mu.RUnlock()
-		return ctx.Err()
-	}
-	o.mu.RUnlock()
-	return <-w.done
-}
-
-// writer gathers whatever writes are waiting, up to maxBatch, into one
-// transaction. The relay's join the callers' at once, except during a burst:
-// when in the last loadWindow the writer waited for writes less than half
-// the time, and its commits of callers' writes carried crowd of them or
-// more each, it is what the accepts wait for. Then the relay's writes get a
-// turn every relayMaxWait, so that the burst is taken first and delivered
-// after, and before each commit the goroutines ready to run go first, so
-// that the writes they are about to submit join it (gatherReady). The writer
-// waits on a clock for more writes only when every write gathered is lazy:
-// then for lazyWait at most, or until a write that is not lazy comes.
-func (o *Outbox) writer() {
-	defer close(o.stopped)
-	for {
-		waiting := time.Now()
-		first := o.next()
-		o.idleInWindow += time.Since(waiting)
-		if first == nil {
-			o.drain()
-			return
-		}
-		batch := o.gather([]*op{first}, o.ops)
-		if first.relay || o.relayWait() <= 0 {
-			n := len(batch)
-			batch = o.gather(batch, o.relayOps)
-			if first.relay || len(batch) > n {
-				o.relayTurn = time.Now()
-			}
-		}
-		if allLazy(batch) && len(batch) < o.maxBatch {
-			batch = o.gatherLazy(batch)
-		} else if o.bursting() {
-			batch = o.gatherReady(batch)
-		}
-		o.commit(batch)
-		o.weigh(batch)
-		if o.finishCkpt.Swap(false) {
-			o.checkpoint(o.wconn) // the frames the checkpointer left
-		}
-	}
-}
-
-// next waits for a write, a caller's before the relay's, and returns nil on
-// Close. While the relay's writes must wait, it does not take them.
-func (o *Outbox) next() *op {
-	select {
-	case w := <-o.ops:
-		return w
-	default:
-	}
-	var relay chan *op // nil, never ready, until the relay's turn
-	var turn <-chan time.Time
-	if wait := o.relayWait(); wait > 0 {
-		t := time.NewTimer(wait)
-		defer t.Stop()
-		turn = t.C
-	} else {
-		relay = o.relayOps
-	}
-	for {
-		select {
-		case w := <-o.ops:
-			return w
-		case w := <-relay:
-			return w
-		case <-turn:
-			relay, turn = o.relayOps, nil
-		case <-o.quit:
-			return nil
-		}
-	}
-}
-
-// relayWait is how long yet the relay's writes must wait for their turn:
-// nothing while the writer keeps up with the callers, or sits idle.
-func (o *Outbox) relayWait() time.Duration {
-	if !o.bursting() {
-		return 0
-	}
-	return relayMaxWait - time.Since(o.relayTurn)
-}
-
-// bursting reports whether a burst keeps the writer busy: its last weighing
-// said so, and it was not long ago (an idle writer weighs nothing).
-func (o *Outbox) bursting() bool {
-	return time.Now().UnixNano() < o.burstUntil.Load()
-}
-
-// weigh adds a commit to the load window and, once the window is over,
-// decides whether a burst keeps the writer busy. The writer's time is what
-// it did not spend waiting for writes: commits, and the checkpoints it
-// finishes between them.
-func (o *Outbox) weigh(batch []*op) {
-	if n := len(batch) - countRelay(batch); n > 0 {
-		o.callers += n
-		o.commits++
-	}
-	now := time.Now()
-	if took := now.Sub(o.window); took >= loadWindow {
-		until := int64(0)
-		if o.commits > 0 && 2*o.idleInWindow < took && o.callers >= crowd*o.commits {
-			until = now.Add(2 * loadWindow).UnixNano()
-		}
-		o.burstUntil.Store(until)
-		o.window, o.idleInWindow, o.callers, o.commits = now, 0, 0, 0
-	}
-}
-
-func countRelay(batch []*op) int {
-	n := 0
-	for _, w := range batch {
-		if w.relay {
-			n++
-		}
-	}
-	return n
-}
-
-// drain commits the writes still waiting at Close, each alone.
-func (o *Outbox) drain() {
-	for {
-		select {
-		case w := <-o.ops:
-			o.commit([]*op{w})
-		case w := <-o.relayOps:
-			o.commit([]*op{w})
-		default:
-			return
-		}
-	}
-}
-
-// gather adds the writes already waiting in queue to batch, up to maxBatch.
-func (o *Outbox) gather(batch []*op, queue chan *op) []*op {
-	for len(batch) < o.maxBatch {
-		select {
-		case w := <-queue:
-			batch = append(batch, w)
-		default:
-			return batch
-		}
-	}
-	return batch
-}
-
-// gatherReady lets the goroutines that are ready to run go first, up to
-// readyTurns times, and adds the callers' writes they submit to batch. During
-// a burst the ready ones are mostly requests about to be stored: in this
-// commit rather than the next, they share its fixed cost (the fsync, the
-// pages every commit rewrites), and the CPU it saves is the burst's. With
-// nothing else ready to run a turn costs next to nothing: it never waits on
-// a clock.
-func (o *Outbox) gatherReady(batch []*op) []*op {
-	for i := 0; i < readyTurns && len(batch) < o.maxBatch; i++ {
-		runtime.Gosched()
-		batch = o.gather(batch, o.ops)
-	}
-	return batch
-}
-
-func allLazy(batch []*op) bool {
-	for _, w := range batch {
-		if !w.lazy {
-			return false
-		}
-	}
-	return true
-}
-
-// gatherLazy waits up to lazyWait for more writes to join a batch of lazy
-// ones, and stops at the first that is not lazy, or when the batch is full.
-func (o *Outbox) gatherLazy(batch []*op) []*op {
-	t := time.NewTimer(lazyWait)
-	defer t.Stop()
-	for len(batch) < o.maxBatch {
-		var w *op
-		select {
-		case w = <-o.relayOps:
-		case w = <-o.ops:
-		case <-t.C:
-			return batch
-		case <-o.quit:
-			return batch
-		}
-		batch = append(batch, w)
-		if !w.lazy {
-			return o.gather(o.gather(batch, o.ops), o.relayOps)
-		}
-	}
-	return batch
 }
 
 // checkpoint copies the WAL's frames into the main file, as far as readers
 // allow, on conn: the checkpointer's own, or the writer's between batches.
-func (o *Outbox) checkpoint(conn interface {
+func checkpoint(conn interface {
 	ExecContext(context.Context, string, ...any) (sql.Result, error)
-}) {
+}, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
 	if _, err := conn.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
-		o.log.Warn("outbox checkpoint failed", "err", err)
+		log.Warn("outbox checkpoint failed", "err", err)
 	}
-}
-
-// commit runs the batch in one transaction. If that fails, each write is
-// tried alone, so that one bad write never fails its neighbours.
-func (o *Outbox) commit(batch []*op) {
-	start := time.Now()
-	err := o.runTx(batch)
-	if err == nil {
-		if o.observer != nil {
-			o.observer.Committed(len(batch), time.Since(start))
-		}
-		o.lastErr.Store(nil)
-		for _, w := range batch {
-			w.done <- nil
-		}
-		return
-	}
-	if len(batch) == 1 {
-		o.fail(batch[0], err)
-		return
-	}
-	for _, w := range batch {
-		if err := o.runTx([]*op{w}); err != nil {
-			o.fail(w, err)
-			continue
-		}
-		o.lastErr.Store(nil)
-		w.done <- nil
-	}
-}
-
-func (o *Outbox) fail(w *op, err error) {
-	err = describe(err)
-	if sidecar.ErrorCode(err) == sidecar.EUnavailable {
-		o.lastErr.Store(&err)
-	}
-	w.done <- err
-}
-
-func (o *Outbox) runTx(batch []*op) error {
-	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
-	defer cancel()
-	tx, err := o.wconn.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	for _, w := range batch {
-		if err := w.fn(tx); err != nil {
-			tx.Rollback()
-			return err
-		}
-	}
-	return tx.Commit()
 }
 
 // describe turns SQLite's "cannot write now" errors into an EUnavailable
@@ -662,7 +351,7 @@ func describe(err error) error {
 // through the group commit. A failure is an EUnavailable error with the
 // reason.
 func (o *Outbox) Writable(ctx context.Context) error {
-	return o.write(ctx, func(tx *sql.Tx) error {
+	return o.writer.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.Exec(`UPDATE probe SET at = ? WHERE id = 1`, o.now().UnixMilli())
 		return err
 	})
@@ -670,9 +359,4 @@ func (o *Outbox) Writable(ctx context.Context) error {
 
 // LastWriteError is the error of the last write that failed for want of
 // disk, or nil once a write has succeeded since.
-func (o *Outbox) LastWriteError() error {
-	if p := o.lastErr.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
+func (o *Outbox) LastWriteError() error { return o.writer.lastError() }

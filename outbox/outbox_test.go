@@ -27,10 +27,15 @@ func (c *clock) advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.U
 
 func open(t testing.TB, opts outbox.Options) *outbox.Outbox {
 	t.Helper()
+	return openTuned(t, opts, outbox.Tuning{})
+}
+
+func openTuned(t testing.TB, opts outbox.Options, tune outbox.Tuning) *outbox.Outbox {
+	t.Helper()
 	if opts.Path == "" {
 		opts.Path = filepath.Join(t.TempDir(), "data", "outbox.db")
 	}
-	o, err := outbox.Open(opts)
+	o, err := outbox.OpenTuned(opts, tune)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +132,7 @@ func TestAFullDiskRefusesWithoutPartialRowsAndRecoversWithoutRestart(t *testing.
 // the WAL file's header.
 func TestTheWALStartsAfreshUnderSteadyWrites(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "outbox.db")
-	o := open(t, outbox.Options{Path: path, CheckpointEvery: 20 * time.Millisecond})
+	o := openTuned(t, outbox.Options{Path: path}, outbox.Tuning{CheckpointEvery: 20 * time.Millisecond})
 	stop := time.Now().Add(time.Second)
 	var wg sync.WaitGroup
 	for g := 0; g < 16; g++ {

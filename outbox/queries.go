@@ -129,7 +129,7 @@ func (o *Outbox) Stats(ctx context.Context) (sidecar.Stats, error) {
 		return s, fmt.Errorf("oldest queued event: %w", err)
 	}
 	s.OldestQueued, s.NextDue = fromMS(oldest.Int64), fromMS(next.Int64)
-	s.Burst = o.bursting()
+	s.Burst = o.writer.load.bursting()
 	return s, nil
 }
 
@@ -141,17 +141,4 @@ func (o *Outbox) NextDue(ctx context.Context) (time.Time, bool, error) {
 		return time.Time{}, false, fmt.Errorf("next due event: %w", err)
 	}
 	return fromMS(next.Int64), next.Valid, nil
-}
-
-// IntegrityCheck runs SQLite's integrity check and returns its complaint,
-// or nil when the file is sound.
-func (o *Outbox) IntegrityCheck(ctx context.Context) error {
-	var res string
-	if err := o.rdb.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&res); err != nil {
-		return err
-	}
-	if res != "ok" {
-		return errors.New(res)
-	}
-	return nil
 }

@@ -17,9 +17,13 @@ func BenchmarkAppend(b *testing.B) {
 	for _, bc := range []struct {
 		name     string
 		maxBatch int
-	}{{"statement-per-event", 1}, {"batched", 0}} {
+	}{{"statement-per-event", 1}, {"batched", postgres.DefaultMaxBatch}} {
 		b.Run(bc.name, func(b *testing.B) {
-			s := open(b, postgres.Options{URL: pgtest.URL(b), MaxBatch: bc.maxBatch})
+			s, err := postgres.OpenBatched(ctx, postgres.Options{URL: pgtest.URL(b)}, bc.maxBatch)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { s.Close() })
 			var n atomic.Int64
 			b.SetParallelism(32) // × GOMAXPROCS callers
 			b.ResetTimer()

@@ -60,7 +60,6 @@ var migrations embed.FS
 type Options struct {
 	URL      string           // postgres:// or postgresql://; pgx's parameters (pool_max_conns, sslmode…) apply
 	MaxConns int              // 0: the URL's pool_max_conns, else DefaultMaxConns
-	MaxBatch int              // 0: DefaultMaxBatch; 1 stores every append and record alone
 	Logger   *slog.Logger     // nil discards
 	Now      func() time.Time // nil is time.Now
 	Observer Observer         // nil: not observed
@@ -102,22 +101,25 @@ var _ sidecar.Store = (*Store)(nil)
 // that sidecars starting together do not race) and returns the store. Its
 // errors never contain the URL's password.
 func Open(ctx context.Context, opts Options) (*Store, error) {
+	return open(ctx, opts, DefaultMaxBatch)
+}
+
+// open is Open with the most appends (records) one statement stores; the
+// tests' benchmark sets 1 (export_test.go).
+func open(ctx context.Context, opts Options, maxBatch int) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.MaxBatch <= 0 {
-		opts.MaxBatch = DefaultMaxBatch
-	}
 	password, err := checkURL(opts.URL)
 	if err != nil {
 		return nil, err
 	}
 	s := &Store{
-		maxBatch: opts.MaxBatch, observer: opts.Observer, password: password, now: opts.Now, log: opts.Logger,
-		appends: make(chan *appendReq, 4*opts.MaxBatch), records: make(chan *recordReq, 4*opts.MaxBatch),
+		maxBatch: maxBatch, observer: opts.Observer, password: password, now: opts.Now, log: opts.Logger,
+		appends: make(chan *appendReq, 4*maxBatch), records: make(chan *recordReq, 4*maxBatch),
 		poke: make(chan struct{}, 1), quit: make(chan struct{}), stopNote: make(chan struct{}), done: make(chan struct{}),
 	}
 	cfg, err := pgxpool.ParseConfig(opts.URL)
@@ -293,7 +295,7 @@ func submit[R any](s *Store, ctx context.Context, ch chan R, req R, done chan er
 	return <-done
 }
 
-// batchLoop takes the requests waiting on ch, up to the store's MaxBatch, and writes
+// batchLoop takes the requests waiting on ch, up to the store's maxBatch, and writes
 // them with run, in one statement and one transaction, until Close: a burst
 // costs a commit per batch rather than per write. Several loops run at
 // once, so that one batch's commit overlaps the next one's statement and
