@@ -389,6 +389,9 @@ func (o *Outbox) Purge(ctx context.Context, age time.Duration) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("purge events: %w", err)
 	}
+	if n > 0 { // the WAL's frames still hold the rows as they were written
+		return n, o.truncateWAL(ctx)
+	}
 	return n, nil
 }
 

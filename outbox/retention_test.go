@@ -2,12 +2,16 @@ package outbox_test
 
 import (
 	"bytes"
+	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	sidecar "github.com/glpwinner/glp-sidecar"
 	"github.com/glpwinner/glp-sidecar/outbox"
 )
 
@@ -47,5 +51,43 @@ func TestAnOldFileIsRebuiltForIncrementalVacuum(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(path); bytes.Contains(b, []byte("deleted-patient@example.com")) {
 		t.Error("the old file's free pages still hold a deleted value")
+	}
+}
+
+// TestAPurgeLeavesThePurgedEventsNowhereInTheFiles purges delivered events
+// whose email retention has not erased yet: the rows are gone from the
+// file (secure_delete) and from the WAL, whose frames held them as they
+// were written.
+func TestAPurgeLeavesThePurgedEventsNowhereInTheFiles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	o, err := outbox.Open(outbox.Options{Path: path, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	ctx := context.Background()
+	for i := range 20 {
+		a, err := o.Append(ctx, sidecar.NewEvent{Conversion: sidecar.Conversion{ClickID: fmt.Sprintf("c-%d", i), Email: fmt.Sprintf("purged-patient-%d@example.com", i)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, _ := o.Claim(ctx, 1, time.Minute)
+		if err := o.Record(ctx, sidecar.Result{EventID: a.ID, State: sidecar.StateDelivered, LeaseUntil: evs[0].LeaseUntil,
+			Attempt: sidecar.Attempt{N: 1, Status: 201, Outcome: "delivered"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b, _ := os.ReadFile(path + "-wal"); !bytes.Contains(b, []byte("purged-patient-")) {
+		t.Fatal("the WAL does not hold the events: the test would prove nothing")
+	}
+	now = now.Add(48 * time.Hour)
+	if n, err := o.Purge(ctx, 24*time.Hour); err != nil || n != 20 {
+		t.Fatalf("purge: %d %v", n, err)
+	}
+	for _, f := range []string{path, path + "-wal"} {
+		if b, _ := os.ReadFile(f); bytes.Contains(b, []byte("purged-patient-")) {
+			t.Errorf("%s still holds a purged event's email", filepath.Base(f))
+		}
 	}
 }
