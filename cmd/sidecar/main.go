@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/glpwinner/glp-sidecar/config"
@@ -39,7 +40,7 @@ func commands() []command {
 		{"mock", "", "run the mock GLP Winner upstream", runMock},
 		{"demo", "", "run mock + sidecar (proxy mode) + a demo app on embedded defaults", runDemo},
 		{"healthcheck", "[URL | HOST:PORT]", "exit 0 when the admin listener's /healthz (or the URL or address given) answers 200", runHealthcheck},
-		{"outbox", "stats|list|show ID|retry ID…|retry --state dead|rejected|unconfirmed|purge", "operator commands on the outbox file", runOutbox},
+		{"outbox", "stats|list|show ID|retry ID…|retry --state dead|rejected|unconfirmed|purge|migrate --to URL", "operator commands on the outbox", runOutbox},
 		{"report", "[--from D] [--to D] [--tz Z] [--test] [--csv|--json]", "the reconciliation report: events per day by state, or per event as CSV", runReport},
 		{"bench", "[--connections 64,256] [--duration 10s] [--rounds 3] [--backlog N]", "measure the sidecar against this machine's ceiling", runBench},
 		{"version", "", "print version, commit and Go version", runVersion},
@@ -58,10 +59,36 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	for _, c := range commands() {
 		if c.name == name {
+			if err := plainArgs(c, args); err != nil || (isHelp(args) && !c.hasFlags()) {
+				if err == nil {
+					err = runHelp(ctx, []string{name}, stdout, stderr)
+				}
+				return err
+			}
 			return c.run(ctx, args, stdout, stderr)
 		}
 	}
 	return &usageError{fmt.Sprintf("unknown command %q; run `sidecar help`", name)}
+}
+
+// hasFlags reports whether the command parses flags of its own, --help
+// among them.
+func (c command) hasFlags() bool { return strings.Contains(c.args, "--") }
+
+// isHelp reports whether a command line asks for help alone.
+func isHelp(args []string) bool {
+	return len(args) == 1 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help")
+}
+
+// plainArgs refuses arguments to the commands that take none (serve,
+// mock, demo, version): `sidecar serve --help` must print serve's help,
+// never start relaying, and `sidecar serve --port 80` must say that it
+// means nothing. Commands with flags of their own parse them themselves.
+func plainArgs(c command, args []string) error {
+	if c.args != "" || len(args) == 0 || isHelp(args) {
+		return nil
+	}
+	return &usageError{fmt.Sprintf("%s takes no arguments, not %q; run `sidecar help %s`", c.name, args[0], c.name)}
 }
 
 // exitCode prints err, if any, and returns the exit status: 0 for a clean

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // runCmd runs the sidecar with env and args and returns its stdout, stderr
@@ -240,5 +241,31 @@ func TestVersionShowsTheCommitOfAGitClone(t *testing.T) {
 	out, err := exec.Command(bin, "version").Output()
 	if err != nil || !strings.Contains(string(out), "(commit "+head+",") {
 		t.Errorf("version %q (%v): want commit %s", out, err, head)
+	}
+}
+
+// A command that takes no arguments prints its help for --help, with a
+// working environment set, and never starts; any other argument is a usage
+// error naming it.
+func TestACommandsHelpNeverStartsItAndAStrayArgumentIsRefused(t *testing.T) {
+	t.Parallel()
+	env := serveEnv(t, "GLP_LISTEN_ADDR=127.0.0.1:0", "GLP_ADMIN_ADDR=127.0.0.1:0", "GLP_MOCK_LISTEN_ADDR=127.0.0.1:0")
+	for _, args := range [][]string{{"serve", "--help"}, {"mock", "-h"}, {"demo", "--help"}, {"version", "--help"}, {"healthcheck", "--help"}} {
+		cmd := sidecarCmd(t, env, args...)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		cmd.Start()
+		kill := time.AfterFunc(10*time.Second, func() { cmd.Process.Kill() })
+		code := exitStatus(cmd.Wait())
+		kill.Stop()
+		if code != 0 || !strings.HasPrefix(out.String(), "usage: sidecar "+args[0]) || strings.Contains(errb.String(), "ready") || strings.Contains(out.String(), "http://") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q: want its usage, exit 0, nothing started", args, code, out.String(), errb.String())
+		}
+	}
+	for _, args := range [][]string{{"serve", "--port", "80"}, {"mock", "extra"}} {
+		code, stderr := runToExit(t, env, args...)
+		if code != 2 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, args[1]) {
+			t.Errorf("%v: exit %d, stderr %q: want 2 and one line naming %s", args, code, stderr, args[1])
+		}
 	}
 }
