@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"path/filepath"
 	"sort"
@@ -87,13 +86,11 @@ func (m *campaignMock) session(click, email string) bool {
 	return resp.StatusCode == http.StatusCreated
 }
 
+// freeAddr is the mock's address for the whole campaign: it is killed and
+// started again on it, so it is taken outside the ephemeral range that
+// other tests' listeners draw from meanwhile (see freePort).
 func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return "127.0.0.1:" + freePort(t)
 }
 
 // acknowledge posts a conversion once and returns its event id when the

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -55,15 +56,24 @@ func needRuntime(t *testing.T, name, install string) string {
 }
 
 // freePort is a loopback port nothing listens on, for a program that takes
-// its port from PORT.
+// its port from PORT. It is taken below Linux's ephemeral range (32768 and
+// up), where the listeners on 127.0.0.1:0 of the tests running beside this
+// one get theirs: a port of that range, free when asked, could be taken by
+// one of them before the program binds it, and the program's readiness
+// check would then be answered by another server.
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		port := 20000 + rand.IntN(12000)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue // taken: try another
+		}
+		ln.Close()
+		return fmt.Sprint(port)
 	}
-	defer ln.Close()
-	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+	t.Fatal("no free loopback port in 20000-31999")
+	return ""
 }
 
 // lockedBuffer collects what several goroutines write: a child's output,
