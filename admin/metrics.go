@@ -30,6 +30,7 @@ type Metrics struct {
 	batch      prometheus.Histogram
 	refused    *prometheus.CounterVec
 	dropped    *prometheus.CounterVec
+	waitFull   prometheus.Counter
 
 	refusedMu     sync.Mutex
 	refusedCounts map[string]int // the refused counter's values, for the stats API
@@ -96,8 +97,12 @@ func NewMetrics(now func() time.Time) *Metrics {
 		Namespace: namespace, Name: "clicks_dropped_total",
 		Help: "Landings not kept in the click log, by reason (address, same_click, queue_full, write_failed; oldest: pushed out of the full log). Their cookies were set all the same.",
 	}, []string{"reason"})
+	m.waitFull = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "wait_cap_reached_total",
+		Help: "Server calls with ?wait= answered 202 at once because the most that may wait at a time were waiting (the event was stored all the same).",
+	})
 	m.refusedCounts = map[string]int{}
-	m.reg.MustRegister(m.refused, m.dropped)
+	m.reg.MustRegister(m.refused, m.dropped, m.waitFull)
 	m.reg.MustRegister(m.received, m.deliveries, m.delivery, m.requests, m.commits, m.batch,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -118,6 +123,10 @@ func (m *Metrics) Handler() http.Handler {
 func (m *Metrics) Received(endpoint, outcome string) {
 	m.received.WithLabelValues(endpoint, outcome).Inc()
 }
+
+// WaitCapReached counts a server call's ?wait= answered at once at the
+// cap (the relay's LimitedWaiter).
+func (m *Metrics) WaitCapReached() { m.waitFull.Inc() }
 
 // Refused counts a refused conversion request (ingest's refusal observer).
 func (m *Metrics) Refused(reason string) {

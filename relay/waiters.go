@@ -85,11 +85,17 @@ func (w *waiters) finish(e sidecar.Event) {
 type LimitedWaiter struct {
 	w     *waiters
 	slots chan struct{}
+	full  func() // told of each caller turned away at the cap
 }
 
-// LimitWaiters caps r's waiters at n.
-func LimitWaiters(r *Relay, n int) *LimitedWaiter {
-	return &LimitedWaiter{w: r.waiters, slots: make(chan struct{}, max(n, 1))}
+// LimitWaiters caps r's waiters at n; full (nil: nobody) is told of each
+// caller turned away, for metrics: a cap reached often means the upstream
+// is slow to answer, or the cap is too low for the backend's traffic.
+func LimitWaiters(r *Relay, n int, full func()) *LimitedWaiter {
+	if full == nil {
+		full = func() {}
+	}
+	return &LimitedWaiter{w: r.waiters, slots: make(chan struct{}, max(n, 1)), full: full}
 }
 
 // Wait is Relay.Wait while fewer than the cap wait, else false at once.
@@ -99,6 +105,7 @@ func (l *LimitedWaiter) Wait(ctx context.Context, id string) (sidecar.Event, boo
 		defer func() { <-l.slots }()
 		return l.w.wait(ctx, id)
 	default:
+		l.full()
 		return sidecar.Event{}, false
 	}
 }

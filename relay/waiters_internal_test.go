@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,7 +21,8 @@ func TestWaitersBeyondTheCapAreAnsweredAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := LimitWaiters(r, 1)
+	var turnedAway atomic.Int32
+	w := LimitWaiters(r, 1, func() { turnedAway.Add(1) })
 	holding, release := context.WithCancel(context.Background())
 	held := make(chan bool)
 	go func() {
@@ -34,6 +36,9 @@ func TestWaitersBeyondTheCapAreAnsweredAtOnce(t *testing.T) {
 	defer cancel()
 	if _, ok := w.Wait(ctx, "second"); ok || ctx.Err() != nil {
 		t.Fatalf("a waiter beyond a cap of 1: answered %v, its context %v; want false at once", ok, ctx.Err())
+	}
+	if n := turnedAway.Load(); n != 1 {
+		t.Errorf("%d callers told turned away, want 1", n)
 	}
 	release()
 	<-held

@@ -264,7 +264,7 @@ func (m *Main) newIngest() (*ingest.Handler, error) {
 		Refusals:       m.metrics,
 		IngestToken:    m.cfg.IngestToken.Value(),
 		Store:          m.store,
-		Waiter:         waiter(m.storeOptions(), relay.LimitWaiters(m.relay, maxWaiters), m.store),
+		Waiter:         waiter(m.storeOptions(), relay.LimitWaiters(m.relay, maxWaiters, m.metrics.WaitCapReached), m.store),
 		Notify:         m.relay.Notify,
 		Matcher:        matcher,
 		Trusted:        m.cfg.Trusted,
