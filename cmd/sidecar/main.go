@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/glpwinner/glp-sidecar/config"
@@ -28,23 +27,26 @@ type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
 
-// command is one subcommand.
+// command is one subcommand. One with flags of its own parses them itself,
+// --help among them; one without takes no argument but --help (healthcheck
+// and help: the one its usage names).
 type command struct {
 	name, args, summary string
 	run                 func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+	flags               bool
 }
 
 func commands() []command {
 	return []command{
-		{"serve", "", "run the sidecar (also: no subcommand)", runServe},
-		{"mock", "", "run the mock GLP Winner upstream", runMock},
-		{"demo", "", "run mock + sidecar (proxy mode) + a demo app on embedded defaults", runDemo},
-		{"healthcheck", "[URL | HOST:PORT]", "exit 0 when the admin listener's /healthz (or the URL or address given) answers 200", runHealthcheck},
-		{"outbox", "stats|list|show ID|retry ID…|retry --state dead|rejected|unconfirmed|purge|migrate --to URL", "operator commands on the outbox", runOutbox},
-		{"report", "[--from D] [--to D] [--tz Z] [--test] [--csv|--json]", "the reconciliation report: events per day by state, or per event as CSV", runReport},
-		{"bench", "[--connections 64,256] [--duration 10s] [--rounds 3] [--backlog N]", "measure the sidecar against this machine's ceiling", runBench},
-		{"version", "", "print version, commit and Go version", runVersion},
-		{"help", "[COMMAND]", "usage, with the table of environment variables", runHelp},
+		{"serve", "", "run the sidecar (also: no subcommand)", runServe, false},
+		{"mock", "", "run the mock GLP Winner upstream", runMock, false},
+		{"demo", "", "run mock + sidecar (proxy mode) + a demo app on embedded defaults", runDemo, false},
+		{"healthcheck", "[URL | HOST:PORT]", "exit 0 when the admin listener's /healthz (or the URL or address given) answers 200", runHealthcheck, false},
+		{"outbox", "stats|list|show ID|retry ID…|retry --state dead|rejected|unconfirmed|purge|migrate --to URL", "operator commands on the outbox", runOutbox, true},
+		{"report", "[--from D] [--to D] [--tz Z] [--test] [--csv|--json]", "the reconciliation report: events per day by state, or per event as CSV", runReport, true},
+		{"bench", "[--connections 64,256] [--duration 10s] [--rounds 3] [--backlog N]", "measure the sidecar against this machine's ceiling", runBench, true},
+		{"version", "", "print version, commit and Go version", runVersion, false},
+		{"help", "[COMMAND]", "usage, with the table of environment variables", runHelp, false},
 	}
 }
 
@@ -58,37 +60,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		name = "help"
 	}
 	for _, c := range commands() {
-		if c.name == name {
-			if err := plainArgs(c, args); err != nil || (isHelp(args) && !c.hasFlags()) {
-				if err == nil {
-					err = runHelp(ctx, []string{name}, stdout, stderr)
-				}
-				return err
-			}
-			return c.run(ctx, args, stdout, stderr)
+		if c.name != name {
+			continue
 		}
+		switch {
+		case c.flags:
+		case isHelp(args):
+			// `sidecar serve --help` prints serve's help, never starts relaying.
+			return runHelp(ctx, []string{name}, stdout, stderr)
+		case c.args == "" && len(args) > 0:
+			return &usageError{fmt.Sprintf("%s takes no arguments, not %q; run `sidecar help %s`", name, args[0], name)}
+		}
+		return c.run(ctx, args, stdout, stderr)
 	}
 	return &usageError{fmt.Sprintf("unknown command %q; run `sidecar help`", name)}
 }
 
-// hasFlags reports whether the command parses flags of its own, --help
-// among them.
-func (c command) hasFlags() bool { return strings.Contains(c.args, "--") }
-
 // isHelp reports whether a command line asks for help alone.
 func isHelp(args []string) bool {
 	return len(args) == 1 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help")
-}
-
-// plainArgs refuses arguments to the commands that take none (serve,
-// mock, demo, version): `sidecar serve --help` must print serve's help,
-// never start relaying, and `sidecar serve --port 80` must say that it
-// means nothing. Commands with flags of their own parse them themselves.
-func plainArgs(c command, args []string) error {
-	if c.args != "" || len(args) == 0 || isHelp(args) {
-		return nil
-	}
-	return &usageError{fmt.Sprintf("%s takes no arguments, not %q; run `sidecar help %s`", c.name, args[0], c.name)}
 }
 
 // exitCode prints err, if any, and returns the exit status: 0 for a clean
