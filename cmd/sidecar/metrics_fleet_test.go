@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/glpwinner/glp-sidecar/admin"
 	"github.com/glpwinner/glp-sidecar/capture"
@@ -345,4 +348,55 @@ func dashboardQueries(t *testing.T) map[string]string {
 		}
 	}
 	return out
+}
+
+// TestAnOutboxThatRefusesWritesShowsInReadyzAndTheMetrics: a database
+// turned read-only (default_transaction_read_only, as a standby after a
+// failover is) fails /readyz and sets glp_sidecar_outbox_write_error, which
+// GLPSidecarOutboxRefusesWrites alerts on; both clear once it takes writes.
+func TestAnOutboxThatRefusesWritesShowsInReadyzAndTheMetrics(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	cfg := stackConfig
+	cfg.APIURL, cfg.DBURL = serveMockInProcess(t), config.Secret(url)
+	m := serveInProcess(t, cfg)
+	admin := "http://" + m.AdminAddr()
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	readOnly := func(on bool) {
+		t.Helper()
+		db := pgx.Identifier{strings.TrimPrefix(mustParse(t, url).Path, "/")}.Sanitize()
+		for _, q := range []string{
+			fmt.Sprintf("ALTER DATABASE %s SET default_transaction_read_only = %v", db, on),
+			"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+		} {
+			if _, err := conn.Exec(context.Background(), q); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	state := func() (int, float64) {
+		code, _, _ := call(t, "GET", admin+"/readyz", "", "")
+		_, values := scrape(t, admin+"/metrics")
+		return code, values["glp_sidecar_outbox_write_error"]
+	}
+	if code, v := state(); code != http.StatusOK || v != 0 {
+		t.Fatalf("a writable outbox: /readyz %d, write_error %v", code, v)
+	}
+	readOnly(true)
+	waitFor(t, func() bool { code, v := state(); return code == http.StatusServiceUnavailable && v == 1 })
+	readOnly(false)
+	waitFor(t, func() bool { code, v := state(); return code == http.StatusOK && v == 0 })
+}
+
+func mustParse(t *testing.T, raw string) *neturl.URL {
+	t.Helper()
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
