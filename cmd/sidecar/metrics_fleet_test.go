@@ -243,6 +243,9 @@ func startPrometheus(t *testing.T, targets []string) string {
 // 0); GLPSidecarDeadEvents fires once for the fleet, with 3; no alert is
 // pending or firing once per sidecar.
 func TestTwoReplicasCountEachEventOnceInPrometheus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a real Prometheus for 15 s; promtool's unit tests of the rules (./deploy) run in -short")
+	}
 	t.Parallel()
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)

@@ -77,7 +77,7 @@ logfile = %s
 `, db, host, port, db, listen, filepath.Join(dir, "users.txt"), filepath.Join(dir, "log"))
 	files := map[string]string{
 		"pgbouncer.ini": ini,
-		"users.txt":     strconv.Quote(user) + " " + strconv.Quote(password) + "\n",
+		"users.txt":     authQuote(user) + " " + authQuote(password) + "\n",
 	}
 	for name, body := range files {
 		path := filepath.Join(dir, name)
@@ -137,3 +137,7 @@ logfile = %s
 	through.Host = addr
 	return through.String()
 }
+
+// authQuote quotes s for PgBouncer's auth_file: in double quotes, a double
+// quote doubled.
+func authQuote(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
