@@ -8,38 +8,38 @@ package admin
 // reasons, the relay's outcomes, capture's drop reasons); cmd/sidecar's
 // TestAFreshSidecarExportsEveryCounterAtZero holds them to those.
 var (
-	// ConversionEndpoints are ingest.Paths(): the endpoint label.
-	ConversionEndpoints = []string{"/glp-s2s-conversion", "/api/glp-s2s-conversion"}
-	// ReceivedOutcomes are ingest's answers: accepted, waited for, refused, failed.
-	ReceivedOutcomes = []string{"queued", "duplicate", "ok", "rejected",
+	// conversionEndpoints are ingest.Paths(): the endpoint label.
+	conversionEndpoints = []string{"/glp-s2s-conversion", "/api/glp-s2s-conversion"}
+	// receivedOutcomes are ingest's answers: accepted, waited for, refused, failed.
+	receivedOutcomes = []string{"queued", "duplicate", "ok", "rejected",
 		"invalid", "unauthorized", "too_large", "unsupported_type", "nothing_to_attribute", "rate_limited",
 		"forbidden_origin", "method_not_allowed", "unavailable", "internal_error", "preflight"}
-	// DeliveryOutcomes are the relay's attempts' outcomes; StatusClasses the
+	// deliveryOutcomes are the relay's attempts' outcomes; statusClasses the
 	// upstream's answers ("none": no answer).
-	DeliveryOutcomes = []string{"delivered", "duplicate", "rejected", "unconfirmed", "dead", "retry", "paused"}
-	StatusClasses    = []string{"none", "2xx", "3xx", "4xx", "5xx"}
-	// RefusedReasons are ingest's Reason… constants.
-	RefusedReasons = []string{"invalid_body", "unauthorized", "forbidden_origin", "too_large", "unsupported_type", "nothing_to_attribute", "rate_limited"}
-	// DropReasons are capture's Drop… constants.
-	DropReasons = []string{"address", "same_click", "queue_full", "oldest", "write_failed"}
+	deliveryOutcomes = []string{"delivered", "duplicate", "rejected", "unconfirmed", "dead", "retry", "paused"}
+	statusClasses    = []string{"none", "2xx", "3xx", "4xx", "5xx"}
+	// refusedReasons are ingest's Reason… constants.
+	refusedReasons = []string{"invalid_body", "unauthorized", "forbidden_origin", "too_large", "unsupported_type", "nothing_to_attribute", "rate_limited"}
+	// dropReasons are capture's Drop… constants.
+	dropReasons = []string{"address", "same_click", "queue_full", "oldest", "write_failed"}
 )
 
 // zero creates every counter's series at 0.
 func (m *Metrics) zero() {
-	for _, e := range ConversionEndpoints {
-		for _, o := range ReceivedOutcomes {
+	for _, e := range conversionEndpoints {
+		for _, o := range receivedOutcomes {
 			m.received.WithLabelValues(e, o)
 		}
 	}
-	for _, o := range DeliveryOutcomes {
-		for _, c := range StatusClasses {
+	for _, o := range deliveryOutcomes {
+		for _, c := range statusClasses {
 			m.deliveries.WithLabelValues(o, c)
 		}
 	}
-	for _, r := range RefusedReasons {
+	for _, r := range refusedReasons {
 		m.refused.WithLabelValues(r)
 	}
-	for _, r := range DropReasons {
+	for _, r := range dropReasons {
 		m.dropped.WithLabelValues(r)
 	}
 }
