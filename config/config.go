@@ -61,6 +61,7 @@ type Config struct {
 	AppURL         string        `envconfig:"APP_URL" desc:"when set, every request that is not the sidecar's own is proxied to this app"`
 	DBPath         string        `envconfig:"DB_PATH" default:"glp-sidecar.db" desc:"the SQLite file (outbox and click log)"`
 	DBURL          Secret        `envconfig:"DB_URL" desc:"postgres://…: keep the outbox and click log in PostgreSQL, shared by every sidecar that names it, instead of GLP_DB_PATH; never logged"`
+	DBURLFile      string        `envconfig:"DB_URL_FILE" desc:"file holding GLP_DB_URL, so that the password stays out of the environment (Docker and Kubernetes secrets)"`
 	AllowedOrigins []string      `envconfig:"ALLOWED_ORIGINS" desc:"comma-separated origins allowed to call the conversion endpoint cross-origin"`
 	TrustedProxies []string      `envconfig:"TRUSTED_PROXIES" desc:"comma-separated CIDRs whose X-Forwarded-For/-Proto are believed"`
 	CookieName     string        `envconfig:"COOKIE_NAME" default:"_glp_cid" desc:"click-id cookie"`
@@ -144,8 +145,9 @@ func LoadDemo(apiURL, appURL string) (Config, error) {
 
 // OutboxConfig is what the outbox commands need: the file.
 type OutboxConfig struct {
-	DBPath string `envconfig:"DB_PATH" default:"glp-sidecar.db" desc:"the SQLite file (outbox and click log)"`
-	DBURL  Secret `envconfig:"DB_URL" desc:"postgres://…: the outbox in PostgreSQL instead of GLP_DB_PATH"`
+	DBPath    string `envconfig:"DB_PATH" default:"glp-sidecar.db" desc:"the SQLite file (outbox and click log)"`
+	DBURL     Secret `envconfig:"DB_URL" desc:"postgres://…: the outbox in PostgreSQL instead of GLP_DB_PATH"`
+	DBURLFile string `envconfig:"DB_URL_FILE" desc:"file holding GLP_DB_URL"`
 }
 
 // LoadOutbox reads the outbox commands' configuration.
@@ -154,7 +156,7 @@ func LoadOutbox() (OutboxConfig, error) {
 	if err := process(&c); err != nil {
 		return c, err
 	}
-	return c, CheckDBURL("GLP_DB_URL", c.DBURL)
+	return c, readDBURL(&c.DBURL, c.DBURLFile) // dburl.go
 }
 
 // CheckDBURL checks a PostgreSQL URL (empty is none: the SQLite file) and
@@ -276,7 +278,7 @@ func (c *Config) validate() error {
 		c.readIngestToken,
 		c.checkURLs,
 		c.checkNotEmpty,
-		func() error { return CheckDBURL("GLP_DB_URL", c.DBURL) },
+		func() error { return readDBURL(&c.DBURL, c.DBURLFile) }, // dburl.go
 		c.checkCookieName,
 		c.checkAdmin,
 		c.checkOrigins,

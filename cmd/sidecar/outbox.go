@@ -26,10 +26,12 @@ const outboxUsage = `usage: sidecar outbox COMMAND [--db PATH | --db-url postgre
   retry --state dead|rejected|unconfirmed
                                  send every event in that state again
   purge [--older-than 720h]      delete delivered and duplicate events finished before then
-  migrate --to postgres://…      copy the file's events (queued ones to be delivered by the fleet) to PostgreSQL
+  migrate [--to postgres://…]    copy the file's events (queued ones to be delivered by the fleet) to PostgreSQL:
+                                 --to, else GLP_DB_URL or GLP_DB_URL_FILE; events PostgreSQL refuses are listed
 
-The file is GLP_DB_PATH (glp-sidecar.db), or --db; with GLP_DB_URL or --db-url, the outbox in
-PostgreSQL that the fleet shares. Safe while sidecar serve runs.`
+The file is GLP_DB_PATH (glp-sidecar.db), or --db; with GLP_DB_URL, GLP_DB_URL_FILE or --db-url, the
+outbox in PostgreSQL that the fleet shares. A URL on the command line (--db-url, --to) shows in ps
+with its password: prefer GLP_DB_URL_FILE. Safe while sidecar serve runs.`
 
 // runOutbox runs the operator commands on the outbox: each command is a
 // function of its own (outbox_*.go) that defines only the flags it takes,

@@ -148,7 +148,7 @@ func start() (*Cluster, error) {
 		return nil, err
 	}
 	c := &Cluster{dir: dir, bin: bin}
-	if err := c.chown(dir); err != nil {
+	if err := chown(dir); err != nil {
 		c.remove()
 		return nil, err
 	}
@@ -157,7 +157,7 @@ func start() (*Cluster, error) {
 		c.remove()
 		return nil, err
 	}
-	if err := c.chown(pwfile); err != nil {
+	if err := chown(pwfile); err != nil {
 		c.remove()
 		return nil, err
 	}
@@ -266,7 +266,7 @@ func (c *Cluster) run(prog string, args ...string) ([]byte, error) {
 }
 
 // chown gives path to the postgres user when this process is root.
-func (c *Cluster) chown(path string) error {
+func chown(path string) error {
 	if os.Geteuid() != 0 {
 		return nil
 	}
