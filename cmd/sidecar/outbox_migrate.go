@@ -60,6 +60,9 @@ func migrateOutbox(ctx context.Context, path, to string, out printer) error {
 		return err
 	}
 	defer pg.Close()
+	if err := copyDataKeys(ctx, file, pg); err != nil {
+		return err
+	}
 	read, copied := 0, 0
 	page, err := file.List(ctx, "", "", sidecar.MaxListLimit)
 	for err == nil && len(page) > 0 {
@@ -74,4 +77,29 @@ func migrateOutbox(ctx context.Context, path, to string, out printer) error {
 		return err
 	}
 	return out.count("copied", copied, fmt.Sprintf("of %d events in %s, to %s; the fleet delivers the queued ones", read, path, postgres.Describe(to)))
+}
+
+// copyDataKeys gives the database the file's data keys and key
+// fingerprint, before its sealed events: they open there with the same
+// GLP_DATA_KEY_FILE. A database written with another key refuses them.
+func copyDataKeys(ctx context.Context, from, to sidecar.KeyStore) error {
+	fp, err := from.KeyFingerprint(ctx)
+	if err != nil || fp == "" {
+		return err
+	}
+	if err := to.SetKeyFingerprint(ctx, fp); err != nil {
+		return &config.Error{Var: "GLP_DATA_KEY_FILE", Problem: "the file and the database were written with different keys: " + err.Error()}
+	}
+	keys, err := from.DataKeys(ctx)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if got, err := to.AddDataKey(ctx, k); err != nil {
+			return err
+		} else if string(got.Wrapped) != string(k.Wrapped) {
+			return fmt.Errorf("the database holds another data key for %s: the file's events of that day would not open there", k.Day)
+		}
+	}
+	return nil
 }

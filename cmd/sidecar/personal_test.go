@@ -2,13 +2,17 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	sidecar "github.com/glpwinner/glp-sidecar"
+	"github.com/glpwinner/glp-sidecar/internal/pgtest"
 	"github.com/glpwinner/glp-sidecar/internal/seal"
 )
 
@@ -147,5 +151,33 @@ func TestWithAKeyFileTheFilesHoldNoPersonalDataTheSameEventsAreDeliveredAndAnoth
 		if strings.Contains(stderr, hexKey(key)) || strings.Contains(stderr, hexKey(other)) {
 			t.Errorf("a key is in the error: %s", stderr)
 		}
+	}
+}
+
+func TestMigrateCarriesTheDataKeysSoThatSealedEventsOpenInPostgreSQL(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	k := seal.NewKey()
+	file, err := openStore(ctx, storeOptions{Path: path, Key: &k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := file.Append(ctx, sidecar.NewEvent{Conversion: sidecar.Conversion{ClickID: "mig-1", Email: "migrated@example.com"}})
+	file.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrateOutbox(ctx, path, url, printer{w: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	pg, err := openStore(ctx, storeOptions{URL: url, Key: &k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	if e, _, err := pg.Get(ctx, app.ID); err != nil || e.Conversion.Email != "migrated@example.com" {
+		t.Fatalf("the migrated event reads %+v, %v", e.Conversion, err)
 	}
 }
