@@ -26,6 +26,9 @@ import (
 // module cache) the test skips, unless CI is set.
 func oauth2proxyTools(t *testing.T) (proxy, idp string) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("builds oauth2-proxy (minutes without a build cache): not with -short")
+	}
 	dir := t.TempDir()
 	proxy, idp = filepath.Join(dir, "oauth2-proxy"), filepath.Join(dir, "mockidp")
 	for _, b := range [][]string{{"-o", proxy, "github.com/oauth2-proxy/oauth2-proxy/v7"}, {"-o", idp, "./mockidp"}} {
