@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -87,13 +88,58 @@ func hexKey(k seal.Key) string { return hex.EncodeToString(k[:]) }
 
 func TestWithAKeyFileTheFilesHoldNoPersonalDataTheSameEventsAreDeliveredAndAnotherKeyIsRefused(t *testing.T) {
 	t.Parallel()
+	for _, store := range []string{"sqlite", "postgres"} {
+		t.Run(store, func(t *testing.T) {
+			t.Parallel()
+			var where []string // the store's variable, for the sidecar and the restarts
+			var raw func() []byte
+			if store == "postgres" {
+				url := pgtest.URL(t)
+				where = []string{"GLP_DB_URL=" + url}
+				raw = func() []byte { // the database as a backup holds it
+					out, err := exec.Command(pgDump(), "--data-only", url).Output()
+					if err != nil {
+						t.Fatalf("pg_dump: %v", err)
+					}
+					return out
+				}
+			}
+			sealedServe(t, where, raw)
+		})
+	}
+}
+
+// pgDump is PostgreSQL's pg_dump: on the PATH, else Debian's.
+func pgDump() string {
+	if p, err := exec.LookPath("pg_dump"); err == nil {
+		return p
+	}
+	return "/usr/lib/postgresql/15/bin/pg_dump"
+}
+
+// sealedServe runs a real sidecar serve with a key file on the store that
+// where names (the SQLite file when empty), and checks that raw (the file,
+// its WAL, SHM and journal when nil) holds none of the personal values
+// while the same events are delivered, and that another key, or none, is
+// refused at start.
+func sealedServe(t *testing.T, where []string, raw func() []byte) {
 	const (
 		email, softEmail = "sealed.patient@example.com", "sealed.soft@example.com"
 		ip, session      = "203.0.113.99", "sess-SEALED-123"
 		agent            = "SealedAgent/4.2 (unique)"
 	)
 	keyFile, key := writeKey(t, hexKey)
-	s := startStack(t, "GLP_DATA_KEY_FILE="+keyFile)
+	s := startStack(t, append([]string{"GLP_DATA_KEY_FILE=" + keyFile}, where...)...)
+	if raw == nil {
+		raw = func() []byte {
+			var all []byte
+			for _, f := range []string{s.db, s.db + "-wal", s.db + "-shm", s.db + "-journal"} {
+				b, _ := os.ReadFile(f)
+				all = append(all, b...)
+			}
+			return all
+		}
+	}
 	code, _, _ := get(t, s.public+"/landing?glp_click_id=sealed-click-1", map[string]string{"User-Agent": agent, "Referer": "https://referrer.example/page"})
 	if code != 404 {
 		t.Fatalf("landing: %d", code)
@@ -118,21 +164,13 @@ func TestWithAKeyFileTheFilesHoldNoPersonalDataTheSameEventsAreDeliveredAndAnoth
 		b, _ := json.Marshal(list)
 		return bytes.Contains(b, []byte(agent)) && bytes.Contains(b, []byte("referrer.example"))
 	})
-	raw := func() []byte {
-		var all []byte
-		for _, f := range []string{s.db, s.db + "-wal", s.db + "-shm", s.db + "-journal"} {
-			b, _ := os.ReadFile(f)
-			all = append(all, b...)
-		}
-		return all
-	}
 	b := raw()
 	if !bytes.Contains(b, []byte("sealed-click-1")) {
-		t.Fatal("the click id is not in the files: the test would prove nothing")
+		t.Fatal("the click id is not in the store's bytes: the test would prove nothing")
 	}
 	for _, v := range []string{email, softEmail, ip, session, agent, "referrer.example"} {
 		if bytes.Contains(b, []byte(v)) {
-			t.Errorf("%q is in the raw bytes of the outbox file, its WAL or SHM", v)
+			t.Errorf("%q is in the raw bytes of the store (the file, its WAL, SHM and journal; pg_dump)", v)
 		}
 	}
 	if bytes.Contains(b, []byte(hexKey(key))) || bytes.Contains(b, key[:]) {
@@ -144,7 +182,7 @@ func TestWithAKeyFileTheFilesHoldNoPersonalDataTheSameEventsAreDeliveredAndAnoth
 	// Another key, or none, is refused at start, naming fingerprints only.
 	otherFile, other := writeKey(t, hexKey)
 	for _, env := range [][]string{{"GLP_DATA_KEY_FILE=" + otherFile}, nil} {
-		status, stderr := runToExit(t, serveEnv(t, append([]string{"GLP_DB_PATH=" + s.db}, env...)...), "serve")
+		status, stderr := runToExit(t, serveEnv(t, append(append([]string{"GLP_DB_PATH=" + s.db}, where...), env...)...), "serve")
 		if status != 2 || !strings.Contains(stderr, "GLP_DATA_KEY_FILE") || !strings.Contains(stderr, key.Fingerprint()) {
 			t.Errorf("serve with key file %v: exit %d, %s", env, status, stderr)
 		}
