@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -82,7 +83,7 @@ func (s *Server) audit(action string) func(http.Handler) http.Handler {
 				q.target = defaultTarget(r)
 			}
 			defer func() {
-				e := sidecar.AuditEntry{At: s.opts.Now(), User: q.user, Client: web.ClientAddr(r, s.opts.Trusted).String(), Action: action, Target: q.target, Status: rec.status}
+				e := sidecar.AuditEntry{At: s.opts.Now(), User: q.user, Client: web.ClientAddr(r, s.opts.Trusted).String(), Action: action, Target: sidecar.Clip(q.target, maxTarget), Status: rec.status}
 				s.record(r.Context(), e, r.Method == http.MethodGet)
 			}()
 			next.ServeHTTP(rec, r)
@@ -90,12 +91,23 @@ func (s *Server) audit(action string) func(http.Handler) http.Handler {
 	}
 }
 
-// defaultTarget is the request's query, without the session token a
-// dashboard link may carry: the range a read covered.
+// targetParams are the query parameters an audit line keeps: the range a
+// read covered. Any other (a token, or whatever a caller adds) is left out,
+// so that nothing personal reaches the audit through a URL.
+var targetParams = []string{"state", "before", "limit", "from", "to", "tz", "test"}
+
+// maxTarget bounds an audit line's target.
+const maxTarget = 512
+
+// defaultTarget is the request's path and the range its query asked for.
 func defaultTarget(r *http.Request) string {
-	q := r.URL.Query()
-	q.Del("token")
-	return strings.TrimPrefix(r.URL.Path, "/admin/api/") + "?" + q.Encode()
+	q, kept := r.URL.Query(), url.Values{}
+	for _, k := range targetParams {
+		if v, ok := q[k]; ok {
+			kept[k] = v
+		}
+	}
+	return strings.TrimPrefix(r.URL.Path, "/admin/api/") + "?" + kept.Encode()
 }
 
 func (s *Server) record(ctx context.Context, e sidecar.AuditEntry, read bool) {

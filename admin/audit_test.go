@@ -98,3 +98,12 @@ func TestWithTheTokenTheAuditNamesTheSessionByAFingerprintNeverTheToken(t *testi
 		t.Errorf("the token is in the audit: %s", b)
 	}
 }
+
+func TestAnAuditLineKeepsTheRangeOfAReadNeverOtherQueryParameters(t *testing.T) {
+	h, box := auditedServer(t, admin.Options{})
+	serve(h, "127.0.0.1", "GET", "http://127.0.0.1/admin/api/events?state=queued&limit=5&email=patient%40example.com&token=x", nil)
+	lines := auditLines(t, box)
+	if len(lines) != 1 || lines[0].Target != "events?limit=5&state=queued" {
+		t.Fatalf("audit %+v", lines)
+	}
+}

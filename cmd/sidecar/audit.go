@@ -26,6 +26,9 @@ today, --from to 30 days before it. --verify checks the whole log's hash chain
 instead and exits 1 naming the first line that was edited or follows a deleted
 one.`
 
+// maxAuditTarget bounds what an operator's command line puts in a line.
+const maxAuditTarget = 512
+
 // auditLineLimit bounds the lines sidecar audit prints of a range.
 const auditLineLimit = 1_000_000
 
@@ -156,7 +159,7 @@ func (f *outboxFlags) withAudit(ctx context.Context, action, target string, do f
 	if err != nil {
 		status = 1
 	}
-	e := sidecar.AuditEntry{At: time.Now(), User: cliUser(), Client: "local", Action: action, Target: strings.TrimSpace(target), Status: status}
+	e := sidecar.AuditEntry{At: time.Now(), User: cliUser(), Client: "local", Action: action, Target: sidecar.Clip(strings.TrimSpace(target), maxAuditTarget), Status: status}
 	if _, aerr := box.Audit.AppendAudit(context.WithoutCancel(ctx), e); aerr != nil {
 		return errors.Join(err, fmt.Errorf("the audit log did not record this %s: %w", action, aerr))
 	}
