@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -217,5 +218,42 @@ func TestMigrateCarriesTheDataKeysSoThatSealedEventsOpenInPostgreSQL(t *testing.
 	defer pg.Close()
 	if e, _, err := pg.Get(ctx, app.ID); err != nil || e.Conversion.Email != "migrated@example.com" {
 		t.Fatalf("the migrated event reads %+v, %v", e.Conversion, err)
+	}
+}
+
+func TestTheCLIsChangesAreInTheAuditAsTheOperatorsOwn(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	box, err := openStore(ctx, storeOptions{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := box.Append(ctx, sidecar.NewEvent{Conversion: sidecar.Conversion{ClickID: "cli-1", Email: "cli.patient@example.com"}})
+	box.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"GLP_DB_PATH=" + path}
+	if _, err := sidecarCmd(t, env, "outbox", "retry", app.ID).CombinedOutput(); err == nil {
+		t.Fatal("retrying a queued event succeeded")
+	}
+	if out, err := sidecarCmd(t, env, "outbox", "purge", "--older-than", "1h").CombinedOutput(); err != nil {
+		t.Fatalf("purge: %v %s", err, out)
+	}
+	out, err := sidecarCmd(t, env, "audit", "--json").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []map[string]any
+	json.Unmarshal(out, &lines)
+	var got []string
+	for _, l := range lines {
+		user, _ := l["user"].(string)
+		got = append(got, fmt.Sprintf("%v %v %v %v", strings.HasPrefix(user, "cli:") && len(user) > 4, l["action"], l["target"], l["status"]))
+	}
+	want := []string{"true outbox.retry events " + app.ID + " 1", "true outbox.purge finished before 1h0m0s ago 0"}
+	if strings.Join(got, "|") != strings.Join(want, "|") || bytes.Contains(out, []byte("cli.patient")) {
+		t.Errorf("audit:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
