@@ -20,6 +20,9 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+
+	sidecar "github.com/glpwinner/glp-sidecar"
+	"github.com/glpwinner/glp-sidecar/internal/seal"
 )
 
 // cookieName is RFC 6265's token.
@@ -84,8 +87,16 @@ type Config struct {
 	LogLevel       string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	LogFormat      string        `envconfig:"LOG_FORMAT" default:"json" desc:"json or text"`
 
+	// Patient data (issue 32): config/personal.go checks them.
+	SendPersonalData string        `envconfig:"SEND_PERSONAL_DATA" default:"when-needed" desc:"when-needed: email and ip go upstream only with an event that has neither click id nor session token; always: with every event"`
+	DataKeyFile      string        `envconfig:"DATA_KEY_FILE" desc:"file holding a 32-byte key (64 hex digits or base64) that encrypts personal data at rest"`
+	AdminAuth        string        `envconfig:"ADMIN_AUTH" default:"token" desc:"token; or proxy: the admin user is the one an authenticating proxy in GLP_TRUSTED_PROXIES names in X-Forwarded-Email, X-Forwarded-User or X-Auth-Request-Email"`
+	AuditRetention   time.Duration `envconfig:"AUDIT_RETENTION" default:"52560h" desc:"how long the admin audit log is kept"`
+
 	// Parsed from the fields above by Load.
-	Trusted []netip.Prefix `ignored:"true"`
+	Trusted    []netip.Prefix     `ignored:"true"`
+	SendPolicy sidecar.SendPolicy `ignored:"true"`
+	DataKey    *seal.Key          `ignored:"true"` // nil: personal data is stored in the clear
 }
 
 // MockConfig is the mock upstream's configuration (sidecar mock, demo).
@@ -145,9 +156,12 @@ func LoadDemo(apiURL, appURL string) (Config, error) {
 
 // OutboxConfig is what the outbox commands need: the file.
 type OutboxConfig struct {
-	DBPath    string `envconfig:"DB_PATH" default:"glp-sidecar.db" desc:"the SQLite file (outbox and click log)"`
-	DBURL     Secret `envconfig:"DB_URL" desc:"postgres://…: the outbox in PostgreSQL instead of GLP_DB_PATH"`
-	DBURLFile string `envconfig:"DB_URL_FILE" desc:"file holding GLP_DB_URL"`
+	DBPath      string `envconfig:"DB_PATH" default:"glp-sidecar.db" desc:"the SQLite file (outbox and click log)"`
+	DBURL       Secret `envconfig:"DB_URL" desc:"postgres://…: the outbox in PostgreSQL instead of GLP_DB_PATH"`
+	DBURLFile   string `envconfig:"DB_URL_FILE" desc:"file holding GLP_DB_URL"`
+	DataKeyFile string `envconfig:"DATA_KEY_FILE" desc:"the key that encrypts personal data at rest"`
+
+	DataKey *seal.Key `ignored:"true"` // read from DataKeyFile; nil: none
 }
 
 // LoadOutbox reads the outbox commands' configuration.
@@ -155,6 +169,13 @@ func LoadOutbox() (OutboxConfig, error) {
 	var c OutboxConfig
 	if err := process(&c); err != nil {
 		return c, err
+	}
+	if c.DataKeyFile != "" {
+		k, err := ReadDataKey(c.DataKeyFile)
+		if err != nil {
+			return c, err
+		}
+		c.DataKey = &k
 	}
 	return c, readDBURL(&c.DBURL, c.DBURLFile) // dburl.go
 }
@@ -285,6 +306,7 @@ func (c *Config) validate() error {
 		c.parseTrusted,
 		c.checkDurations,
 		c.checkRelay,
+		c.checkPersonalData,
 		func() error { return validateLog(c.LogLevel, c.LogFormat) },
 	} {
 		if err := check(); err != nil {
@@ -355,7 +377,7 @@ func (c *Config) checkAdmin() error {
 			return &Error{"GLP_ADMIN_HOSTS", fmt.Sprintf("%q is not a host name such as sidecar.internal (no scheme, port or path)", h)}
 		}
 	}
-	if c.AdminToken == "" && !LoopbackAddr(c.AdminAddr) {
+	if c.AdminToken == "" && !LoopbackAddr(c.AdminAddr) && c.AdminAuth != AdminAuthProxy {
 		return &Error{"GLP_ADMIN_TOKEN", "is required when GLP_ADMIN_ADDR (" + c.AdminAddr + ") is not a loopback address"}
 	}
 	return nil

@@ -33,6 +33,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	dbURL := fl.String("db-url", env.DBURL.Value(), "measure the outbox on PostgreSQL: each run gets a schema of its own in this database")
 	fleet := fl.Int("fleet", 20000, "with --db-url: events drained by one, then two sidecars (0 skips)")
+	keyFile := fl.String("data-key-file", "", "GLP_DATA_KEY_FILE of the sidecar under test: measure with personal data sealed at rest")
 	if err := fl.Parse(args); err != nil {
 		return flagError("bench: ", err)
 	}
@@ -90,6 +91,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Dir:         dir,
 		DBURL:       *dbURL,
 		Fleet:       *fleet,
+		DataKeyFile: *keyFile,
 		Out:         stdout,
 	})
 }

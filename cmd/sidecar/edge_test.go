@@ -230,7 +230,8 @@ func TestABrowserCallsWaitIsAnsweredAtOnceWithNoUpstreamFields(t *testing.T) {
 
 func TestABrowserCallsIPIsNotWhatReachesTheMock(t *testing.T) {
 	t.Parallel()
-	s := edgeStack(t)
+	// always: with its click id, the default would send no ip at all.
+	s := startStack(t, "GLP_TRUSTED_PROXIES=127.0.0.0/8", "GLP_LOCAL_MATCH=true", "GLP_LOG_LEVEL=warn", "GLP_SEND_PERSONAL_DATA=always")
 	code, out, _ := send(t, "POST", s.public+"/glp-s2s-conversion", visitor("203.0.113.40", "B/1", nil),
 		`{"glpClickId":"ip-browser","ip":"198.51.100.99"}`)
 	if code != 202 {

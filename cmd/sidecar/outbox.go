@@ -15,6 +15,7 @@ import (
 
 	sidecar "github.com/glpwinner/glp-sidecar"
 	"github.com/glpwinner/glp-sidecar/config"
+	"github.com/glpwinner/glp-sidecar/internal/seal"
 )
 
 const outboxUsage = `usage: sidecar outbox COMMAND [--db PATH | --db-url postgres://…] [--json]
@@ -28,6 +29,7 @@ const outboxUsage = `usage: sidecar outbox COMMAND [--db PATH | --db-url postgre
   purge [--older-than 720h]      delete delivered and duplicate events finished before then
   migrate [--to postgres://…]    copy the file's events (queued ones to be delivered by the fleet) to PostgreSQL:
                                  --to, else GLP_DB_URL or GLP_DB_URL_FILE; events PostgreSQL refuses are listed
+  rekey --new-key-file F         re-wrap the data keys under a new GLP_DATA_KEY_FILE (key rotation)
 
 The file is GLP_DB_PATH (glp-sidecar.db), or --db; with GLP_DB_URL, GLP_DB_URL_FILE or --db-url, the
 outbox in PostgreSQL that the fleet shares. A URL on the command line (--db-url, --to) shows in ps
@@ -52,6 +54,7 @@ func runOutbox(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		"retry":   outboxRetry,
 		"purge":   outboxPurge,
 		"migrate": outboxMigrate,
+		"rekey":   outboxRekey,
 	}[cmd]
 	if !ok {
 		return &usageError{fmt.Sprintf("unknown outbox command %q; run `sidecar outbox help`", cmd)}
@@ -71,6 +74,7 @@ type outboxFlags struct {
 	db     *string
 	dbURL  *string
 	asJSON *bool
+	key    *seal.Key // GLP_DATA_KEY_FILE
 }
 
 func newOutboxFlags(cmd string, cfg config.OutboxConfig) *outboxFlags {
@@ -88,6 +92,7 @@ func newFileFlags(cmd string, cfg config.OutboxConfig) *outboxFlags {
 		FlagSet: fl,
 		db:      fl.String("db", cfg.DBPath, "the outbox file"),
 		asJSON:  fl.Bool("json", false, "print JSON"),
+		key:     cfg.DataKey,
 	}
 }
 
@@ -108,7 +113,7 @@ func (f *outboxFlags) parse(args []string, stdout io.Writer) (rest []string, hel
 
 // withStore opens the store the flags name, hands it to do and closes it.
 func (f *outboxFlags) withStore(ctx context.Context, do func(sidecar.Store) error) error {
-	box, err := openOperatorStore(ctx, *f.db, *f.dbURL)
+	box, err := openOperatorStore(ctx, *f.db, *f.dbURL, f.key)
 	if err != nil {
 		return err
 	}
@@ -121,7 +126,7 @@ func (f *outboxFlags) printer(w io.Writer) printer { return printer{w: w, json: 
 // openOperatorStore opens the outbox of a running (or stopped) sidecar for
 // an operator's command: the PostgreSQL database at dbURL when it is set,
 // else the file at path, which it never creates.
-func openOperatorStore(ctx context.Context, path, dbURL string) (sidecar.Store, error) {
+func openOperatorStore(ctx context.Context, path, dbURL string, key *seal.Key) (*openedStore, error) {
 	if err := config.CheckDBURL("--db-url", config.Secret(dbURL)); err != nil {
 		return nil, err
 	}
@@ -130,7 +135,7 @@ func openOperatorStore(ctx context.Context, path, dbURL string) (sidecar.Store, 
 			return nil, err
 		}
 	}
-	return openStore(ctx, storeOptions{URL: dbURL, Path: path})
+	return openStore(ctx, storeOptions{URL: dbURL, Path: path, Key: key})
 }
 
 // fileExists says, when there is no outbox file at path, where to point the

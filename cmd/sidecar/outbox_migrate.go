@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	sidecar "github.com/glpwinner/glp-sidecar"
 	"io"
 	"time"
 
@@ -46,6 +47,9 @@ func migrateOutbox(ctx context.Context, path, to string, out printer) error {
 		return err
 	}
 	defer pg.Close()
+	if err := copyDataKeys(ctx, file, pg); err != nil {
+		return err
+	}
 	c, err := pg.CopyFrom(ctx, file, time.Now())
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
@@ -61,4 +65,29 @@ func migrateOutbox(ctx context.Context, path, to string, out printer) error {
 		note += fmt.Sprintf("; %d skipped, listed above: PostgreSQL refuses their data; `sidecar outbox show ID --db %s` shows each, which stays in the file", len(c.Skipped), path)
 	}
 	return out.count("copied", c.Copied, note)
+}
+
+// copyDataKeys gives the database the file's data keys and key
+// fingerprint, before its sealed events: they open there with the same
+// GLP_DATA_KEY_FILE. A database written with another key refuses them.
+func copyDataKeys(ctx context.Context, from, to sidecar.KeyStore) error {
+	fp, err := from.KeyFingerprint(ctx)
+	if err != nil || fp == "" {
+		return err
+	}
+	if err := to.SetKeyFingerprint(ctx, fp); err != nil {
+		return &config.Error{Var: "GLP_DATA_KEY_FILE", Problem: "the file and the database were written with different keys: " + err.Error()}
+	}
+	keys, err := from.DataKeys(ctx)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if got, err := to.AddDataKey(ctx, k); err != nil {
+			return err
+		} else if string(got.Wrapped) != string(k.Wrapped) {
+			return fmt.Errorf("the database holds another data key for %s: the file's events of that day would not open there", k.Day)
+		}
+	}
+	return nil
 }

@@ -85,7 +85,7 @@ func runReport(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	box, err := openOperatorStore(ctx, f.db, f.dbURL)
+	box, err := openOperatorStore(ctx, f.db, f.dbURL, cfg.DataKey)
 	if err != nil {
 		return err
 	}

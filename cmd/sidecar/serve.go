@@ -81,6 +81,7 @@ type Main struct {
 
 	metrics *admin.Metrics
 	store   sidecar.Store
+	audit   sidecar.AuditStore
 	relay   *relay.Relay
 	clicks  *capture.ClickLog
 	public  net.Listener
@@ -113,7 +114,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return dataPathError(err)
 	}
-	m.store = box
+	m.store, m.audit = box, box.Audit
 	if m.relay, err = m.newRelay(); err != nil {
 		return err
 	}
@@ -199,6 +200,7 @@ func (m *Main) storeOptions() storeOptions {
 		Path:     m.cfg.DBPath,
 		Logger:   m.component("outbox"),
 		Observer: m.metrics,
+		Key:      m.cfg.DataKey,
 	}
 }
 
@@ -210,6 +212,7 @@ func (m *Main) newRelay() (*relay.Relay, error) {
 		ProviderID:       m.cfg.ProviderID,
 		Token:            m.cfg.APIToken.Value(),
 		TestMode:         m.cfg.TestMode,
+		SendPersonal:     m.cfg.SendPolicy,
 		Workers:          m.cfg.RelayWorkers,
 		RequestTimeout:   m.cfg.RequestTimeout,
 		RetryInitial:     m.cfg.RetryInitial,
@@ -289,6 +292,10 @@ func (m *Main) adminHandler() (http.Handler, error) {
 		Metrics: m.metrics,
 		Pprof:   m.cfg.Pprof,
 		Logger:  m.component("admin"),
+		// Patient data (issue 32).
+		Audit:        m.audit,
+		Auth:         m.cfg.AdminAuth,
+		SendPersonal: m.cfg.SendPolicy,
 		Checks: []admin.Check{
 			{Name: "shutdown", Fn: m.checkNotDraining},
 			{Name: "outbox", Fn: m.checkOutboxWritable},
@@ -332,6 +339,7 @@ func (m *Main) start(ctx context.Context, public, adm http.Handler) {
 		m.store.Maintain(ctx, m.cfg.Retention, sidecar.MaintainEvery(m.cfg.Retention))
 		return nil
 	})
+	g.Go(func() error { retainAudit(ctx, m.audit, m.cfg.AuditRetention, m.component("audit")); return nil })
 	g.Go(func() error { return m.relay.Run(ctx) })
 	g.Go(func() error { m.clicks.Run(ctx); return nil })
 	g.Go(func() error { return m.store.Listen(ctx, m.relay.Notify) }) // events queued by other sidecars and commands
