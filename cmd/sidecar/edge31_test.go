@@ -1,10 +1,18 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/glpwinner/glp-sidecar/config"
 	"github.com/glpwinner/glp-sidecar/internal/pgtest"
@@ -47,5 +55,104 @@ func TestAControlCharacterInAnyStringFieldIsRefusedNamingItOnEveryStore(t *testi
 				t.Errorf("refused bodies stored events: %v", out["events"])
 			}
 		})
+	}
+}
+
+// spoofedHeaders are headers a visitor sends to choose the address, scheme,
+// host or method an app believes, in the spellings the red team got through
+// (underscores, which CGI, PHP, WSGI and Rack read as dashes) and the
+// names apps and frameworks believe.
+var spoofedHeaders = map[string]string{
+	"X_Forwarded_For": "203.0.113.66", "X-Forwarded_For": "203.0.113.66", "X_Real_IP": "203.0.113.66",
+	"Client-IP": "203.0.113.66", "X-Client-IP": "203.0.113.66", "True-Client-IP": "203.0.113.66",
+	"CF-Connecting-IP": "203.0.113.66", "Fastly-Client-IP": "203.0.113.66", "X-Cluster-Client-IP": "203.0.113.66",
+	"X-Real-IP": "203.0.113.66", "Forwarded": "for=203.0.113.66", "X-Forwarded": "for=203.0.113.66",
+	"X-Forwarded-Server": "evil.example", "X-Host": "evil.example", "X-Original-Host": "evil.example",
+	"X-Original-URL": "/admin", "X-Rewrite-URL": "/admin", "X-HTTP-Method-Override": "DELETE",
+	"X-Method-Override": "DELETE", "X-HTTP-Method": "DELETE", "X_Custom": "kept?",
+}
+
+// rawRequest sends a request whose header names go out exactly as spelt.
+func rawRequest(t *testing.T, c *http.Client, method, u string, headers map[string]string, body url.Values) string {
+	t.Helper()
+	req, err := http.NewRequest(method, u, strings.NewReader(body.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range headers {
+		req.Header[k] = []string{v}
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, u, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// The proxy passes none of a visitor's client, host or method headers, in
+// any spelling, to the app: it learns the visitor's address from the
+// X-Forwarded-For the sidecar writes.
+func TestTheProxyPassesNoClientHostOrMethodHeaderOfAnUntrustedVisitorInAnySpelling(t *testing.T) {
+	t.Parallel()
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(r.Header)
+	}))
+	t.Cleanup(app.Close)
+	cfg := stackConfig
+	cfg.APIURL, cfg.DBPath, cfg.AppURL = serveMockInProcess(t), filepath.Join(t.TempDir(), "outbox.db"), app.URL
+	m := serveInProcess(t, cfg)
+	raw := rawRequest(t, http.DefaultClient, "GET", "http://"+m.PublicAddr()+"/page", spoofedHeaders, nil)
+	var got http.Header
+	if err := json.Unmarshal([]byte(raw), &got); err != nil {
+		t.Fatalf("the app's echo: %q", raw)
+	}
+	for name := range got {
+		n := strings.ToLower(name)
+		if strings.ContainsRune(n, '_') || n == "forwarded" || n == "x-forwarded" || strings.Contains(n, "client-ip") ||
+			strings.Contains(n, "connecting-ip") || strings.Contains(n, "real-ip") || strings.Contains(n, "host") && n != "x-forwarded-host" ||
+			strings.Contains(n, "original") || strings.Contains(n, "rewrite") || strings.Contains(n, "method") || n == "x-forwarded-server" {
+			t.Errorf("the app got %s: %v", name, got[name])
+		}
+	}
+	if xff := got.Values("X-Forwarded-For"); len(xff) != 1 || xff[0] != "127.0.0.1" {
+		t.Errorf("the app got X-Forwarded-For %q; want only the sidecar's, the visitor's own address", xff)
+	}
+}
+
+// Behind a real sidecar, the shipped PHP example posts the visitor's
+// address as the sidecar saw it, never one the visitor chose in a header
+// that PHP reads as X-Forwarded-For (X_Forwarded_For sorts after it, and
+// PHP keeps the last).
+func TestThePHPExampleBehindTheSidecarSendsNoAddressTheVisitorChose(t *testing.T) {
+	t.Parallel()
+	needRuntime(t, "php", "apt-get install -y php-cli")
+	mockURL := serveMockInProcess(t)
+	port := freePort(t)
+	appURL := "http://127.0.0.1:" + port
+	sc := start(t, serveEnv(t, "GLP_API_URL="+mockURL, "GLP_INGEST_TOKEN="+exampleIngestToken, "GLP_APP_URL="+appURL), "serve")
+	urls := sc.urls(t)
+	runExample(t, examplesDir(t, "php"), appURL, []string{"SIDECAR_URL=" + urls[0], "GLP_INGEST_TOKEN=" + exampleIngestToken},
+		"php", "-S", "127.0.0.1:"+port, "index.php")
+	jar, _ := cookiejar.New(nil)
+	visitor := &http.Client{Jar: jar, Timeout: 20 * time.Second}
+	get200(t, visitor, urls[0]+"/?glp_click_id=php-spoof")
+	for i, name := range []string{"X_Forwarded_For", "X-Forwarded_For", "X_FORWARDED_FOR"} {
+		answer := rawRequest(t, visitor, "POST", urls[0]+"/signup", map[string]string{name: "203.0.113.66"},
+			url.Values{"email": {"spoof@example.com"}, "order": {fmt.Sprint(3001 + i)}})
+		m := regexp.MustCompile(`\(event ([0-9a-f-]+)\)`).FindStringSubmatch(answer)
+		if m == nil {
+			t.Fatalf("sign-up answered %q", answer)
+		}
+		_, out, _ := call(t, "GET", urls[1]+"/admin/api/events/"+m[1], "", "")
+		ev, _ := out["event"].(map[string]any)
+		conv, _ := ev["conversion"].(map[string]any)
+		if conv == nil || conv["ip"] == "203.0.113.66" {
+			t.Errorf("with %s: the PHP example sent the event %v: the address the visitor chose", name, ev)
+		}
 	}
 }
