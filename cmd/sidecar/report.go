@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"flag"
 	"fmt"
@@ -91,7 +90,7 @@ func runReport(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	}
 	defer box.Close()
 	if f.csv {
-		w := csv.NewWriter(stdout)
+		w := sidecar.NewCSVWriter(stdout) // every field quoted
 		w.Write(sidecar.ReportCSVHeader)
 		if err := box.ReportRows(ctx, q, func(r sidecar.ReportRow) error { return w.Write(r.CSV()) }); err != nil {
 			return err
