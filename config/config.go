@@ -309,8 +309,20 @@ func (c *Config) checkAPIToken() error {
 	if c.APIToken == "" {
 		return &Error{"GLP_API_TOKEN", "is required (or GLP_API_TOKEN_FILE): the API token GLP Winner gave you"}
 	}
+	if n := len([]rune(c.APIToken.Value())); n < MinAPITokenLen {
+		name := "GLP_API_TOKEN"
+		if c.APITokenFile != "" {
+			name += "_FILE"
+		}
+		// Redaction replaces the token wherever it appears: a token of a
+		// few characters would garble every log line and give itself away.
+		return &Error{name, fmt.Sprintf("has %d characters, fewer than %d: not the API token GLP Winner gave you; check how it was copied", n, MinAPITokenLen)}
+	}
 	return nil
 }
+
+// MinAPITokenLen is the shortest GLP_API_TOKEN accepted.
+const MinAPITokenLen = 8
 
 func (c *Config) checkURLs() error {
 	if err := checkURL("GLP_API_URL", c.APIURL); err != nil {
@@ -472,6 +484,9 @@ func (c Config) Warnings() []string {
 	if u, err := url.Parse(c.APIURL); err == nil && u.Scheme == "http" && !LoopbackAddr(u.Host) {
 		w = append(w, "GLP_API_URL ("+c.APIURL+") is cleartext http:// to a host that is not loopback: the API token and patients' data travel unencrypted (also through any HTTP_PROXY); use https://")
 	}
+	w = append(w, secretFileWarnings(map[string]string{
+		"GLP_API_TOKEN_FILE": c.APITokenFile, "GLP_INGEST_TOKEN_FILE": c.IngestFile, "GLP_ADMIN_TOKEN_FILE": c.AdminTokenFile,
+	})...)
 	return w
 }
 

@@ -223,3 +223,86 @@ func TestTheCSVStartsNoFormulaWhateverTheSeparatorAndQuotesEveryField(t *testing
 
 // stackOf is a stack of a sidecar's two listeners, for its helpers.
 func stackOf(public, admin string) stack { return stack{public: public, admin: admin} }
+
+// An upstream that echoes the API token, escaped, in an answer that is not
+// one JSON value (trailing text, an HTML page, a body over 64 KiB cut by
+// the relay) has it redacted in what the sidecar stores, shows and returns
+// to a waiting server call.
+func TestAnUpstreamEchoingTheTokenEscapedInAnyAnswerNeverGetsItStoredOrShown(t *testing.T) {
+	t.Parallel()
+	const token = "tok/1+2=3<&>xyz"
+	var esc, escUpper, ref strings.Builder
+	for _, r := range token {
+		fmt.Fprintf(&esc, `\u%04x`, r)
+		fmt.Fprintf(&escUpper, `\u%04X`, r)
+		fmt.Fprintf(&ref, "&#x%x;", r)
+	}
+	pad := strings.Repeat("x", 70<<10)
+	answers := map[string]string{
+		"trailing": `{"error":"Invalid API token: ` + esc.String() + `"} (request logged)`,
+		"html":     `<html><body><p>Invalid token ` + ref.String() + `</p></body></html>`,
+		"over64k":  `{"error":"Invalid API token: ` + esc.String() + `","trace":"` + pad + `"}`,
+		"json":     `{"error":"Invalid API token: ` + escUpper.String() + `"}`,
+	}
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var c struct {
+			ID string `json:"conversion_id"`
+		}
+		json.NewDecoder(r.Body).Decode(&c)
+		w.WriteHeader(http.StatusUnprocessableEntity)
+		io.WriteString(w, answers[c.ID])
+	}))
+	t.Cleanup(up.Close)
+	cfg := stackConfig
+	cfg.APIURL, cfg.DBPath, cfg.APIToken = up.URL, filepath.Join(t.TempDir(), "outbox.db"), config.Secret(token)
+	m := serveInProcess(t, cfg)
+	public, admin := "http://"+m.PublicAddr(), "http://"+m.AdminAddr()
+	leaked := func(where string, v any) {
+		t.Helper()
+		raw, _ := json.Marshal(v)
+		var walk func(any)
+		walk = func(v any) {
+			switch x := v.(type) {
+			case string:
+				for _, form := range []string{token, esc.String()[:18], ref.String()[:18]} {
+					if strings.Contains(strings.ToLower(x), strings.ToLower(form)) {
+						t.Errorf("%s shows the token (as %q): %.300s", where, form, x)
+					}
+				}
+			case map[string]any:
+				for _, y := range x {
+					walk(y)
+				}
+			case []any:
+				for _, y := range x {
+					walk(y)
+				}
+			}
+		}
+		var back any
+		json.Unmarshal(raw, &back)
+		walk(back)
+	}
+	for id := range answers {
+		status, out, _ := send(t, "POST", public+"/glp-s2s-conversion?wait=10s", server, `{"glpClickId":"red-`+id+`","conversion_id":"`+id+`"}`)
+		if status != http.StatusUnprocessableEntity {
+			t.Fatalf("%s: %d %v", id, status, out)
+		}
+		leaked(id+": the waiting server call's answer", out)
+		_, ev, _ := call(t, "GET", admin+"/admin/api/events/"+out["event_id"].(string), "", "")
+		leaked(id+": the admin API", ev)
+		if !strings.Contains(fmt.Sprint(ev), "[redacted]") {
+			t.Errorf("%s: the stored answer shows no redaction: %v", id, ev)
+		}
+	}
+}
+
+// GLP_API_TOKEN has at least 8 characters: a token of a few would make
+// redaction garble every log line and give the token away.
+func TestAnAPITokenShorterThan8CharactersIsRefusedAtStartNamingIt(t *testing.T) {
+	t.Parallel()
+	status, stderr := runToExit(t, serveEnv(t, "GLP_API_TOKEN=t"), "serve")
+	if status != 2 || !strings.Contains(stderr, "GLP_API_TOKEN") || !strings.Contains(stderr, "8") {
+		t.Errorf("GLP_API_TOKEN=t: exit %d, %q; want 2 naming GLP_API_TOKEN", status, stderr)
+	}
+}

@@ -151,7 +151,7 @@ func TestBadConfigurationExitsTwoWithOneLineNamingTheVariable(t *testing.T) {
 		args    []string
 		varName string
 	}{
-		{"serve without a provider id", []string{"GLP_API_TOKEN=t"}, []string{"serve"}, "GLP_PROVIDER_ID"},
+		{"serve without a provider id", []string{"GLP_API_TOKEN=test-token"}, []string{"serve"}, "GLP_PROVIDER_ID"},
 		{"mock providers that do not parse", []string{"GLP_MOCK_PROVIDERS=oops"}, []string{"mock"}, "GLP_MOCK_PROVIDERS"},
 		{"an unknown command", nil, []string{"frobnicate"}, "frobnicate"},
 	}
