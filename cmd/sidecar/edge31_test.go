@@ -9,8 +9,10 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -304,5 +306,27 @@ func TestAnAPITokenShorterThan8CharactersIsRefusedAtStartNamingIt(t *testing.T) 
 	status, stderr := runToExit(t, serveEnv(t, "GLP_API_TOKEN=t"), "serve")
 	if status != 2 || !strings.Contains(stderr, "GLP_API_TOKEN") || !strings.Contains(stderr, "8") {
 		t.Errorf("GLP_API_TOKEN=t: exit %d, %q; want 2 naming GLP_API_TOKEN", status, stderr)
+	}
+}
+
+// A token file that other users can read is taken, with a warning at start
+// naming the variable and the file; one only its owner reads gets none.
+func TestATokenFileOthersCanReadIsWarnedOfNamingIt(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	open, closed := filepath.Join(dir, "ingest-token"), filepath.Join(dir, "admin-token")
+	os.WriteFile(open, []byte("file-ingest-token-0123456789\n"), 0o644)
+	os.WriteFile(closed, []byte("file-admin-token-0123456789\n"), 0o600)
+	os.Chmod(open, 0o644) // whatever the umask
+	env := serveEnv(t, "GLP_INGEST_TOKEN_FILE="+open, "GLP_ADMIN_TOKEN_FILE="+closed)
+	env = slices.DeleteFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "GLP_INGEST_TOKEN=") })
+	c := start(t, env, "serve")
+	c.urls(t)
+	out := c.stop(t)
+	if !strings.Contains(out, "GLP_INGEST_TOKEN_FILE ("+open+") can be read by other users") {
+		t.Errorf("no warning naming the readable token file:\n%s", out)
+	}
+	if strings.Contains(out, closed+")") {
+		t.Errorf("a warning for the file only its owner reads:\n%s", out)
 	}
 }
