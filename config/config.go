@@ -85,6 +85,10 @@ type Config struct {
 
 	// Parsed from the fields above by Load.
 	Trusted []netip.Prefix `ignored:"true"`
+
+	// MaxClicks bounds the click log (0: capture.DefaultMaxClicks); not a
+	// variable: for tests that fill the log without 100,000 landings.
+	MaxClicks int `ignored:"true"`
 }
 
 // MockConfig is the mock upstream's configuration (sidecar mock, demo).

@@ -68,6 +68,7 @@ func Run(t *testing.T, h Harness) {
 		{"UnconfirmedEventsAreCountedApartAndRetryableByHand", testUnconfirmedEventsAreCountedApartAndRetryableByHand},
 		{"TheReportCountsEachDayByStateLiveApartFromTest", testTheReportCountsEachDayByStateLiveApartFromTest},
 		{"RecordClicksKeepsTheNewestAndOnlyTopLevelLandingsMatch", testRecordClicksKeepsTheNewestAndOnlyTopLevelLandingsMatch},
+		{"AFloodFromOneRangeNeverPushesOutOtherRangesLandings", testAFloodFromOneRangeNeverPushesOutOtherRangesLandings},
 		{"RetentionAlsoErasesSessionTokensAndUpstreamAnswers", testRetentionAlsoErasesSessionTokensAndUpstreamAnswers},
 		{"TextOfAnyBytesIsKeptByEveryStore", testTextOfAnyBytesIsKeptByEveryStore},
 		{"RetryTakesEachIDOnceAndNeverAnErasedEvent", testRetryTakesEachIDOnceAndNeverAnErasedEvent},

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -328,5 +329,53 @@ func TestATokenFileOthersCanReadIsWarnedOfNamingIt(t *testing.T) {
 	}
 	if strings.Contains(out, closed+")") {
 		t.Errorf("a warning for the file only its owner reads:\n%s", out)
+	}
+}
+
+// A flood of landings from many /64s of one IPv6 /48 fills the click log,
+// but the real landings of other ranges (IPv4 /24s, IPv6 /48s), logged
+// before it, stay: the log makes room from the range holding the most.
+func TestAFloodFromOneSlash48NeverPushesOutOtherRangesLandings(t *testing.T) {
+	t.Parallel()
+	cfg := stackConfig
+	cfg.APIURL, cfg.DBPath = serveMockInProcess(t), filepath.Join(t.TempDir(), "outbox.db")
+	cfg.TrustedProxies, cfg.Trusted = []string{"127.0.0.0/8"}, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	cfg.MaxClicks = 300 // the bound's rule, without 100,000 landings
+	m := serveInProcess(t, cfg)
+	s := stackOf("http://"+m.PublicAddr(), "http://"+m.AdminAddr())
+	land := func(ip, click string) {
+		if status, _, _ := get(t, s.public+"/?glp_click_id="+click, visitor(ip, "Mozilla/5.0 real", navigate)); status >= 500 {
+			t.Fatalf("landing %s: %d", click, status)
+		}
+	}
+	var real []string
+	for i := 0; i < 20; i++ {
+		ip := fmt.Sprintf("198.51.%d.7", i)
+		if i%2 == 1 {
+			ip = fmt.Sprintf("2001:db8:%x::7", 100+i)
+		}
+		real = append(real, fmt.Sprintf("real-%d", i))
+		land(ip, real[i])
+	}
+	s.settledClicks(t)
+	for n := 0; n < 2000; n++ { // 200 /64s of 2001:db8:1::/48, 10 landings each (the per-address burst)
+		land(fmt.Sprintf("2001:db8:1:%x::%x", n/10, n%10+1), fmt.Sprintf("flood-%d", n))
+	}
+	var clicks []map[string]any
+	kept := map[string]bool{}
+	waitFor(t, func() bool { // the last landing written: the log is at its bound, its length no sign
+		clicks, kept = s.clicks(t, 500), map[string]bool{}
+		for _, c := range clicks {
+			kept[fmt.Sprint(c["glp_click_id"])] = true
+		}
+		return kept["flood-1999"]
+	})
+	if len(clicks) > cfg.MaxClicks {
+		t.Errorf("%d clicks kept: want at most %d", len(clicks), cfg.MaxClicks)
+	}
+	for _, id := range real {
+		if !kept[id] {
+			t.Errorf("the real landing %s was pushed out by the flood of another range", id)
+		}
 	}
 }

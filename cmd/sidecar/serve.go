@@ -119,9 +119,10 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.metrics.Watch(m.store, m.relay)
 	m.clicks = capture.NewClickLog(capture.ClickLogOptions{
-		Store:    m.store,
-		Observer: m.metrics,
-		Logger:   m.component("clicklog"),
+		Store:     m.store,
+		Observer:  m.metrics,
+		Logger:    m.component("clicklog"),
+		MaxClicks: m.cfg.MaxClicks,
 	})
 	public, err := m.publicHandler()
 	if err != nil {
