@@ -364,7 +364,7 @@ func TestAnAppThatIsDownGivesAPlain502Page(t *testing.T) {
 }
 
 func TestGlpJSCarriesTheSettings(t *testing.T) {
-	h, err := capture.Script(capture.Options{CookieName: "aff", MaxAge: time.Hour, Param: "ref"}, "/glp-s2s-conversion")
+	h, err := capture.Script(capture.Options{CookieName: "aff", MaxAge: time.Hour, Param: "ref"}, "/glp-s2s-conversion", "/glp-landing")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -80,6 +80,7 @@ type Config struct {
 	RateBurst      int           `envconfig:"RATE_BURST" default:"20" desc:"burst of the per-client rate limit"`
 	Pprof          bool          `envconfig:"PPROF" default:"false" desc:"serve Go's profiler at /debug/pprof/ on the admin listener (behind GLP_ADMIN_TOKEN)"`
 	ShutdownDelay  time.Duration `envconfig:"SHUTDOWN_DELAY" default:"0s" desc:"on SIGTERM, keep serving this long with /readyz failing, while a load balancer stops sending traffic"`
+	BrowserCalls   string        `envconfig:"BROWSER_CALLS" default:"corroborated" desc:"which browser calls are queued: corroborated (only with the visitor's own click id: the cookie the sidecar signed, or a landing from the same address), open (every valid one) or off (none: 403)"`
 	LogLevel       string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	LogFormat      string        `envconfig:"LOG_FORMAT" default:"json" desc:"json or text"`
 
@@ -288,6 +289,7 @@ func (c *Config) validate() error {
 		c.checkDurations,
 		c.checkRelay,
 		func() error { return validateLog(c.LogLevel, c.LogFormat) },
+		c.checkBrowserCalls,
 	} {
 		if err := check(); err != nil {
 			return err

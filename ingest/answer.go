@@ -16,6 +16,7 @@ type answerBody struct {
 	Status   string          `json:"status"`
 	EventID  string          `json:"event_id"`
 	Upstream json.RawMessage `json:"upstream,omitempty"`
+	metric   string          // the metrics' word when not Status's
 }
 
 // answerQueued answers for a queued event: at once, or, when the caller
@@ -63,6 +64,9 @@ type errorBody struct {
 func outcome(status int, body any) string {
 	switch b := body.(type) {
 	case answerBody:
+		if b.metric != "" {
+			return b.metric // duplicate, for a browser call answered as queued
+		}
 		return b.Status // queued, duplicate, ok, rejected
 	case errorBody:
 		return b.outcome

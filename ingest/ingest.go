@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -72,6 +73,11 @@ const (
 	ReasonType         = "unsupported_type"     // 415
 	ReasonNothing      = "nothing_to_attribute" // 422
 	ReasonRateLimited  = "rate_limited"         // 429
+	// 403, browser calls (GLP_BROWSER_CALLS): off; without a click id;
+	// with a click id not the visitor's own.
+	ReasonBrowserOff     = "browser_calls_off"
+	ReasonNoClickID      = "browser_call_without_click_id"
+	ReasonUncorroborated = "uncorroborated_browser_call"
 )
 
 // Options configure the endpoint.
@@ -90,8 +96,14 @@ type Options struct {
 	RateBurst      int
 	TestMode       bool   // every event is a test event
 	CookieName     string // the click-id cookie; "" is sidecar.ClickIDCookie
-	Logger         *slog.Logger
-	Now            func() time.Time
+	// Browser calls (SPEC's "Server calls and browser calls").
+	BrowserCalls  string               // BrowserCorroborated ("" too), BrowserOpen or BrowserOff
+	Signer        *sidecar.ClickSigner // checks the click-id cookie's signed companion; nil: none
+	Landings      LandingFinder        // the click log's landings of a click id; nil: none
+	LandingWindow time.Duration        // how far back a landing corroborates; 0 is DefaultLandingWindow
+	Reports       LandingRecorder      // keeps the landings glp.js reports (LandingHandler); nil: not kept
+	Logger        *slog.Logger
+	Now           func() time.Time
 }
 
 // Handler serves the conversion endpoint.
@@ -120,6 +132,14 @@ func New(opts Options) (*Handler, error) {
 	if opts.Notify == nil {
 		opts.Notify = func() {}
 	}
+	if opts.LandingWindow <= 0 {
+		opts.LandingWindow = DefaultLandingWindow
+	}
+	switch opts.BrowserCalls {
+	case "", BrowserCorroborated, BrowserOpen, BrowserOff:
+	default:
+		return nil, fmt.Errorf("ingest: browser calls %q: not corroborated, open or off", opts.BrowserCalls)
+	}
 	if opts.MatchWindow <= 0 {
 		opts.MatchWindow = DefaultMatchWindow
 	}
@@ -137,11 +157,18 @@ func New(opts Options) (*Handler, error) {
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	status, body := h.serve(w, r)
+	h.answer(w, r, h.accept, true)
+}
+
+// answer serves a request of the endpoint's (a conversion, or a landing
+// report: step), logs and counts a refusal, counts the answer when
+// observed, and writes it.
+func (h *Handler) answer(w http.ResponseWriter, r *http.Request, step func(http.ResponseWriter, *http.Request) (int, any), observed bool) {
+	status, body := h.serve(w, r, step)
 	if e, ok := body.(errorBody); ok && e.reason != "" {
 		h.logRefusal(r, status, e)
 	}
-	if h.opts.Observer != nil {
+	if observed && h.opts.Observer != nil {
 		h.opts.Observer.Received(r.URL.Path, outcome(status, body))
 	}
 	if status == http.StatusNoContent {
@@ -151,7 +178,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, body)
 }
 
-func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (int, any) {
+// serve admits a POST from an origin that may call (answering a preflight
+// itself) to step.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, step func(http.ResponseWriter, *http.Request) (int, any)) (int, any) {
 	if !h.cors(w, r) {
 		return http.StatusForbidden, h.originRefusal(r)
 	}
@@ -162,7 +191,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (int, any) {
 		w.Header().Set("Allow", "POST, OPTIONS")
 		return http.StatusMethodNotAllowed, errorBody{ErrorBody: web.ErrorBody{Error: "Use POST with a JSON body"}, outcome: "method_not_allowed"}
 	}
-	return h.accept(w, r)
+	return step(w, r)
 }
 
 // accept handles one conversion and returns the answer. A server call
@@ -175,6 +204,9 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request) (int, any) {
 	if err != nil {
 		return h.errorAnswer(err)
 	}
+	if refused := h.browserCallsOff(c); refused != nil {
+		return http.StatusForbidden, *refused
+	}
 	data, err := readBody(w, r)
 	if err != nil {
 		return h.errorAnswer(err)
@@ -183,12 +215,18 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request) (int, any) {
 	if err != nil {
 		return h.errorAnswer(err)
 	}
+	if refused := h.corroborate(r, c, ev); refused != nil {
+		return http.StatusForbidden, *refused
+	}
 	appended, err := h.store(w, r, ev)
 	if err != nil {
 		return h.errorAnswer(err)
 	}
 	if appended.Duplicate {
-		h.opts.Logger.Info("duplicate conversion", "event_id", appended.ID)
+		h.opts.Logger.Info("duplicate conversion", "event_id", appended.ID, "server_call", c.server)
+		if !c.server {
+			return repeatedBrowserKey()
+		}
 		return http.StatusOK, answerBody{Status: "duplicate", EventID: appended.ID}
 	}
 	h.logQueued(r, appended.ID, ev, c.server)

@@ -124,7 +124,7 @@ func TestABrowserSignupIsAttributedToItsClick(t *testing.T) {
 	defer app.Close()
 	appPort := app.URL[strings.LastIndex(app.URL, ":")+1:]
 	appOnOtherSite := "http://localhost:" + appPort // another site than 127.0.0.1: no cookie is shared
-	sc := start(t, serveEnv(t, "GLP_API_URL="+mockURL, "GLP_APP_URL="+app.URL, "GLP_ALLOWED_ORIGINS="+appOnOtherSite), "serve")
+	sc := start(t, serveEnv(t, "GLP_API_URL="+mockURL, "GLP_APP_URL="+app.URL, "GLP_ALLOWED_ORIGINS="+appOnOtherSite, corroborated), "serve")
 	base := sc.url(t)
 	sidecarURL.Store(base)
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -317,8 +319,9 @@ func TestATokenFileOthersCanReadIsWarnedOfNamingIt(t *testing.T) {
 	dir := t.TempDir()
 	open, closed := filepath.Join(dir, "ingest-token"), filepath.Join(dir, "admin-token")
 	os.WriteFile(open, []byte("file-ingest-token-0123456789\n"), 0o644)
-	os.WriteFile(closed, []byte("file-admin-token-0123456789\n"), 0o600)
-	os.Chmod(open, 0o644) // whatever the umask
+	os.WriteFile(closed, []byte("file-admin-token-0123456789\n"), 0o640)
+	os.Chmod(open, 0o644)   // whatever the umask
+	os.Chmod(closed, 0o640) // its group may read it (Kubernetes's fsGroup)
 	env := serveEnv(t, "GLP_INGEST_TOKEN_FILE="+open, "GLP_ADMIN_TOKEN_FILE="+closed)
 	env = slices.DeleteFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "GLP_INGEST_TOKEN=") })
 	c := start(t, env, "serve")
@@ -377,5 +380,240 @@ func TestAFloodFromOneSlash48NeverPushesOutOtherRangesLandings(t *testing.T) {
 		if !kept[id] {
 			t.Errorf("the real landing %s was pushed out by the flood of another range", id)
 		}
+	}
+}
+
+// landedCookies lands a visitor (at ip) on click through the public
+// listener, as a top-level navigation, waits until the click log has it,
+// and returns the cookies the sidecar set, as a Cookie header.
+func landedCookies(t *testing.T, s stack, ip, click string) string {
+	t.Helper()
+	_, header, _ := get(t, s.public+"/?glp_click_id="+click, visitor(ip, "Mozilla/5.0 visitor", navigate))
+	var pairs []string
+	for _, c := range (&http.Response{Header: header}).Cookies() {
+		pairs = append(pairs, c.Name+"="+c.Value)
+	}
+	waitFor(t, func() bool {
+		for _, c := range s.clicks(t, 500) {
+			if c["glp_click_id"] == click {
+				return true
+			}
+		}
+		return false
+	})
+	return strings.Join(pairs, "; ")
+}
+
+// eventCount is how many events the outbox holds.
+func (s stack) eventCount(t *testing.T) int {
+	t.Helper()
+	_, out, _ := call(t, "GET", s.admin+"/admin/api/events?limit=500", "", "")
+	list, _ := out["events"].([]any)
+	return len(list)
+}
+
+// A browser call is queued only with the visitor's own click id: the
+// cookie pair the sidecar set (its signed companion sent along), or a
+// landing on that click id from the same address (an IPv6 /64), glp.js's
+// reports included, which log the reporter's own address. Anything else is
+// 403 naming server calls, stores nothing, and is counted by reason; a
+// repeated browser key is answered 202 with an id of its own.
+func TestABrowserCallIsQueuedOnlyWithTheVisitorsOwnClickId(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, "GLP_TRUSTED_PROXIES=127.0.0.0/8", "GLP_LOG_LEVEL=warn", corroborated)
+	post := func(ip, cookie, body string) (int, map[string]any) {
+		h := visitor(ip, "Mozilla/5.0 visitor", nil)
+		if cookie != "" {
+			h["Cookie"] = cookie
+		}
+		status, out, _ := send(t, "POST", s.public+"/glp-s2s-conversion", h, body)
+		return status, out
+	}
+	refused := func(what string, status int, out map[string]any) {
+		t.Helper()
+		if msg, _ := out["error"].(string); status != http.StatusForbidden || !strings.Contains(msg, "server call") {
+			t.Errorf("%s: %d %v; want 403 naming server calls", what, status, out)
+		}
+	}
+
+	// A stranger: a click id of someone else's, a patient's email, a
+	// click-id cookie written by hand.
+	status, out := post("203.0.113.9", "", `{"glpClickId":"victim-click","conversion_id":"S-1"}`)
+	refused("a stranger's call with someone's click id", status, out)
+	status, out = post("203.0.113.9", "", `{"email":"patient@example.com","conversion_id":"S-2"}`)
+	refused("a stranger's call with a patient's email", status, out)
+	status, out = post("203.0.113.9", "_glp_cid=victim-click", `{"conversion_id":"S-3"}`)
+	refused("a stranger's call with a click-id cookie of their own writing", status, out)
+
+	// The visitor who landed: the cookie pair works from another address
+	// too (a phone between networks).
+	cookies := landedCookies(t, s, "198.51.100.7", "victim-click")
+	if !strings.Contains(cookies, "_glp_cid_sig=") {
+		t.Fatalf("the landing set %q: want the signed companion cookie", cookies)
+	}
+	if status, out = post("198.51.100.99", cookies, `{"conversion_id":"V-1","email":"patient@example.com"}`); status != http.StatusAccepted {
+		t.Errorf("the visitor's call with the cookies the sidecar set: %d %v", status, out)
+	}
+	forged := strings.Replace(cookies, "_glp_cid=victim-click", "_glp_cid=other-click", 1)
+	status, out = post("203.0.113.9", forged, `{"conversion_id":"S-4"}`)
+	refused("a call with the companion cookie of another click id", status, out)
+	// The stranger still gets nothing for the victim's click from their address.
+	status, out = post("203.0.113.9", "", `{"glpClickId":"victim-click","conversion_id":"S-5"}`)
+	refused("a stranger's call after the victim landed", status, out)
+
+	// A landing from the same /64, without cookies (glp.js on another origin).
+	landedCookies(t, s, "2001:db8:5:6::1", "v6-click")
+	if status, out = post("2001:db8:5:6::2", "", `{"glpClickId":"v6-click","conversion_id":"V-2"}`); status != http.StatusAccepted {
+		t.Errorf("a call from the /64 that landed: %d %v", status, out)
+	}
+	status, out = post("2001:db8:5:7::1", "", `{"glpClickId":"v6-click","conversion_id":"S-6"}`)
+	refused("a call from another /64 of the /48", status, out)
+
+	// glp.js's landing report logs the reporter's own address, whatever the
+	// body says: it corroborates the reporter's calls, never another's.
+	status, out, _ = send(t, "POST", s.public+"/glp-landing", visitor("203.0.113.9", "Mozilla/5.0 stranger", nil),
+		`{"glpClickId":"patient-click","ip":"198.51.100.50"}`)
+	if status != http.StatusAccepted {
+		t.Fatalf("a landing report: %d %v", status, out)
+	}
+	waitFor(t, func() bool {
+		for _, c := range s.clicks(t, 500) {
+			if c["glp_click_id"] == "patient-click" {
+				return c["ip"] == "203.0.113.9"
+			}
+		}
+		return false
+	})
+	status, out = post("198.51.100.50", "", `{"glpClickId":"patient-click","conversion_id":"S-7"}`)
+	refused("a call from the address a stranger's landing report named", status, out)
+
+	// A repeated browser key: 202 with an id of its own, nothing stored.
+	before := s.eventCount(t)
+	status, first := post("198.51.100.7", cookies, `{"conversion_id":"V-3"}`)
+	_, again := post("198.51.100.7", cookies, `{"conversion_id":"V-3"}`)
+	if status != http.StatusAccepted || again["status"] != "queued" || again["event_id"] == first["event_id"] || again["event_id"] == "" {
+		t.Errorf("a repeated browser key: %v then %v; want 202 queued with an id of its own", first, again)
+	}
+	if after := s.eventCount(t); after != before+1 {
+		t.Errorf("%d events after a browser call and its repeat, %d before: want one more", after, before)
+	}
+	if n := s.eventCount(t); n != 3 {
+		t.Errorf("%d events stored: want the 3 the visitors' calls made, none of the refused ones", n)
+	}
+	m := s.metrics(t)
+	for _, want := range []string{
+		`glp_refused_requests_total{reason="uncorroborated_browser_call"} 6`,
+		`glp_refused_requests_total{reason="browser_call_without_click_id"} 1`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("the metrics lack %s", want)
+		}
+	}
+}
+
+// GLP_BROWSER_CALLS=off refuses every browser call, even the visitor's own,
+// and takes server calls; open takes every valid one, as before; another
+// value is a configuration error naming the variable.
+func TestBrowserCallsOffRefusesEveryBrowserCallAndOpenTakesAny(t *testing.T) {
+	t.Parallel()
+	off := startStack(t, "GLP_TRUSTED_PROXIES=127.0.0.0/8", "GLP_BROWSER_CALLS=off")
+	cookies := landedCookies(t, off, "198.51.100.7", "off-click")
+	h := visitor("198.51.100.7", "Mozilla/5.0 visitor", map[string]string{"Cookie": cookies})
+	if status, out, _ := send(t, "POST", off.public+"/glp-s2s-conversion", h, `{"conversion_id":"O-1"}`); status != http.StatusForbidden || !strings.Contains(fmt.Sprint(out["error"]), "server call") {
+		t.Errorf("off: the visitor's own browser call: %d %v; want 403 naming server calls", status, out)
+	}
+	if status, out, _ := send(t, "POST", off.public+"/glp-s2s-conversion", server, `{"glpClickId":"off-click","conversion_id":"O-2"}`); status != http.StatusAccepted {
+		t.Errorf("off: a server call: %d %v", status, out)
+	}
+	if !strings.Contains(off.metrics(t), `glp_refused_requests_total{reason="browser_calls_off"} 1`) {
+		t.Errorf("off: the refusal is not counted by its reason")
+	}
+	open := startStack(t, "GLP_TRUSTED_PROXIES=127.0.0.0/8", "GLP_BROWSER_CALLS=open")
+	if status, out, _ := send(t, "POST", open.public+"/glp-s2s-conversion", visitor("203.0.113.9", "x", nil), `{"glpClickId":"any-click","conversion_id":"A-1"}`); status != http.StatusAccepted {
+		t.Errorf("open: a stranger's browser call: %d %v; want 202", status, out)
+	}
+	if status, stderr := runToExit(t, serveEnv(t, "GLP_BROWSER_CALLS=sometimes"), "serve"); status != 2 || !strings.Contains(stderr, "GLP_BROWSER_CALLS") {
+		t.Errorf("GLP_BROWSER_CALLS=sometimes: exit %d, %q; want 2 naming it", status, stderr)
+	}
+}
+
+// Whatever the CLI prints shows control characters quoted: GLP Winner's
+// values in outbox show and list and in report --csv on a terminal (a
+// conversion's own fields can no longer hold one), and a database
+// server's error text.
+func TestTheCLIPrintsNoControlCharacterRaw(t *testing.T) {
+	t.Parallel()
+	const evil = "G-\u001b[2J\n{\"level\":\"ERROR\",\"msg\":\"fake\"}"
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusCreated)
+		json.NewEncoder(w).Encode(map[string]string{"status": "ok", "conversion_id": evil, "glp_click_id": "clk\u001b]0;owned\u0007"})
+	}))
+	t.Cleanup(up.Close)
+	cfg := stackConfig
+	cfg.APIURL, cfg.DBPath = up.URL, filepath.Join(t.TempDir(), "outbox.db")
+	m := serveInProcess(t, cfg)
+	s := stackOf("http://"+m.PublicAddr(), "http://"+m.AdminAddr())
+	_, out, _ := send(t, "POST", s.public+"/glp-s2s-conversion", server, `{"glpClickId":"ctl-1","conversion_id":"C-1"}`)
+	id, _ := out["event_id"].(string)
+	if ev := s.settled(t, id); ev["state"] != "delivered" {
+		t.Fatalf("the event: %v", ev)
+	}
+	raw := func(what string, b []byte) {
+		t.Helper()
+		if bytes.ContainsAny(b, "\x1b\x07") || bytes.Contains(b, []byte("\n{\"level\"")) {
+			t.Errorf("%s prints control characters raw:\n%q", what, b)
+		}
+	}
+	for _, args := range [][]string{{"outbox", "show", id}, {"outbox", "list"}} {
+		b, err := sidecarCmd(t, []string{"GLP_DB_PATH=" + cfg.DBPath}, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %v %s", args, err, b)
+		}
+		raw(strings.Join(args, " "), b)
+		if args[1] == "show" && !bytes.Contains(b, []byte(`\x1b[2J\n{\"level\"`)) {
+			t.Errorf("outbox show does not show GLP Winner's value quoted:\n%s", b)
+		}
+	}
+	if script, err := exec.LookPath("script"); err == nil { // a terminal: script(1) gives the command a pty
+		day := time.Now().UTC().Format("2006-01-02")
+		cmd := exec.Command(script, "-qec", buildBinary(t)+" report --csv --from "+day+" --to "+day, "/dev/null")
+		cmd.Env = append(os.Environ(), "GLP_DB_PATH="+cfg.DBPath)
+		b, err := cmd.CombinedOutput()
+		if err != nil || !bytes.Contains(b, []byte(`\x1b[2J`)) {
+			t.Errorf("report --csv on a terminal: %v %q; want GLP Winner's value escaped", err, b)
+		}
+		raw("report --csv on a terminal", b)
+	}
+	// A database server's error names the database it was asked for.
+	cluster := pgtest.URL(t)
+	u, _ := url.Parse(cluster)
+	u.Path = "/no\x1b[2Jsuch\x1b]0;owned\x07db"
+	b, err := sidecarCmd(t, nil, "report", "--db-url", u.String()).CombinedOutput()
+	if err == nil {
+		t.Fatalf("report from a database that does not exist: %s", b)
+	}
+	raw("a database server's error", b)
+}
+
+// The mock refuses writes from a page of another origin: a text/plain POST
+// needs no preflight, so any site could otherwise reset it or set faults.
+func TestTheMockRefusesCrossOriginWrites(t *testing.T) {
+	t.Parallel()
+	mock := serveMockInProcess(t)
+	for _, path := range []string{"/_mock/faults", "/_mock/reset"} {
+		for name, h := range map[string]map[string]string{
+			"another origin": {"Origin": "http://evil.example", "Content-Type": "text/plain"},
+			"another site":   {"Sec-Fetch-Site": "cross-site", "Content-Type": "text/plain"},
+		} {
+			if status, _, body := do(t, "POST", mock+path, h, `{"status":503,"count":-1}`); status != http.StatusForbidden {
+				t.Errorf("%s from %s: %d %s; want 403", path, name, status, body)
+			}
+		}
+	}
+	if _, _, body := get(t, mock+"/_mock/faults", nil); strings.Contains(body, "503") {
+		t.Errorf("a refused write set a fault: %s", body)
+	}
+	if status, _, body := do(t, "POST", mock+"/_mock/faults", map[string]string{"Origin": mock, "Content-Type": "application/json"}, `{"status":503,"count":1}`); status != http.StatusOK {
+		t.Errorf("the mock's own page setting a fault: %d %s", status, body)
 	}
 }

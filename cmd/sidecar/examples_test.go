@@ -323,7 +323,7 @@ func TestTheGlpJsExampleOnAnotherOriginGetsItsConversionAttributedAndReportsA4xx
 	}))
 	defer site.Close()
 	origin := "http://localhost:" + site.URL[strings.LastIndex(site.URL, ":")+1:] // another site than the sidecar's 127.0.0.1
-	sc := start(t, serveEnv(t, "GLP_API_URL="+mockURL, "GLP_ALLOWED_ORIGINS="+origin), "serve")
+	sc := start(t, serveEnv(t, "GLP_API_URL="+mockURL, "GLP_ALLOWED_ORIGINS="+origin, corroborated), "serve")
 	sidecarURL = sc.url(t)
 
 	click := "ex-glpjs"
@@ -360,7 +360,7 @@ func TestTheGuidesHybridExampleBehindTheSidecarGetsItsConversionAttributedAndRep
 	mockURL := serveMockInProcess(t)
 	app := httptest.NewServer(http.FileServer(http.Dir(examplesDir(t, "hybrid"))))
 	defer app.Close()
-	sc := start(t, serveEnv(t, "GLP_API_URL="+mockURL, "GLP_APP_URL="+app.URL), "serve")
+	sc := start(t, serveEnv(t, "GLP_API_URL="+mockURL, "GLP_APP_URL="+app.URL, corroborated), "serve")
 	front := sc.url(t)
 
 	hybridSignUp(t, ctx, mockURL, front, "ex-hybrid", "hybrid@example.com")
@@ -408,7 +408,7 @@ func TestTheNextJSExampleKeepsTheClickIdAndForwardsTheConversion(t *testing.T) {
 	needRuntime(t, "npm", "apt-get install -y nodejs npm")
 	mockURL := serveMockInProcess(t)
 	// Next.js reaches the sidecar from this host: its X-Forwarded-For and -Host are believed.
-	sc := start(t, serveEnv(t, "GLP_API_URL="+mockURL, "GLP_TRUSTED_PROXIES=127.0.0.1/32"), "serve")
+	sc := start(t, serveEnv(t, "GLP_API_URL="+mockURL, "GLP_TRUSTED_PROXIES=127.0.0.1/32", corroborated), "serve")
 	sidecarURL := sc.url(t)
 
 	work := t.TempDir()

@@ -4,3 +4,5 @@
 -- logged before have none: together they are one range, the first trimmed.
 ALTER TABLE clicks ADD COLUMN net TEXT NOT NULL DEFAULT '';
 CREATE INDEX clicks_net ON clicks (net, id);
+-- Corroborating a browser call looks up the landings of its click id.
+CREATE INDEX clicks_click ON clicks (click_id, at);

@@ -5,3 +5,5 @@
 -- they are one range, the first trimmed.
 ALTER TABLE clicks ADD COLUMN net text NOT NULL DEFAULT '';
 CREATE INDEX clicks_net ON clicks (net, id);
+-- Corroborating a browser call looks up the landings of its click id.
+CREATE INDEX clicks_click ON clicks (click_id, at);
