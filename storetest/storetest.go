@@ -69,6 +69,7 @@ func Run(t *testing.T, h Harness) {
 		{"TheReportCountsEachDayByStateLiveApartFromTest", testTheReportCountsEachDayByStateLiveApartFromTest},
 		{"RecordClicksKeepsTheNewestAndOnlyTopLevelLandingsMatch", testRecordClicksKeepsTheNewestAndOnlyTopLevelLandingsMatch},
 		{"AFloodFromOneRangeNeverPushesOutOtherRangesLandings", testAFloodFromOneRangeNeverPushesOutOtherRangesLandings},
+		{"TheClickKeyIsOnePerDatabaseAndLandingsAreFoundByClickID", testTheClickKeyIsOnePerDatabaseAndLandingsAreFoundByClickID},
 		{"RetentionAlsoErasesSessionTokensAndUpstreamAnswers", testRetentionAlsoErasesSessionTokensAndUpstreamAnswers},
 		{"TextOfAnyBytesIsKeptByEveryStore", testTextOfAnyBytesIsKeptByEveryStore},
 		{"RetryTakesEachIDOnceAndNeverAnErasedEvent", testRetryTakesEachIDOnceAndNeverAnErasedEvent},
