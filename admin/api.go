@@ -2,7 +2,6 @@ package admin
 
 import (
 	"context"
-	"encoding/csv"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -219,7 +218,7 @@ func handleReportCSV(store Store, now func() time.Time) http.Handler {
 		h.Set("Content-Type", "text/csv; charset=utf-8")
 		h.Set("Cache-Control", "no-store")
 		h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="glp-conversions-%s-%s.csv"`, q.From.Format(sidecar.DayLayout), q.To.Format(sidecar.DayLayout)))
-		cw := csv.NewWriter(w)
+		cw := sidecar.NewCSVWriter(w) // every field quoted
 		cw.Write(sidecar.ReportCSVHeader)
 		if err := store.ReportRows(r.Context(), q, func(row sidecar.ReportRow) error { return cw.Write(row.CSV()) }); err != nil {
 			panic(http.ErrAbortHandler)

@@ -91,7 +91,7 @@ func NewMetrics(now func() time.Time) *Metrics {
 	}
 	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "glp_refused_requests_total",
-		Help: "Conversion requests refused before anything was stored, by reason (invalid_body, unauthorized, forbidden_origin, too_large, unsupported_type, nothing_to_attribute, rate_limited).",
+		Help: "Conversion requests refused before anything was stored, by reason (invalid_body, unauthorized, forbidden_origin, too_large, unsupported_type, nothing_to_attribute, rate_limited, browser_calls_off, browser_call_without_click_id, uncorroborated_browser_call).",
 	}, []string{"reason"})
 	m.dropped = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "clicks_dropped_total",

@@ -13,13 +13,14 @@ var (
 	// receivedOutcomes are ingest's answers: accepted, waited for, refused, failed.
 	receivedOutcomes = []string{"queued", "duplicate", "ok", "rejected",
 		"invalid", "unauthorized", "too_large", "unsupported_type", "nothing_to_attribute", "rate_limited",
-		"forbidden_origin", "method_not_allowed", "unavailable", "internal_error", "preflight"}
+		"forbidden_origin", "forbidden_browser_call", "method_not_allowed", "unavailable", "internal_error", "preflight"}
 	// deliveryOutcomes are the relay's attempts' outcomes; statusClasses the
 	// upstream's answers ("none": no answer).
 	deliveryOutcomes = []string{"delivered", "duplicate", "rejected", "unconfirmed", "dead", "retry", "paused"}
 	statusClasses    = []string{"none", "2xx", "3xx", "4xx", "5xx"}
 	// refusedReasons are ingest's Reason… constants.
-	refusedReasons = []string{"invalid_body", "unauthorized", "forbidden_origin", "too_large", "unsupported_type", "nothing_to_attribute", "rate_limited"}
+	refusedReasons = []string{"invalid_body", "unauthorized", "forbidden_origin", "too_large", "unsupported_type", "nothing_to_attribute", "rate_limited",
+		"browser_calls_off", "browser_call_without_click_id", "uncorroborated_browser_call"}
 	// dropReasons are capture's Drop… constants.
 	dropReasons = []string{"address", "same_click", "queue_full", "oldest", "write_failed"}
 )

@@ -170,6 +170,10 @@ func sidecarEnv(o Options, mock string, db outboxDB) []string {
 		"GLP_PROVIDER_ID=123", "GLP_API_TOKEN=test-token", "GLP_API_URL=" + mock, db.env(),
 		"GLP_LISTEN_ADDR=127.0.0.1:0", "GLP_ADMIN_ADDR=127.0.0.1:0", "GLP_RATE_LIMIT=0", "GLP_LOG_LEVEL=error",
 		fmt.Sprint("GLP_RELAY_WORKERS=", o.Workers), "GLP_RETRY_INITIAL=100ms", "GLP_RETRY_MAX_INTERVAL=1s",
+		// The load posts browser calls for clicks that never landed: every one
+		// taken, as before corroboration, so that the figures stay comparable
+		// (corroborating adds one indexed click-log read to a browser call).
+		"GLP_BROWSER_CALLS=open",
 	}
 	if o.DataKeyFile != "" {
 		env = append(env, "GLP_DATA_KEY_FILE="+o.DataKeyFile)

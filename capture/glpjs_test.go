@@ -20,7 +20,7 @@ func TestGlpJSStoresOnlyValidClickIDs(t *testing.T) {
 	if err != nil {
 		t.Skip("no node on PATH")
 	}
-	h, err := capture.Script(capture.Options{}, "/glp-s2s-conversion")
+	h, err := capture.Script(capture.Options{}, "/glp-s2s-conversion", "/glp-landing")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -84,6 +84,7 @@ type Config struct {
 	RateBurst      int           `envconfig:"RATE_BURST" default:"20" desc:"burst of the per-client rate limit"`
 	Pprof          bool          `envconfig:"PPROF" default:"false" desc:"serve Go's profiler at /debug/pprof/ on the admin listener (behind GLP_ADMIN_TOKEN)"`
 	ShutdownDelay  time.Duration `envconfig:"SHUTDOWN_DELAY" default:"0s" desc:"on SIGTERM, keep serving this long with /readyz failing, while a load balancer stops sending traffic"`
+	BrowserCalls   string        `envconfig:"BROWSER_CALLS" default:"corroborated" desc:"which browser calls are queued: corroborated (only with the visitor's own click id: the cookie the sidecar signed, or a landing from the same address), open (every valid one) or off (none: 403)"`
 	LogLevel       string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	LogFormat      string        `envconfig:"LOG_FORMAT" default:"json" desc:"json or text"`
 
@@ -97,6 +98,10 @@ type Config struct {
 	Trusted    []netip.Prefix     `ignored:"true"`
 	SendPolicy sidecar.SendPolicy `ignored:"true"`
 	DataKey    *seal.Key          `ignored:"true"` // nil: personal data is stored in the clear
+
+	// MaxClicks bounds the click log (0: capture.DefaultMaxClicks); not a
+	// variable: for tests that fill the log without 100,000 landings.
+	MaxClicks int `ignored:"true"`
 }
 
 // MockConfig is the mock upstream's configuration (sidecar mock, demo).
@@ -308,6 +313,7 @@ func (c *Config) validate() error {
 		c.checkRelay,
 		c.checkPersonalData,
 		func() error { return validateLog(c.LogLevel, c.LogFormat) },
+		c.checkBrowserCalls,
 	} {
 		if err := check(); err != nil {
 			return err
@@ -333,8 +339,20 @@ func (c *Config) checkAPIToken() error {
 	if c.APIToken == "" {
 		return &Error{"GLP_API_TOKEN", "is required (or GLP_API_TOKEN_FILE): the API token GLP Winner gave you"}
 	}
+	if n := len([]rune(c.APIToken.Value())); n < MinAPITokenLen {
+		name := "GLP_API_TOKEN"
+		if c.APITokenFile != "" {
+			name += "_FILE"
+		}
+		// Redaction replaces the token wherever it appears: a token of a
+		// few characters would garble every log line and give itself away.
+		return &Error{name, fmt.Sprintf("has %d characters, fewer than %d: not the API token GLP Winner gave you; check how it was copied", n, MinAPITokenLen)}
+	}
 	return nil
 }
+
+// MinAPITokenLen is the shortest GLP_API_TOKEN accepted.
+const MinAPITokenLen = 8
 
 func (c *Config) checkURLs() error {
 	if err := checkURL("GLP_API_URL", c.APIURL); err != nil {
@@ -496,6 +514,10 @@ func (c Config) Warnings() []string {
 	if u, err := url.Parse(c.APIURL); err == nil && u.Scheme == "http" && !LoopbackAddr(u.Host) {
 		w = append(w, "GLP_API_URL ("+c.APIURL+") is cleartext http:// to a host that is not loopback: the API token and patients' data travel unencrypted (also through any HTTP_PROXY); use https://")
 	}
+	w = append(w, secretFileWarnings(map[string]string{
+		"GLP_API_TOKEN_FILE": c.APITokenFile, "GLP_INGEST_TOKEN_FILE": c.IngestFile, "GLP_ADMIN_TOKEN_FILE": c.AdminTokenFile,
+		"GLP_DB_URL_FILE": c.DBURLFile, "GLP_DATA_KEY_FILE": c.DataKeyFile,
+	})...)
 	return w
 }
 

@@ -23,7 +23,7 @@ func TestTheDatabaseURLComesFromTheEnvironmentOrAFile(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("mysql://glp:file-secret-pw@db/glp"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	serve := []string{"GLP_PROVIDER_ID=1", "GLP_API_TOKEN=t"}
+	serve := []string{"GLP_PROVIDER_ID=1", "GLP_API_TOKEN=test-token"}
 
 	environ(t, append(serve, "GLP_DB_URL_FILE="+file))
 	if c, err := Load(); err != nil || c.DBURL.Value() != url {

@@ -311,13 +311,14 @@ func TestTheDemoRunsOnEmbeddedDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	cookies := resp.Cookies()
-	if resp.StatusCode != 200 || len(cookies) != 1 || !strings.HasPrefix(cookies[0].Value, "demo-") {
+	cookies := resp.Cookies() // _glp_cid and its signed companion, _glp_cid_sig
+	if resp.StatusCode != 200 || len(cookies) != 2 || cookies[0].Name != "_glp_cid" || !strings.HasPrefix(cookies[0].Value, "demo-") || cookies[1].Name != "_glp_cid_sig" {
 		t.Fatalf("landing %s: %d %v", landing, resp.StatusCode, cookies)
 	}
 	public := landing[:strings.Index(landing, "/?")]
 	req, _ := newJSONRequest(public+"/api/glp-s2s-conversion", "", `{"email":"pat@example.com"}`)
 	req.AddCookie(cookies[0])
+	req.AddCookie(cookies[1])
 	resp, err = httpClient.Do(req)
 	if err != nil || resp.StatusCode != 202 {
 		t.Fatalf("demo sign-up: %v %v", resp, err)

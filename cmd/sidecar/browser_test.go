@@ -126,7 +126,7 @@ func TestABrowserSignupIsAttributedToItsClick(t *testing.T) {
 	appOnOtherSite := "http://localhost:" + appPort // another site than 127.0.0.1: no cookie is shared
 	// always: the mock's record shows the email the page sent (with the
 	// click id, the default sends it no further).
-	sc := start(t, serveEnv(t, "GLP_API_URL="+mockURL, "GLP_APP_URL="+app.URL, "GLP_ALLOWED_ORIGINS="+appOnOtherSite, "GLP_SEND_PERSONAL_DATA=always"), "serve")
+	sc := start(t, serveEnv(t, "GLP_API_URL="+mockURL, "GLP_APP_URL="+app.URL, "GLP_ALLOWED_ORIGINS="+appOnOtherSite, "GLP_SEND_PERSONAL_DATA=always", corroborated), "serve")
 	base := sc.url(t)
 	sidecarURL.Store(base)
 

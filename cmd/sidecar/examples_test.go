@@ -325,7 +325,7 @@ func TestTheGlpJsExampleOnAnotherOriginGetsItsConversionAttributedAndReportsA4xx
 	}))
 	defer site.Close()
 	origin := "http://localhost:" + site.URL[strings.LastIndex(site.URL, ":")+1:] // another site than the sidecar's 127.0.0.1
-	sc := start(t, serveEnv(t, "GLP_API_URL="+mockURL, "GLP_ALLOWED_ORIGINS="+origin, "GLP_SEND_PERSONAL_DATA=always"), "serve")
+	sc := start(t, serveEnv(t, "GLP_API_URL="+mockURL, "GLP_ALLOWED_ORIGINS="+origin, "GLP_SEND_PERSONAL_DATA=always", corroborated), "serve")
 	sidecarURL = sc.url(t)
 
 	click := "ex-glpjs"
@@ -362,7 +362,7 @@ func TestTheGuidesHybridExampleBehindTheSidecarGetsItsConversionAttributedAndRep
 	mockURL := serveMockInProcess(t)
 	app := httptest.NewServer(http.FileServer(http.Dir(examplesDir(t, "hybrid"))))
 	defer app.Close()
-	sc := start(t, serveEnv(t, "GLP_API_URL="+mockURL, "GLP_APP_URL="+app.URL, "GLP_SEND_PERSONAL_DATA=always"), "serve")
+	sc := start(t, serveEnv(t, "GLP_API_URL="+mockURL, "GLP_APP_URL="+app.URL, "GLP_SEND_PERSONAL_DATA=always", corroborated), "serve")
 	front := sc.url(t)
 
 	hybridSignUp(t, ctx, mockURL, front, "ex-hybrid", "hybrid@example.com")
@@ -410,7 +410,7 @@ func TestTheNextJSExampleKeepsTheClickIdAndForwardsTheConversion(t *testing.T) {
 	needRuntime(t, "npm", "apt-get install -y nodejs npm")
 	mockURL := serveMockInProcess(t)
 	// Next.js reaches the sidecar from this host: its X-Forwarded-For and -Host are believed.
-	sc := start(t, serveEnv(t, "GLP_API_URL="+mockURL, "GLP_TRUSTED_PROXIES=127.0.0.1/32", "GLP_SEND_PERSONAL_DATA=always"), "serve")
+	sc := start(t, serveEnv(t, "GLP_API_URL="+mockURL, "GLP_TRUSTED_PROXIES=127.0.0.1/32", "GLP_SEND_PERSONAL_DATA=always", corroborated), "serve")
 	sidecarURL := sc.url(t)
 
 	work := t.TempDir()

@@ -439,7 +439,7 @@ func TestTheOutboxCommandsWorkOnTheFleetsDatabase(t *testing.T) {
 		t.Errorf("report --db-url: %v: %s; want one queued event today", err, out)
 	}
 	out, err = sidecarCmd(t, []string{"GLP_DB_URL=" + url}, "report", "--csv").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), a.ID+",,,cli-click,queued,false,") {
+	if err != nil || !strings.Contains(string(out), `"`+a.ID+`","","","cli-click","queued","false",`) {
 		t.Errorf("report --csv through GLP_DB_URL: %v: %s", err, out)
 	}
 	if out, err = sidecarCmd(t, nil, "report", "--db-url", "mysql://u:hunter2@h/db").CombinedOutput(); err == nil || strings.Contains(string(out), "hunter2") {

@@ -88,7 +88,7 @@ func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintln(stderr, "sidecar:", err)
+	fmt.Fprintln(stderr, "sidecar:", escapeControl(err.Error())) // a database server's words among them
 	var cerr *config.Error
 	var uerr *usageError
 	if errors.As(err, &cerr) || errors.As(err, &uerr) {

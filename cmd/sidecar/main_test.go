@@ -151,7 +151,7 @@ func TestBadConfigurationExitsTwoWithOneLineNamingTheVariable(t *testing.T) {
 		args    []string
 		varName string
 	}{
-		{"serve without a provider id", []string{"GLP_API_TOKEN=t"}, []string{"serve"}, "GLP_PROVIDER_ID"},
+		{"serve without a provider id", []string{"GLP_API_TOKEN=test-token"}, []string{"serve"}, "GLP_PROVIDER_ID"},
 		{"mock providers that do not parse", []string{"GLP_MOCK_PROVIDERS=oops"}, []string{"mock"}, "GLP_MOCK_PROVIDERS"},
 		{"an unknown command", nil, []string{"frobnicate"}, "frobnicate"},
 	}
@@ -230,7 +230,14 @@ func httpPost(url, token, body string) (int, error) {
 var baseEnv = []string{
 	"GLP_PROVIDER_ID=123", "GLP_API_TOKEN=test-token", "GLP_API_URL=http://127.0.0.1:9",
 	"GLP_LISTEN_ADDR=127.0.0.1:0", "GLP_ADMIN_ADDR=127.0.0.1:0", "GLP_INGEST_TOKEN=" + testIngestToken,
+	// Tests post browser calls without landing first; those of which
+	// browser calls are queued, and the pages in Chromium, add corroborated
+	// (the default), the demo's own.
+	"GLP_BROWSER_CALLS=open",
 }
+
+// corroborated puts a test's sidecar back on the default GLP_BROWSER_CALLS.
+const corroborated = "GLP_BROWSER_CALLS=corroborated"
 
 // serveEnv is the least configuration serve needs, with an outbox file of
 // the test's own.

@@ -108,7 +108,7 @@ func TestAFreshSidecarExportsEveryCounterAtZero(t *testing.T) {
 		}
 	}
 	want := map[string][]string{
-		"glp_refused_requests_total":             {ingest.ReasonInvalid, ingest.ReasonUnauthorized, ingest.ReasonOrigin, ingest.ReasonTooLarge, ingest.ReasonType, ingest.ReasonNothing, ingest.ReasonRateLimited},
+		"glp_refused_requests_total":             {ingest.ReasonInvalid, ingest.ReasonUnauthorized, ingest.ReasonOrigin, ingest.ReasonTooLarge, ingest.ReasonType, ingest.ReasonNothing, ingest.ReasonRateLimited, ingest.ReasonBrowserOff, ingest.ReasonNoClickID, ingest.ReasonUncorroborated},
 		"glp_sidecar_clicks_dropped_total":       {capture.DropAddress, capture.DropSameClick, capture.DropQueueFull, capture.DropOldest, capture.DropFailed},
 		"glp_sidecar_conversions_received_total": ingest.Paths(),
 	}

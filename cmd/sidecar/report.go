@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"flag"
 	"fmt"
@@ -91,9 +90,18 @@ func runReport(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	}
 	defer box.Close()
 	if f.csv {
-		w := csv.NewWriter(stdout)
+		w := sidecar.NewCSVWriter(stdout) // every field quoted
 		w.Write(sidecar.ReportCSVHeader)
-		if err := box.ReportRows(ctx, q, func(r sidecar.ReportRow) error { return w.Write(r.CSV()) }); err != nil {
+		tty := isTerminal(stdout) // a file keeps the values as they are; a terminal sees them escaped
+		if err := box.ReportRows(ctx, q, func(r sidecar.ReportRow) error {
+			cells := r.CSV()
+			for i := range cells {
+				if tty {
+					cells[i] = escapeControl(cells[i])
+				}
+			}
+			return w.Write(cells)
+		}); err != nil {
 			return err
 		}
 		w.Flush()

@@ -120,9 +120,10 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.metrics.Watch(m.store, m.relay)
 	m.clicks = capture.NewClickLog(capture.ClickLogOptions{
-		Store:    m.store,
-		Observer: m.metrics,
-		Logger:   m.component("clicklog"),
+		Store:     m.store,
+		Observer:  m.metrics,
+		Logger:    m.component("clicklog"),
+		MaxClicks: m.cfg.MaxClicks,
 	})
 	public, err := m.publicHandler()
 	if err != nil {
@@ -225,7 +226,12 @@ func (m *Main) newRelay() (*relay.Relay, error) {
 // publicHandler is the public listener's: conversions, glp.js, and the
 // app (or a 404 that says how to set one) through click capture.
 func (m *Main) publicHandler() (http.Handler, error) {
+	signer, landings, err := m.browserCallParts()
+	if err != nil {
+		return nil, err
+	}
 	capOpts := capture.Options{
+		Signer:     signer,
 		CookieName: m.cfg.CookieName,
 		MaxAge:     m.cfg.CookieMaxAge,
 		Domain:     m.cfg.CookieDomain,
@@ -234,7 +240,7 @@ func (m *Main) publicHandler() (http.Handler, error) {
 		Recorder:   m.clicks,
 		Logger:     m.component("capture"),
 	}
-	script, err := capture.Script(capOpts, ingest.Paths()[0])
+	script, err := capture.Script(capOpts, ingest.Paths()[0], ingest.LandingPath)
 	if err != nil {
 		return nil, err
 	}
@@ -250,14 +256,14 @@ func (m *Main) publicHandler() (http.Handler, error) {
 			return nil, err
 		}
 	}
-	ing, err := m.newIngest()
+	ing, err := m.newIngest(signer, landings)
 	if err != nil {
 		return nil, err
 	}
-	return publicRoutes(ing, script, capture.Middleware(capOpts)(app), m.metrics.Instrument("public")), nil
+	return publicRoutes(ing, ing.LandingHandler(), script, capture.Middleware(capOpts)(app), m.metrics.Instrument("public")), nil
 }
 
-func (m *Main) newIngest() (*ingest.Handler, error) {
+func (m *Main) newIngest(signer *sidecar.ClickSigner, landings ingest.LandingFinder) (*ingest.Handler, error) {
 	var matcher ingest.ClickMatcher
 	if m.cfg.LocalMatch {
 		matcher = m.store
@@ -276,6 +282,11 @@ func (m *Main) newIngest() (*ingest.Handler, error) {
 		RateBurst:      m.cfg.RateBurst,
 		TestMode:       m.cfg.TestMode,
 		CookieName:     m.cfg.CookieName,
+		BrowserCalls:   m.cfg.BrowserCalls,
+		Signer:         signer,
+		Landings:       landings,
+		LandingWindow:  m.cfg.CookieMaxAge,
+		Reports:        m.clicks,
 		Logger:         m.component("ingest"),
 	})
 }

@@ -85,7 +85,7 @@ func TestStartUpErrorsExitTwoWithOneLineThatSaysWhatToDo(t *testing.T) {
 	}{
 		{"a provider id of 0", "GLP_PROVIDER_ID", "positive integer", serveEnv(t, "GLP_PROVIDER_ID=0"), []string{"serve"}},
 		{"a negative provider id", "GLP_PROVIDER_ID", "positive integer", serveEnv(t, "GLP_PROVIDER_ID=-4"), []string{"serve"}},
-		{"no provider id", "GLP_PROVIDER_ID", "is required", []string{"GLP_API_TOKEN=t"}, []string{"serve"}},
+		{"no provider id", "GLP_PROVIDER_ID", "is required", []string{"GLP_API_TOKEN=test-token"}, []string{"serve"}},
 		{"a listen address without a port", "GLP_LISTEN_ADDR", "nonsense", serveEnv(t, "GLP_LISTEN_ADDR=nonsense"), []string{"serve"}},
 		{"an admin address in use", "GLP_ADMIN_ADDR", busy.Addr().String(), serveEnv(t, "GLP_ADMIN_ADDR="+busy.Addr().String()), []string{"serve"}},
 		{"a mock address in use", "GLP_MOCK_LISTEN_ADDR", busy.Addr().String(), []string{"GLP_MOCK_LISTEN_ADDR=" + busy.Addr().String()}, []string{"mock"}},

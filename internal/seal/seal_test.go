@@ -3,6 +3,7 @@ package seal_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"errors"
 	"os"
 	"os/exec"
@@ -123,7 +124,7 @@ func TestWithAKeyNoPersonalValueIsInTheStoresBytesAndEveryPartReadsThemBack(t *t
 				if bytes.Contains(b, key[:]) {
 					t.Error("the file key is in the store")
 				}
-				for _, secret := range []string{email, ip, session, agent, "referrer-secret"} {
+				for _, secret := range []string{email, ip, session, agent, "referrer-secret", sidecar.AddressRange(ip)} {
 					if bytes.Contains(b, []byte(secret)) {
 						t.Errorf("%q is in the store's raw bytes", secret)
 					}
@@ -142,6 +143,10 @@ func TestWithAKeyNoPersonalValueIsInTheStoresBytesAndEveryPartReadsThemBack(t *t
 			}
 			if _, ok, _ := s.MatchClick(ctx, ip, "another agent", clk.Now().Add(-time.Hour)); ok {
 				t.Fatal("matched another user agent")
+			}
+			// Browser calls are corroborated by the opened addresses of a click's landings.
+			if from, err := s.ClickLandedFrom(ctx, "clk-1", clk.Now().Add(-time.Hour)); err != nil || len(from) != 1 || from[0] != ip {
+				t.Fatalf("landed from %q, %v", from, err)
 			}
 			if clicks, err := s.Clicks(ctx, 10); err != nil || len(clicks) != 1 || clicks[0].IP != ip || clicks[0].UserAgent != agent || clicks[0].Referrer != ref {
 				t.Fatalf("clicks %+v, %v", clicks, err)
@@ -241,5 +246,42 @@ func TestAKeyFileIsReadAsHexOrBase64AndNeverQuoted(t *testing.T) {
 	}
 	if s := k.String(); strings.Contains(s, string(k[:])) || !strings.Contains(s, k.Fingerprint()) {
 		t.Errorf("a key prints as %q", s)
+	}
+}
+
+// The click log's fairness groups landings by address range; sealed, the
+// range is sealed too (no readable part of the address), and still groups:
+// a flood from one range trims its own landings, not another range's.
+func TestSealedLandingsKeepTheClickLogFairToEveryRange(t *testing.T) {
+	for _, k := range stores() {
+		t.Run(k.name, func(t *testing.T) {
+			ctx := context.Background()
+			clk, _, _, _, s := sealedStore(t, k)
+			real := sidecar.Click{ClickID: "real-landing", At: clk.Now(), IP: "198.51.100.9", UserAgent: agent, TopLevel: true}
+			if _, err := s.RecordClicks(ctx, []sidecar.Click{real}, 10); err != nil {
+				t.Fatal(err)
+			}
+			for batch := 0; batch < 4; batch++ {
+				var flood []sidecar.Click
+				for i := 0; i < 10; i++ {
+					clk.Add(time.Millisecond)
+					flood = append(flood, sidecar.Click{ClickID: fmt.Sprintf("flood-%d-%d", batch, i), At: clk.Now(), IP: fmt.Sprintf("203.0.113.%d", 10+i), UserAgent: agent})
+				}
+				if _, err := s.RecordClicks(ctx, flood, 10); err != nil {
+					t.Fatal(err)
+				}
+			}
+			clicks, err := s.Clicks(ctx, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kept := false
+			for _, c := range clicks {
+				kept = kept || c.ClickID == "real-landing"
+			}
+			if !kept || len(clicks) > 11 {
+				t.Fatalf("after a flood from one /24, %d clicks kept, the other range's landing among them: %v", len(clicks), kept)
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package seal
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -18,6 +19,7 @@ const (
 	fieldClickIP   = "click.ip"
 	fieldUserAgent = "click.user_agent"
 	fieldReferrer  = "click.referrer"
+	fieldClickNet  = "click.net" // the address range, the click log's fairness group
 )
 
 // Options configure a sealing Store.
@@ -132,6 +134,9 @@ func (s *Store) Get(ctx context.Context, id string) (sidecar.Event, []sidecar.At
 func (s *Store) sealClick(ctx context.Context, c sidecar.Click) (sidecar.Click, error) {
 	c = c.Stored()
 	var err error
+	if c.Net, err = s.sealer.Seal(ctx, fieldClickNet, sidecar.AddressRange(c.IP), c.At, true); err != nil {
+		return c, err
+	}
 	if c.IP, err = s.sealer.Seal(ctx, fieldClickIP, c.IP, c.At, true); err != nil {
 		return c, err
 	}
@@ -194,6 +199,41 @@ func (s *Store) MatchClick(ctx context.Context, ip, userAgent string, since time
 		}
 	}
 	return "", false, nil
+}
+
+// clickKeeper is a store that keeps the key of click cookies and finds
+// the landings of a click id (the corroboration of browser calls).
+type clickKeeper interface {
+	ClickKey(ctx context.Context) ([]byte, error)
+	ClickLandedFrom(ctx context.Context, clickID string, since time.Time) ([]string, error)
+}
+
+// ClickKey is the inner store's: it is a key of the sidecar's, not
+// personal data.
+func (s *Store) ClickKey(ctx context.Context) ([]byte, error) {
+	k, ok := s.Store.(clickKeeper)
+	if !ok {
+		return nil, errors.New("the store keeps no click key")
+	}
+	return k.ClickKey(ctx)
+}
+
+// ClickLandedFrom opens the addresses the inner store finds.
+func (s *Store) ClickLandedFrom(ctx context.Context, clickID string, since time.Time) ([]string, error) {
+	k, ok := s.Store.(clickKeeper)
+	if !ok {
+		return nil, errors.New("the store keeps no click log by click id")
+	}
+	ips, err := k.ClickLandedFrom(ctx, clickID, since)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ips {
+		if ips[i], err = s.sealer.Open(ctx, fieldClickIP, ips[i]); err != nil {
+			return nil, fmt.Errorf("click landings: %w", err)
+		}
+	}
+	return ips, nil
 }
 
 func (s *Store) Clicks(ctx context.Context, limit int) ([]sidecar.Click, error) {
