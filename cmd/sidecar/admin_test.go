@@ -411,6 +411,7 @@ func TestTheDashboardStopsAskingWhileItsTabIsHidden(t *testing.T) {
 
 func TestBenchPrintsTheTable(t *testing.T) {
 	t.Parallel()
+	skipIfShort(t, "bench's load")
 	cmd := sidecarCmd(t, nil, "bench", "--connections", "4", "--duration", "1s", "--rounds", "2", "--backlog", "300")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

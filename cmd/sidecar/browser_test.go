@@ -20,6 +20,7 @@ import (
 // it the test skips, unless CI is set: CI must run it.
 func browser(t *testing.T) context.Context {
 	t.Helper()
+	skipIfShort(t, "Chromium")
 	var path string
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(name); err == nil {

@@ -329,6 +329,7 @@ func TestALandingFloodFromOneAddressLeavesAHandfulWhileSixtyAddressesAreAllKept(
 
 func TestBenchFloodPrintsTheAcceptRateBesideEachFlood(t *testing.T) {
 	t.Parallel()
+	skipIfShort(t, "bench's load")
 	cmd := sidecarCmd(t, nil, "bench", "--flood", "--connections", "4", "--duration", "2s", "--rounds", "1")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

@@ -59,15 +59,21 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// buildBinary builds the child with the race detector, as the test binary
-// itself is: measured on the crash campaign and the bench table, the child's
-// race detector costs about 15 % more CPU than a plain build (once its
-// exit sleep is off, childRace), for races found in serve under SIGKILL.
+// buildBinary builds the child with the race detector when the test binary
+// itself has it (raceTest): measured on the crash campaign and the bench
+// table, the child's race detector costs about 15 % more CPU than a plain
+// build (once its exit sleep is off, childRace), for races found in serve
+// under SIGKILL. Without -race (the quick `go test -short` loop) the child
+// is a plain build, which needs no race-instrumented copy of every package.
 func buildBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		out := filepath.Join(binDir, "sidecar")
-		build := exec.Command("go", "build", "-race", "-o", out, ".")
+		args := []string{"build", "-o", out, "."}
+		if raceTest {
+			args = []string{"build", "-race", "-o", out, "."}
+		}
+		build := exec.Command("go", args...)
 		if msg, err := build.CombinedOutput(); err != nil {
 			buildError = fmt.Errorf("build sidecar: %v\n%s", err, msg)
 			return
@@ -78,6 +84,17 @@ func buildBinary(t *testing.T) string {
 		t.Fatal(buildError)
 	}
 	return binary
+}
+
+// skipIfShort skips a test that `go test -short` leaves out (README, "Tests
+// and CI"): it drives Chromium or an example's toolchain, generates real
+// load, restarts PostgreSQL, builds the sidecar a second time or runs a
+// crash campaign. CI runs without -short.
+func skipIfShort(t *testing.T, what string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip(what + ": runs without -short")
+	}
 }
 
 // child is a running sidecar process.
