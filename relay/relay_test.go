@@ -204,16 +204,16 @@ func TestEveryUpstreamAnswerLeadsToItsState(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			u := newUpstream(t, time.Now)
-			h := start(t, u, relay.Options{RequestTimeout: 300 * time.Millisecond})
+			clk := newWallClock()
+			h := startAt(t, u, u.URL, relay.Options{RequestTimeout: 300 * time.Millisecond}, relay.Hooks{Clock: clk})
 			if tt.state == sidecar.StateDuplicate {
 				h.await(t, h.add(t, sidecar.Conversion{ClickID: "seen"}))
 			}
 			u.fault(tt.fault)
 			id := h.add(t, tt.conv)
 			e, attempts := h.await(t, id)
-			if tt.state == sidecar.StateRejected {
-				time.Sleep(150 * time.Millisecond) // longer than any retry interval here
-				e, attempts, _ = h.box.Get(context.Background(), id)
+			if tt.state == sidecar.StateRejected { // never retried
+				e, attempts = h.lookLater(t, clk, id)
 			}
 			if e.State != tt.state || e.Attempts != tt.attempts || len(attempts) != tt.attempts {
 				t.Fatalf("state %s after %d attempts (%d recorded), want %s after %d: %+v", e.State, e.Attempts, len(attempts), tt.state, tt.attempts, attempts)
@@ -237,10 +237,12 @@ func TestRetryAfterIsHonouredInBothForms(t *testing.T) {
 	for _, form := range []string{"seconds", "date"} {
 		t.Run(form, func(t *testing.T) {
 			u := newUpstream(t, time.Now)
-			h := start(t, u, relay.Options{RetryInitial: 10 * time.Millisecond, RetryMaxInterval: 5 * time.Second})
+			clk := newFastClock(20) // the relay's and the outbox's: a Retry-After of 2 s passes in 0.1 s
+			h := startAt(t, u, u.URL, relay.Options{RetryInitial: 10 * time.Millisecond, RetryMaxInterval: 5 * time.Second},
+				relay.Hooks{Lease: time.Hour, Clock: clk})
 			ra := "1"
 			if form == "date" {
-				ra = time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat)
+				ra = clk.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat)
 			}
 			u.fault(mockglp.Fault{Status: 429, RetryAfter: ra})
 			_, attempts := h.await(t, h.add(t, sidecar.Conversion{ClickID: "ra-" + form}))
