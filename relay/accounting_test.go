@@ -50,6 +50,7 @@ func (u *upstream) heldThrough(t *testing.T, conversionID string) int {
 }
 
 func TestALostAnswerOfAClickIDEndsDeliveredAndIsRecordedOnce(t *testing.T) {
+	t.Parallel()
 	u := newUpstream(t, time.Now)
 	h := start(t, u, relay.Options{})
 	u.fault(mockglp.Fault{Drop: true, After: true})
@@ -70,6 +71,7 @@ func TestALostAnswerOfAClickIDEndsDeliveredAndIsRecordedOnce(t *testing.T) {
 }
 
 func TestAClickConvertedBeforeThisEventEndsDuplicate(t *testing.T) {
+	t.Parallel()
 	u := newUpstream(t, time.Now)
 	// The first dial is refused: the request is never written, so this
 	// attempt cannot have landed and the duplicate that follows is not
@@ -100,6 +102,7 @@ func TestAClickConvertedBeforeThisEventEndsDuplicate(t *testing.T) {
 }
 
 func TestASoftMatchsLostAnswerNeverEndsRejected(t *testing.T) {
+	t.Parallel()
 	u := newUpstream(t, time.Now)
 	clk := newWallClock()
 	h := startAt(t, u, u.URL, relay.Options{}, relay.Hooks{Clock: clk})
@@ -121,6 +124,7 @@ func TestASoftMatchsLostAnswerNeverEndsRejected(t *testing.T) {
 }
 
 func TestTwoMatchingClicksAndALostAnswerAreNeverADoubleUnflagged(t *testing.T) {
+	t.Parallel()
 	u := newUpstream(t, time.Now)
 	h := start(t, u, relay.Options{})
 	u.session(t, "soft-a", "twice@example.com")
@@ -188,6 +192,7 @@ func refusing(t *testing.T, u *upstream, needle string) *httptest.Server {
 }
 
 func TestOneEventRefusedWith403EndsRejectedAndTheOthersAreDelivered(t *testing.T) {
+	t.Parallel()
 	u := newUpstream(t, time.Now)
 	waf := refusing(t, u, "blocked-by-waf")
 	clk := newWallClock()
@@ -227,6 +232,7 @@ func TestOneEventRefusedWith403EndsRejectedAndTheOthersAreDelivered(t *testing.T
 }
 
 func TestAWrongTokenPausesWithProbesRotatingAndCollapsing(t *testing.T) {
+	t.Parallel()
 	u := newUpstream(t, time.Now)
 	var mu sync.Mutex
 	probed := map[string]int{}
@@ -315,6 +321,7 @@ func TestHalfADayOfABadTokenWritesOneAttemptRow(t *testing.T) {
 }
 
 func TestUncountedAttemptRowsOfOneEventAreCapped(t *testing.T) {
+	t.Parallel()
 	u := newUpstream(t, time.Now)
 	var n atomic.Int32
 	varying := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -384,6 +391,7 @@ func (l *leaseCheck) Record(ctx context.Context, r sidecar.Result) error {
 // event must not end that claim (the stores' contract test holds what a
 // late record does); for that, every record names its claim's lease.
 func TestEveryRecordNamesTheLeaseOfItsClaim(t *testing.T) {
+	t.Parallel()
 	u := newUpstream(t, time.Now)
 	box, err := outbox.Open(outbox.Options{Path: t.TempDir() + "/outbox.db"})
 	if err != nil {

@@ -7,6 +7,11 @@ import (
 	sidecar "github.com/glpwinner/glp-sidecar"
 )
 
+// The tests run in parallel (they mostly wait on the upstream, backoff and
+// polls) but four: those on a clock thousands of times the wall's
+// (fastClock), and the one whose lease is 100 ms longer than the upstream's
+// answer, whose real waits a CPU busy with other tests would stretch.
+
 // newWallClock is a clock at the wall's pace from now, which a test moves
 // ahead (jump) to prove that a thing never happens or happens only later:
 // rather than sleeping for "longer than any retry interval here" and

@@ -180,6 +180,7 @@ func (h *harness) awaitMode(t *testing.T, mode sidecar.RelayMode) relay.Status {
 }
 
 func TestEveryUpstreamAnswerLeadsToItsState(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		fault    mockglp.Fault
@@ -234,6 +235,7 @@ func TestEveryUpstreamAnswerLeadsToItsState(t *testing.T) {
 }
 
 func TestRetryAfterIsHonouredInBothForms(t *testing.T) {
+	t.Parallel()
 	for _, form := range []string{"seconds", "date"} {
 		t.Run(form, func(t *testing.T) {
 			u := newUpstream(t, time.Now)
@@ -257,6 +259,7 @@ func TestRetryAfterIsHonouredInBothForms(t *testing.T) {
 }
 
 func TestARedirectIsNeverFollowedWithTheToken(t *testing.T) {
+	t.Parallel()
 	var elsewhere atomic.Int32
 	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		elsewhere.Add(1)
@@ -282,6 +285,7 @@ func TestARedirectIsNeverFollowedWithTheToken(t *testing.T) {
 }
 
 func TestBadCredentialsPauseTheRelayUntilTheyAreAccepted(t *testing.T) {
+	t.Parallel()
 	t.Run("401 without a token", func(t *testing.T) {
 		u := newUpstream(t, time.Now)
 		h := start(t, u, relay.Options{Token: "-"})
@@ -337,6 +341,7 @@ func TestBadCredentialsPauseTheRelayUntilTheyAreAccepted(t *testing.T) {
 }
 
 func TestTestEventsAreSentInTestMode(t *testing.T) {
+	t.Parallel()
 	u := newUpstream(t, time.Now)
 	h := start(t, u, relay.Options{})
 	id, _ := h.box.Append(context.Background(), sidecar.NewEvent{Conversion: sidecar.Conversion{ClickID: "t-1"}, Test: true})
@@ -351,6 +356,7 @@ func TestTestEventsAreSentInTestMode(t *testing.T) {
 }
 
 func TestWaitReturnsTheOutcome(t *testing.T) {
+	t.Parallel()
 	u := newUpstream(t, time.Now)
 	h := start(t, u, relay.Options{})
 	id := h.add(t, sidecar.Conversion{ClickID: "w-1"})
@@ -370,6 +376,7 @@ func TestWaitReturnsTheOutcome(t *testing.T) {
 }
 
 func TestShutdownLetsDeliveriesInFlightFinish(t *testing.T) {
+	t.Parallel()
 	u := newUpstream(t, time.Now)
 	h := start(t, u, relay.Options{})
 	u.fault(mockglp.Fault{Delay: mockglp.Duration(300 * time.Millisecond)})
@@ -389,6 +396,7 @@ func TestShutdownLetsDeliveriesInFlightFinish(t *testing.T) {
 }
 
 func TestATokenEchoedEscapedOrAcrossTheCutIsNeverKept(t *testing.T) {
+	t.Parallel()
 	const secret = "s3cr3t+T0ken/abc=ZZ"
 	for name, answer := range map[string]func(tok string) (int, string){
 		"a JSON escape in the error": func(tok string) (int, string) {
