@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -73,21 +75,22 @@ func (s stack) clicks(t *testing.T, limit int) []map[string]any {
 	return list
 }
 
-// settledClicks waits until the click log stops growing (it is written in
-// the background) and returns it.
+// settledClicks returns the click log once every landing made before the
+// call is written, or dropped for good. The log is written in the
+// background, in the order landings come: settledClicks lands once more,
+// from an address and with a click id of its own, and waits until that
+// landing is listed; every landing before it is written by then, and none
+// comes later. Its own landing is left out of what it returns.
 func (s stack) settledClicks(t *testing.T) []map[string]any {
 	t.Helper()
-	prev := -1
-	for i := 0; i < 100; i++ {
-		list := s.clicks(t, 500)
-		if len(list) == prev {
-			return list
-		}
-		prev = len(list)
-		time.Sleep(400 * time.Millisecond)
-	}
-	t.Fatal("the click log never settled")
-	return nil
+	marker := fmt.Sprintf("settled-%d", time.Now().UnixNano())
+	send(t, "GET", s.public+"/?glp_click_id="+marker, visitor(fmt.Sprintf("192.0.2.%d", 1+rand.IntN(254)), "Settle/1", navigate), "")
+	var list []map[string]any
+	waitFor(t, func() bool {
+		list = s.clicks(t, 500)
+		return slices.ContainsFunc(list, func(c map[string]any) bool { return c["glp_click_id"] == marker })
+	})
+	return slices.DeleteFunc(list, func(c map[string]any) bool { return c["glp_click_id"] == marker })
 }
 
 // mockConversions are what reached the mock.

@@ -339,12 +339,19 @@ func TestSIGTERMDrainsForTheShutdownDelay(t *testing.T) {
 	u := c.urls(t)
 	pub, adm := u[0], u[1]
 	c.cmd.Process.Signal(syscall.SIGTERM)
-	time.Sleep(200 * time.Millisecond)
-	resp, err := http.Get(adm + "/readyz")
-	if err != nil || resp.StatusCode != 503 {
-		t.Fatalf("readyz while draining: %v %v", resp, err)
+	// Once the signal is taken, readyz answers 503 for the shutdown delay.
+	ready := 200
+	for deadline := time.Now().Add(time.Second); ready != 503 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		resp, err := http.Get(adm + "/readyz")
+		if err != nil {
+			t.Fatalf("readyz while draining: %v", err)
+		}
+		ready = resp.StatusCode
+		resp.Body.Close()
 	}
-	resp.Body.Close()
+	if ready != 503 {
+		t.Fatalf("readyz while draining: %d, want 503", ready)
+	}
 	if status, err := httpPost(pub+"/glp-s2s-conversion", "", `{"glpClickId":"late"}`); err != nil || status != 202 {
 		t.Errorf("a conversion while draining: %d %v", status, err)
 	}
