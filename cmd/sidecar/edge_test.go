@@ -365,8 +365,16 @@ func TestInChromiumAnImageOrAFrameOnAnotherSitePlantsNothingAndANavigationIsLogg
 	attackerSite := strings.Replace(attacker.URL, "127.0.0.1", "localhost", 1) // another site than the sidecar's 127.0.0.1
 	tab, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := chromedp.Do(tab, chromedp.Navigate(attackerSite), chromedp.WaitVisible("#done"), chromedp.Sleep(500*time.Millisecond),
-		chromedp.Navigate(s.public+"/landing?glp_click_id=real-nav")); err != nil {
+	if err := chromedp.Do(tab, chromedp.Navigate(attackerSite), chromedp.WaitVisible("#done")); err != nil {
+		t.Fatal(err)
+	}
+	// The page's load comes once the image and the frame are answered: by
+	// then the sidecar has taken (or not) whatever they planted.
+	waitFor(t, func() bool {
+		state, _ := chromedp.Run(tab, chromedp.Evaluate[string]("document.readyState"))
+		return state == "complete"
+	})
+	if err := chromedp.Do(tab, chromedp.Navigate(s.public+"/landing?glp_click_id=real-nav")); err != nil {
 		t.Fatal(err)
 	}
 	logged := map[string]any{}
