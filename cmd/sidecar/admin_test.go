@@ -395,16 +395,18 @@ func TestTheDashboardStopsAskingWhileItsTabIsHidden(t *testing.T) {
 		return n
 	}
 	if err := chromedp.Do(tab, chromedp.Navigate(s.admin+"/admin/"), chromedp.WaitVisible(chromedp.CSS(`.tile`)),
-		chromedp.Evaluate[chromedp.Void](countThenHide), chromedp.Sleep(5*time.Second)); err != nil {
+		chromedp.Evaluate[chromedp.Void](countThenHide)); err != nil {
 		t.Fatal(err)
 	}
+	elapse(t, tab, 5000) // the page's 5 s, on its virtual clock
 	hidden := asked()
 	if hidden != 0 {
 		t.Errorf("a hidden tab asked for the stats %d times in 5 s", hidden)
 	}
-	if err := chromedp.Do(tab, chromedp.Evaluate[chromedp.Void](show), chromedp.Sleep(5*time.Second)); err != nil {
+	if err := chromedp.Do(tab, chromedp.Evaluate[chromedp.Void](show)); err != nil {
 		t.Fatal(err)
 	}
+	elapse(t, tab, 5000)
 	if n := asked() - hidden; n < 2 || n > 4 {
 		t.Errorf("a visible tab asked for the stats %d times in 5 s, want 2 to 4: once when shown, then every 2 s", n)
 	}
@@ -412,6 +414,7 @@ func TestTheDashboardStopsAskingWhileItsTabIsHidden(t *testing.T) {
 
 func TestBenchPrintsTheTable(t *testing.T) {
 	t.Parallel()
+	skipIfShort(t, "bench's load")
 	cmd := sidecarCmd(t, nil, "bench", "--connections", "4", "--duration", "1s", "--rounds", "2", "--backlog", "300")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

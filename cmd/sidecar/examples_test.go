@@ -183,6 +183,7 @@ var backendExamples = []backendExample{
 
 func TestEveryBackendExampleGetsItsConversionAttributedToItsClickAndReportsA4xx(t *testing.T) {
 	t.Parallel()
+	skipIfShort(t, "the examples (npm ci, php, python3, go build)")
 	mockURL := serveMockInProcess(t)
 	for i, ex := range backendExamples {
 		t.Run(ex.name, func(t *testing.T) {

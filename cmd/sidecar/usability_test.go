@@ -207,9 +207,7 @@ func writeEmpty(path string) error { return os.WriteFile(path, nil, 0o600) }
 // this machine's go env may switch off) and asks the binary its version.
 func TestVersionShowsTheCommitOfAGitClone(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("builds the sidecar once more")
-	}
+	skipIfShort(t, "a second build of the sidecar, from a clone")
 	git, err := exec.LookPath("git")
 	if err != nil {
 		t.Skip("no git installed")
