@@ -576,8 +576,9 @@ func TestTheCLIPrintsNoControlCharacterRaw(t *testing.T) {
 	}
 	if script, err := exec.LookPath("script"); err == nil { // a terminal: script(1) gives the command a pty
 		day := time.Now().UTC().Format("2006-01-02")
-		cmd := exec.Command(script, "-qec", buildBinary(t)+" report --csv --from "+day+" --to "+day, "/dev/null")
-		cmd.Env = append(os.Environ(), "GLP_DB_PATH="+cfg.DBPath)
+		bin, self := buildBinary(t)
+		cmd := exec.Command(script, "-qec", bin+" report --csv --from "+day+" --to "+day, "/dev/null")
+		cmd.Env = append(append(os.Environ(), self...), "GLP_DB_PATH="+cfg.DBPath)
 		b, err := cmd.CombinedOutput()
 		if err != nil || !bytes.Contains(b, []byte(`\x1b[2J`)) {
 			t.Errorf("report --csv on a terminal: %v %q; want GLP Winner's value escaped", err, b)
