@@ -111,6 +111,7 @@ type Handler struct {
 	limits    *limit.Table[netip.Prefix] // nil: no rate limit
 	logLimits *limit.Table[string]       // log lines per refusal reason (and per dropped-ip reason)
 	tokenSum  [sha256.Size]byte          // of "Bearer " + the ingest token
+	notStored *notStoredLog              // 503s: once a second at most (unavailable.go)
 }
 
 // New returns the endpoint's handler.
@@ -134,6 +135,7 @@ func New(opts Options) (*Handler, error) {
 		opts.MatchWindow = DefaultMatchWindow
 	}
 	h := &Handler{opts: opts, origins: map[string]bool{}, logLimits: limit.New[string](1.0/logEvery, logBurst, 64)}
+	h.notStored = &notStoredLog{log: opts.Logger, now: opts.Now}
 	if opts.IngestToken != "" {
 		h.tokenSum = sha256.Sum256([]byte("Bearer " + opts.IngestToken))
 	}
@@ -522,7 +524,7 @@ func (h *Handler) refuse(err error) (int, any) {
 		h.opts.Logger.Error("conversion not stored", "err", err)
 		code = sidecar.EInternal
 	case http.StatusServiceUnavailable:
-		h.opts.Logger.Error("conversion not stored", "err", err)
+		h.notStored.refused(err)
 		body = web.ErrorBody{Error: "The outbox cannot store conversions now (" + body.Error + "); nothing was stored, retry later"}
 	}
 	e := errorBody{ErrorBody: body}
