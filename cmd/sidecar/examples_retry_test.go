@@ -168,3 +168,18 @@ func TestEveryBackendExampleRetriesAcrossARestartAndKeepsWhatItGaveUp(t *testing
 		})
 	}
 }
+
+// mockConversions is every conversion the mock holds.
+func mockConversions(t *testing.T, mockURL string) []map[string]any {
+	t.Helper()
+	resp, err := http.Get(mockURL + "/_mock/conversions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var all []map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&all); err != nil {
+		t.Fatal(err)
+	}
+	return all
+}
