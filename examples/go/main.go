@@ -10,6 +10,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log"
@@ -30,11 +31,14 @@ type Order struct {
 	Email string
 }
 
-// trackConversion posts one conversion to the sidecar. The client retries a connection error, a
-// timeout and a 5xx with the order id as the Idempotency-Key; it returns an error for a 4xx (a
-// field is wrong and would fail again as it is) or once it gave up (the conversion is then in
-// NOT_TRACKED_FILE).
-func trackConversion(c *client.Client, r *http.Request, o Order) (client.Answer, error) {
+// signupWait is how long a sign-up's answer waits for the sidecar's: past it (the sidecar is
+// restarting), the visitor is answered and the conversion goes on being retried in the background.
+// Never hold the visitor for the whole retry: behind the sidecar, the sign-up's own request is
+// one that a stopping sidecar waits for before the next one can start.
+const signupWait = 3 * time.Second
+
+// conversion is what your sign-up knows, for the sidecar.
+func conversion(r *http.Request, o Order) client.Conversion {
 	conv := client.Conversion{
 		Email:        o.Email,
 		IP:           clientIP(r),
@@ -43,7 +47,34 @@ func trackConversion(c *client.Client, r *http.Request, o Order) (client.Answer,
 	if ck, err := r.Cookie("_glp_cid"); err == nil {
 		conv.ClickID = ck.Value // set by capture.Middleware when the visitor landed
 	}
-	return c.Track(r.Context(), conv)
+	return conv
+}
+
+// tracked is how a conversion ended.
+type tracked struct {
+	answer client.Answer
+	err    error
+}
+
+// track posts one conversion to the sidecar in the background. The client retries a connection
+// error, a timeout and a 5xx with the order id as the Idempotency-Key; it ends with an error for
+// a 4xx (a field is wrong and would fail again as it is) or once it gave up (the conversion is
+// then in NOT_TRACKED_FILE). Either way the outcome is logged.
+func track(c *client.Client, conv client.Conversion, notTracked string) <-chan tracked {
+	done := make(chan tracked, 1)
+	go func() {
+		answer, err := c.Track(context.Background(), conv)
+		if err != nil {
+			msg := err.Error()
+			if e := (*client.Error)(nil); errors.As(err, &e) && e.NotTracked {
+				msg += " (kept in " + notTracked + " for replay)"
+			}
+			err = errors.New(msg)
+			log.Printf("conversion not tracked: %s", msg) // alert on this line
+		}
+		done <- tracked{answer, err}
+	}()
+	return done
 }
 
 // clientIP is the visitor's address. Behind a load balancer of your own, take it from the header
@@ -90,17 +121,16 @@ func main() {
 		}
 		order := Order{ID: id, Email: r.FormValue("email")} // your sign-up, stored first
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		answer, err := trackConversion(sidecar, r, order)
-		if err != nil {
-			msg := err.Error()
-			if e := (*client.Error)(nil); errors.As(err, &e) && e.NotTracked {
-				msg += " (kept in " + notTracked + " for replay)"
+		select {
+		case t := <-track(sidecar, conversion(r, order), notTracked):
+			if t.err != nil {
+				fmt.Fprintf(w, "signed up; conversion not tracked: %v", t.err)
+				return
 			}
-			log.Printf("conversion not tracked: %s", msg) // alert on this line
-			fmt.Fprintf(w, "signed up; conversion not tracked: %s", msg)
-			return
+			fmt.Fprintf(w, "signed up; conversion %s (event %s)", t.answer.Status, t.answer.EventID)
+		case <-time.After(signupWait):
+			fmt.Fprint(w, "signed up; conversion pending: the sidecar has not answered yet, retrying in the background")
 		}
-		fmt.Fprintf(w, "signed up; conversion %s (event %s)", answer.Status, answer.EventID)
 	})
 	// capture.Middleware sets the _glp_cid cookie from ?glp_click_id= on every GET, from the server.
 	handler := capture.Middleware(capture.Options{})(mux)

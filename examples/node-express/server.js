@@ -13,6 +13,12 @@ const INGEST_TOKEN = process.env.GLP_INGEST_TOKEN; // the sidecar's own GLP_INGE
 const RETRY_MS = 1000 * Number(process.env.TRACK_RETRY_SECONDS || 60);
 const NOT_TRACKED_FILE = process.env.NOT_TRACKED_FILE || 'glp-not-tracked.jsonl';
 
+// How long a sign-up's answer waits for the sidecar's: past it (the sidecar is restarting), the
+// visitor is answered and the conversion goes on being retried in the background. Never hold the
+// visitor for the whole retry: behind the sidecar, the sign-up's own request is one that a
+// stopping sidecar waits for before the next one can start.
+const SIGNUP_WAIT_MS = 3000;
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 // A connection error, a timeout, 408, 429 and 5xx stored nothing for a reason of the moment.
 const retryable = (status) => status === 408 || status === 429 || status >= 500;
@@ -89,11 +95,16 @@ app.post('/signup', async (req, res) => {
     res.status(400).send('order: required');
     return;
   }
+  const tracking = trackConversion(req, order);
+  tracking.catch((err) => console.error(`conversion not tracked: ${err.message}`)); // alert on this line
   try {
-    const answer = await trackConversion(req, order);
+    const answer = await Promise.race([tracking, sleep(SIGNUP_WAIT_MS).then(() => null)]);
+    if (answer === null) {
+      res.send('signed up; conversion pending: the sidecar has not answered yet, retrying in the background');
+      return;
+    }
     res.send(`signed up; conversion ${answer.status} (event ${answer.event_id})`);
   } catch (err) {
-    console.error(`conversion not tracked: ${err.message}`); // alert on this line
     res.send(`signed up; conversion not tracked: ${err.message}`);
   }
 });

@@ -10,13 +10,18 @@
 // full): 30 s at least. Then it is appended to NOT_TRACKED_FILE, one JSON line each, to send again
 // later (docs/integration.md, "Replaying conversions not tracked").
 const TRACK_RETRY_DEFAULT = 60;
+// How long a sign-up's answer waits for the sidecar's under PHP-FPM: past it (the sidecar is
+// restarting), the visitor is answered (fastcgi_finish_request) and the conversion goes on being
+// retried. Never hold the visitor for the whole retry: behind the sidecar, the sign-up's own
+// request is one that a stopping sidecar waits for before the next one can start.
+const SIGNUP_WAIT = 3;
 
 // track_conversion posts one conversion to the sidecar until it answers 202 (queued) or 200
 // (duplicate), with the order id as the Idempotency-Key, so that a retry never counts it twice. A
 // 4xx says which field is wrong and would fail again as it is: it throws at once. A connection
 // error, a timeout, 408, 429 and 5xx stored nothing for a reason of the moment: retried with
 // backoff for TRACK_RETRY_SECONDS; then the conversion is kept in NOT_TRACKED_FILE and it throws.
-function track_conversion(array $order): array {
+function track_conversion(array $order, ?callable $pending = null): array {
     $sidecar = getenv('SIDECAR_URL') ?: 'http://127.0.0.1:8787';
     $body = [
         'glpClickId' => $_COOKIE['_glp_cid'] ?? null, // set by the sidecar when the visitor landed
@@ -33,7 +38,8 @@ function track_conversion(array $order): array {
         'timeout' => 5,
         'ignore_errors' => true, // read the body of 4xx and 5xx answers too
     ]]);
-    $deadline = microtime(true) + (int) (getenv('TRACK_RETRY_SECONDS') ?: TRACK_RETRY_DEFAULT);
+    $began = microtime(true);
+    $deadline = $began + (int) (getenv('TRACK_RETRY_SECONDS') ?: TRACK_RETRY_DEFAULT);
     $backoff = 0.2;
     for (;;) {
         $wait = 0;
@@ -67,6 +73,10 @@ function track_conversion(array $order): array {
             umask($old);
             throw new RuntimeException("$failure (kept in $file for replay)");
         }
+        if ($pending !== null && microtime(true) - $began > SIGNUP_WAIT) {
+            $pending();
+            $pending = null;
+        }
         usleep((int) ($pause * 1e6));
     }
 }
@@ -93,8 +103,12 @@ if ($_SERVER['REQUEST_METHOD'] === 'POST' && parse_url($_SERVER['REQUEST_URI'], 
         echo 'order: required';
         return;
     }
+    $pending = function_exists('fastcgi_finish_request') ? function () {
+        echo 'signed up; conversion pending: the sidecar has not answered yet, retrying in the background';
+        fastcgi_finish_request(); // the visitor has the answer; this script goes on
+    } : null; // php -S: the visitor waits for the retries
     try {
-        $answer = track_conversion($order);
+        $answer = track_conversion($order, $pending);
         echo "signed up; conversion {$answer['status']} (event {$answer['event_id']})";
     } catch (RuntimeException $e) {
         error_log('conversion not tracked: ' . $e->getMessage()); // alert on this line

@@ -26,6 +26,11 @@ INGEST_TOKEN = os.environ.get("GLP_INGEST_TOKEN", "")  # the sidecar's own GLP_I
 RETRY_SECONDS = int(os.environ.get("TRACK_RETRY_SECONDS", "60"))
 NOT_TRACKED_FILE = os.environ.get("NOT_TRACKED_FILE", "glp-not-tracked.jsonl")
 _not_tracked_lock = threading.Lock()
+# How long a sign-up's answer waits for the sidecar's: past it (the sidecar is restarting), the
+# visitor is answered and the conversion goes on being retried in the background. Never hold the
+# visitor for the whole retry: behind the sidecar, the sign-up's own request is one that a stopping
+# sidecar waits for before the next one can start.
+SIGNUP_WAIT_SECONDS = 3
 
 
 class NotTracked(RuntimeError):
@@ -105,12 +110,25 @@ class App(BaseHTTPRequestHandler):
             self.reply("order: required", status=400)
             return
         cookie = SimpleCookie(self.headers.get("Cookie", "")).get("_glp_cid")  # set by the sidecar
-        try:
-            answer = track_conversion(cookie.value if cookie else None, email, self.visitor_ip(), order_id)
+        outcome = {}
+
+        def track():
+            try:
+                outcome["answer"] = track_conversion(cookie.value if cookie else None, email, self.visitor_ip(), order_id)
+            except NotTracked as err:
+                outcome["error"] = err
+                print(f"conversion not tracked: {err}", file=sys.stderr, flush=True)  # alert on this line
+
+        worker = threading.Thread(target=track, daemon=True)
+        worker.start()
+        worker.join(SIGNUP_WAIT_SECONDS)
+        if "answer" in outcome:
+            answer = outcome["answer"]
             self.reply(f"signed up; conversion {answer['status']} (event {answer['event_id']})")
-        except NotTracked as err:
-            print(f"conversion not tracked: {err}", file=sys.stderr, flush=True)  # alert on this line
-            self.reply(f"signed up; conversion not tracked: {err}")
+        elif "error" in outcome:
+            self.reply(f"signed up; conversion not tracked: {outcome['error']}")
+        else:
+            self.reply("signed up; conversion pending: the sidecar has not answered yet, retrying in the background")
 
 
 if __name__ == "__main__":
