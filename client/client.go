@@ -39,6 +39,7 @@ const (
 	DefaultFirstBackoff = 200 * time.Millisecond
 	DefaultMaxBackoff   = 5 * time.Second
 	maxAnswerBytes      = 64 << 10
+	maxKeyLen           = 256 // the sidecar's limit on an Idempotency-Key
 	ConversionPath      = "/glp-s2s-conversion"
 )
 
@@ -97,6 +98,23 @@ type Client struct {
 // (an empty string, "0", "NaN") would make every later sign-up a duplicate.
 var ErrNoConversionID = errors.New("client: ConversionID is required (your order or sign-up id): it is the Idempotency-Key that makes retries safe")
 
+// ErrBadConversionID is Track's error for an order id the sidecar would
+// refuse as an Idempotency-Key: 1 to 256 printable ASCII characters, no
+// spaces (nor line breaks, which would end the header).
+var ErrBadConversionID = errors.New("client: ConversionID must be 1 to 256 printable ASCII characters without spaces: it is the Idempotency-Key")
+
+func validKey(s string) bool {
+	if len(s) > maxKeyLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
 // Error is a refusal Track gives up on: the sidecar's status (0 when none
 // came), its body, and whether it was recorded in NotTracked.
 type Error struct {
@@ -149,6 +167,9 @@ func New(opts Options) (*Client, error) {
 func (c *Client) Track(ctx context.Context, conv Conversion) (Answer, error) {
 	if strings.TrimSpace(conv.ConversionID) == "" {
 		return Answer{}, ErrNoConversionID
+	}
+	if !validKey(conv.ConversionID) {
+		return Answer{}, ErrBadConversionID
 	}
 	body, err := json.Marshal(conv)
 	if err != nil {

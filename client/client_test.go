@@ -188,6 +188,11 @@ func TestAConversionWithoutAnOrderIdIsRefusedBeforeItIsSent(t *testing.T) {
 			t.Errorf("order id %q: %v, want ErrNoConversionID", id, err)
 		}
 	}
+	for _, id := range []string{"1\r\nX-Injected: yes", "order 1", strings.Repeat("9", 257)} {
+		if _, err := c.Track(context.Background(), client.Conversion{Email: "pat@example.com", ConversionID: id}); !errors.Is(err, client.ErrBadConversionID) {
+			t.Errorf("order id %q: %v, want ErrBadConversionID", id, err)
+		}
+	}
 	if n := len(s.seen()); n != 0 {
 		t.Errorf("%d sent", n)
 	}

@@ -105,10 +105,12 @@ func TestEveryBackendExampleRetriesAcrossARestartAndKeepsWhatItGaveUp(t *testing
 			out := runExample(t, dir, appURL, []string{"PORT=" + port, "SIDECAR_URL=" + sidecarURL, "GLP_INGEST_TOKEN=" + exampleIngestToken,
 				"TRACK_RETRY_SECONDS=" + fmt.Sprint(int(exampleRetryFor.Seconds())), "NOT_TRACKED_FILE=" + kept}, argv...)
 
-			for range 2 { // the bug was a second sign-up without an id answered duplicate
-				status, answer, err := signUp(appURL, "ex-noid-"+ex.name, ex.name+"@example.com", "")
+			// The bug was a second sign-up without an id answered duplicate;
+			// an id is also a header (Idempotency-Key): never a line break.
+			for _, order := range []string{"", "", "7001\r\nX-GLP-Test-Mode: true"} {
+				status, answer, err := signUp(appURL, "ex-noid-"+ex.name, ex.name+"@example.com", order)
 				if err != nil || status != 400 || !strings.Contains(answer, "order") {
-					t.Fatalf("a sign-up without an order id: %d %q %v, want 400 naming the order", status, answer, err)
+					t.Fatalf("a sign-up with the order id %q: %d %q %v, want 400 naming the order", order, status, answer, err)
 				}
 			}
 

@@ -91,8 +91,8 @@ app.post('/signup', async (req, res) => {
   // by a stand-in such as "NaN" or "0", which would make every later sign-up a duplicate.
   const order = { id: String(req.body.order ?? '').trim(), email: req.body.email };
   res.type('text');
-  if (order.id === '') {
-    res.status(400).send('order: required');
+  if (!/^[\x21-\x7e]{1,256}$/.test(order.id)) { // it is also the Idempotency-Key header
+    res.status(400).send('order: required, 1 to 256 printable characters without spaces');
     return;
   }
   const tracking = trackConversion(req, order);

@@ -98,9 +98,9 @@ if ($_SERVER['REQUEST_METHOD'] === 'POST' && parse_url($_SERVER['REQUEST_URI'], 
     // replaced by a stand-in such as "0", which would make every later sign-up a duplicate.
     $order = ['id' => trim((string) ($_POST['order'] ?? '')), 'email' => $_POST['email'] ?? ''];
     header('Content-Type: text/plain');
-    if ($order['id'] === '') {
+    if (!preg_match('/^[\x21-\x7e]{1,256}$/D', $order['id'])) { // it is also a header: never a line break
         http_response_code(400);
-        echo 'order: required';
+        echo 'order: required, 1 to 256 printable characters without spaces';
         return;
     }
     $pending = function_exists('fastcgi_finish_request') ? function () {

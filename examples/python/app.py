@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import random
+import re
 import sys
 import threading
 import time
@@ -106,8 +107,8 @@ class App(BaseHTTPRequestHandler):
         # your sign-up, stored first; its id is the conversion's. A missing id is refused, never
         # replaced by a stand-in, which would make every later sign-up a duplicate.
         order_id, email = form.get("order", [""])[0].strip(), form.get("email", [""])[0]
-        if not order_id:
-            self.reply("order: required", status=400)
+        if not re.fullmatch(r"[\x21-\x7e]{1,256}", order_id):  # it is also the Idempotency-Key header
+            self.reply("order: required, 1 to 256 printable characters without spaces", status=400)
             return
         cookie = SimpleCookie(self.headers.get("Cookie", "")).get("_glp_cid")  # set by the sidecar
         outcome = {}
