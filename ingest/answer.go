@@ -85,7 +85,7 @@ func (h *Handler) errorAnswer(err error) (int, any) {
 		h.opts.Logger.Error("conversion not stored", "err", err)
 		code = sidecar.EInternal
 	case http.StatusServiceUnavailable:
-		h.opts.Logger.Error("conversion not stored", "err", err)
+		h.notStored.refused(err)
 		body = web.ErrorBody{Error: "The outbox cannot store conversions now (" + body.Error + "); nothing was stored, retry later"}
 	}
 	e := errorBody{ErrorBody: body}

@@ -113,6 +113,7 @@ type Handler struct {
 	limits    *limit.Table[netip.Prefix] // nil: no rate limit
 	logLimits *limit.Table[string]       // log lines per refusal reason (and per dropped-ip reason)
 	tokenSum  [sha256.Size]byte          // of "Bearer " + the ingest token
+	notStored *notStoredLog              // 503s: once a second at most (unavailable.go)
 }
 
 // New returns the endpoint's handler.
@@ -144,6 +145,7 @@ func New(opts Options) (*Handler, error) {
 		opts.MatchWindow = DefaultMatchWindow
 	}
 	h := &Handler{opts: opts, origins: map[string]bool{}, logLimits: limit.New[string](1.0/logEvery, logBurst, 64)}
+	h.notStored = &notStoredLog{log: opts.Logger, now: opts.Now}
 	if opts.IngestToken != "" {
 		h.tokenSum = sha256.Sum256([]byte("Bearer " + opts.IngestToken))
 	}

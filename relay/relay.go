@@ -167,7 +167,7 @@ func (r *Relay) Notify() {
 func (r *Relay) Status() Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.status
+	return r.withStoreReason(r.status) // storestate.go
 }
 
 func (r *Relay) setMode(mode sidecar.RelayMode, reason string, nextProbe time.Time) {

@@ -101,7 +101,8 @@ func runExample(t *testing.T, dir, base string, env []string, argv ...string) *l
 	t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
+		"NOT_TRACKED_FILE=" + filepath.Join(t.TempDir(), "not-tracked.jsonl")}, env...) // never in the tree; env may name another
 	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

@@ -18,17 +18,13 @@ import (
 	"github.com/glpwinner/glp-sidecar/internal/seal"
 )
 
-// mockConversions reads the mock's conversions by the provider's conversion id.
-func mockConversions(t *testing.T, mock string) map[string]map[string]any {
+// mockConversionsByOrder reads the mock's conversions by the provider's conversion id.
+func mockConversionsByOrder(t *testing.T, mock string) map[string]map[string]any {
 	t.Helper()
-	_, _, body := get(t, mock+"/_mock/conversions", nil)
-	var list []map[string]any
-	if err := json.Unmarshal([]byte(body), &list); err != nil {
-		t.Fatalf("mock conversions: %v: %s", err, body)
-	}
 	out := map[string]map[string]any{}
-	for _, c := range list {
-		out[c["external_id"].(string)] = c
+	for _, c := range mockConversions(t, mock) {
+		id, _ := c["external_id"].(string)
+		out[id] = c
 	}
 	return out
 }
@@ -59,7 +55,7 @@ func TestAClickIDEventGoesUpstreamWithoutEmailAndIPAndASoftMatchedOneWithIt(t *t
 	openSession(t, s.mock, "landed-1", "soft.patient@example.com")
 	direct := s.convert(t, `{"glpClickId":"direct-1","email":"direct.patient@example.com","ip":"198.51.100.8","conversion_id":"D-1"}`)
 	soft := s.convert(t, `{"email":"soft.patient@example.com","ip":"198.51.100.7","conversion_id":"S-1"}`)
-	got := mockConversions(t, s.mock)
+	got := mockConversionsByOrder(t, s.mock)
 	if c := got["D-1"]; c == nil || c["email"] != "" || c["ip"] != "" || c["method"] != "inferred" {
 		t.Errorf("the click-id event reached GLP Winner as %v: want no email and no ip", c)
 	}
@@ -148,7 +144,7 @@ func sealedServe(t *testing.T, where []string, raw func() []byte) {
 	openSession(t, s.mock, "sealed-landed", softEmail)
 	direct := s.convert(t, `{"glpClickId":"sealed-click-1","email":"`+email+`","ip":"`+ip+`","session_token":"`+session+`","conversion_id":"K-1"}`)
 	s.convert(t, `{"email":"`+softEmail+`","ip":"`+ip+`","conversion_id":"K-2"}`)
-	got := mockConversions(t, s.mock)
+	got := mockConversionsByOrder(t, s.mock)
 	if c := got["K-1"]; c == nil || c["method"] != "inferred" || c["email"] != "" || c["ip"] != "" {
 		t.Errorf("the click-id event reached GLP Winner as %v", c)
 	}

@@ -328,14 +328,26 @@ func (m *Main) checkOutboxWritable(ctx context.Context) error {
 	return m.store.Writable(ctx)
 }
 
-// listen binds both listeners, so that a port in use is an error at
+// listen takes the sockets systemd passed (activation.go), which win over
+// the variables, and binds the others, so that a port in use is an error at
 // start-up, named by its variable.
 func (m *Main) listen() error {
+	passed := fromSystemd()
 	var err error
-	if m.public, err = listenVar("GLP_LISTEN_ADDR", m.cfg.ListenAddr); err != nil {
+	if m.public, m.admin, err = passedListeners(); err != nil {
 		return err
 	}
-	m.admin, err = listenVar("GLP_ADMIN_ADDR", m.cfg.AdminAddr)
+	if passed {
+		m.log.Info("listening on the sockets systemd passed", "public", m.public != nil, "admin", m.admin != nil)
+	}
+	if m.public == nil {
+		if m.public, err = listenVar("GLP_LISTEN_ADDR", m.cfg.ListenAddr); err != nil {
+			return err
+		}
+	}
+	if m.admin == nil {
+		m.admin, err = listenVar("GLP_ADMIN_ADDR", m.cfg.AdminAddr)
+	}
 	return err
 }
 
