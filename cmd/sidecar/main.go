@@ -45,7 +45,8 @@ func commands() []command {
 		{"outbox", "stats|list|show ID|retry ID…|retry --state dead|rejected|unconfirmed|purge|migrate --to URL", "operator commands on the outbox", runOutbox, true},
 		{"report", "[--from D] [--to D] [--tz Z] [--test] [--csv|--json]", "the reconciliation report: events per day by state, or per event as CSV", runReport, true},
 		{"bench", "[--connections 64,256] [--duration 10s] [--rounds 3] [--backlog N]", "measure the sidecar against this machine's ceiling", runBench, true},
-		{"version", "", "print version, commit and Go version", runVersion, false},
+		{"version", "", "print version, commit and Go version (also: --version)", runVersion, false},
+		{"check", "", "send one test-mode conversion to GLP_API_URL and say whether GLP Winner accepts the credentials", runCheck, false},
 		{"help", "[COMMAND]", "usage, with the table of environment variables", runHelp, false},
 	}
 }
@@ -56,8 +57,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
 		name, args = args[0], args[1:]
 	}
-	if name == "-h" || name == "--help" {
+	switch name {
+	case "-h", "--help":
 		name = "help"
+	case "-v", "--version", "-version":
+		name = "version"
 	}
 	for _, c := range commands() {
 		if c.name != name {
@@ -71,7 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		case c.args == "" && len(args) > 0:
 			return &usageError{fmt.Sprintf("%s takes no arguments, not %q; run `sidecar help %s`", name, args[0], name)}
 		}
-		return c.run(ctx, args, stdout, stderr)
+		return hintUnknown(c.run(ctx, args, stdout, stderr))
 	}
 	return &usageError{fmt.Sprintf("unknown command %q; run `sidecar help`", name)}
 }
