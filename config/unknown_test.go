@@ -65,7 +65,7 @@ var misspellings = map[string]bool{
 
 // ahead are variables the docs name before the code that reads them has
 // landed (GLP_BROWSER_CALLS: issue 31's ingest); drop each once it has.
-var ahead = map[string]bool{}
+var ahead = map[string]bool{"GLP_BROWSER_CALLS": true}
 
 // TestEveryVariableTheProjectNamesIsKnown reads every file of the tree for
 // GLP_ names: a variable read outside the configuration's specs (a test's,

@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -120,5 +122,22 @@ func getJSON(t *testing.T, url string, v any) {
 	defer resp.Body.Close()
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatalf("%s: %v", url, err)
+	}
+}
+
+// TestTheReferenceListsEveryCommand: docs/reference.md's table of commands
+// names each command `sidecar help` lists.
+func TestTheReferenceListsEveryCommand(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "reference.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(b), "\n## Commands\n")
+	section, _, _ = strings.Cut(section, "\n## ")
+	for _, c := range commands() {
+		if !strings.Contains(section, "| `sidecar "+c.name) {
+			t.Errorf("docs/reference.md's Commands table does not list sidecar %s", c.name)
+		}
 	}
 }
