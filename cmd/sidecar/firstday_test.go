@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -47,10 +48,17 @@ func TestVersionIsTheReleaseTheLinkerOrGoRecorded(t *testing.T) {
 func TestAnUnknownVariableIsWarnedAtStartWithTheNearestName(t *testing.T) {
 	t.Parallel()
 	const value = "a-misplaced-ingest-token-value"
-	c := start(t, serveEnv(t, "GLP_INGEST_TOKN="+value, "GLP_ALLOWED_ORIGIN=https://www.example.com"), "serve")
-	c.url(t) // started
-	waitFor(t, func() bool { return strings.Contains(c.stderr.String(), "GLP_ALLOWED_ORIGIN") })
-	log := c.stderr.String()
+	// stopped reads a child's log once it has exited (its stderr is copied
+	// by another goroutine until then).
+	stopped := func(c *child) string {
+		c.url(t) // started: the warnings come before
+		c.cmd.Process.Signal(syscall.SIGTERM)
+		if code := exitStatus(c.cmd.Wait()); code != 0 {
+			t.Errorf("exit %d after SIGTERM", code)
+		}
+		return c.stderr.String()
+	}
+	log := stopped(start(t, serveEnv(t, "GLP_INGEST_TOKN="+value, "GLP_ALLOWED_ORIGIN=https://www.example.com"), "serve"))
 	for _, want := range []string{
 		"GLP_INGEST_TOKN is not a variable glp-sidecar reads, and is ignored: did you mean GLP_INGEST_TOKEN?",
 		"GLP_ALLOWED_ORIGIN is not a variable glp-sidecar reads, and is ignored: did you mean GLP_ALLOWED_ORIGINS?",
@@ -63,10 +71,8 @@ func TestAnUnknownVariableIsWarnedAtStartWithTheNearestName(t *testing.T) {
 		t.Error("the warning shows the variable's value")
 	}
 	// The variables the project's own tests and scripts set are not warned about.
-	c2 := start(t, serveEnv(t, "GLP_TEST_DB_URL=postgres://x", "GLP_MOCK_PROVIDERS=123=test-token"), "serve")
-	c2.url(t)
-	if strings.Contains(c2.stderr.String(), "is not a variable") {
-		t.Errorf("a known variable is warned about:\n%s", c2.stderr)
+	if log := stopped(start(t, serveEnv(t, "GLP_TEST_DB_URL=postgres://x", "GLP_MOCK_PROVIDERS=123=test-token"), "serve")); strings.Contains(log, "is not a variable") {
+		t.Errorf("a known variable is warned about:\n%s", log)
 	}
 
 	// A misspelled required variable: the one line of exit 2 names both.
