@@ -32,4 +32,12 @@ func TestTheLicenseIsTheApacheLicense20Unchanged(t *testing.T) {
 	if !strings.Contains(string(readme), "[Apache License 2.0](LICENSE)") {
 		t.Error("README.md does not name the license with a link to LICENSE")
 	}
+	// The module's entry points name it too, for a file read apart from the
+	// tree (LICENSE covers the whole module; pkg.go.dev reads it there).
+	for _, f := range []string{"doc.go", "cmd/sidecar/main.go"} {
+		b, err := os.ReadFile(f)
+		if err != nil || !strings.HasPrefix(string(b), "// SPDX-License-Identifier: Apache-2.0\n\n") {
+			t.Errorf("%s does not start with // SPDX-License-Identifier: Apache-2.0 and a blank line (%v)", f, err)
+		}
+	}
 }

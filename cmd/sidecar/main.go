@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command sidecar is glp-sidecar: the provider's half of GLP Winner's
 // server-to-server conversion tracking, and a mock of GLP Winner to run it
 // against. See `sidecar help`.
