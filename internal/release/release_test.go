@@ -15,19 +15,27 @@ import (
 // root is the repository, from this package's directory.
 var root = filepath.Join("..", "..")
 
-// buildTool builds the tools a module under tools/ pins (its go.mod's tool
-// directives), from the Go module proxy, into dir. A machine that cannot
-// build them skips, unless CI is set: CI must check the release.
-func buildTool(t *testing.T, module, dir string) {
+// tool builds a tool a module under tools/ pins (its go.mod's tool
+// directive) from the Go module proxy, and returns the path of the
+// executable, which go keeps in its build cache (go tool -n): built once,
+// found at once after. A machine that cannot build it skips, unless CI is
+// set: CI must check the release.
+func tool(t *testing.T, name string) string {
 	t.Helper()
-	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "tool")
-	cmd.Dir = filepath.Join(root, "tools", module)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("building tools/%s: %v\n%s", module, err, out)
+	cmd := exec.Command("go", "tool", "-n", name)
+	cmd.Dir = filepath.Join(root, "tools", name)
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
 		}
-		t.Skipf("cannot build tools/%s here (%v); CI must:\n%s", module, err, out)
+		if os.Getenv("CI") != "" {
+			t.Fatalf("building tools/%s: %v\n%s", name, err, stderr)
+		}
+		t.Skipf("cannot build tools/%s here (%v); CI must:\n%s", name, err, stderr)
 	}
+	return strings.TrimSpace(string(out))
 }
 
 // TestGoReleaserAndActionlintPassTheReleaseFiles runs the real checkers:
@@ -37,11 +45,9 @@ func TestGoReleaserAndActionlintPassTheReleaseFiles(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds GoReleaser and actionlint")
 	}
-	bin := t.TempDir()
-	buildTool(t, "goreleaser", bin)
-	buildTool(t, "actionlint", bin)
+	goreleaser, actionlint := tool(t, "goreleaser"), tool(t, "actionlint")
 
-	check := exec.Command(filepath.Join(bin, "goreleaser"), "check", "-f", ".goreleaser.yaml")
+	check := exec.Command(goreleaser, "check", "-f", ".goreleaser.yaml")
 	check.Dir = root
 	if out, err := check.CombinedOutput(); err != nil {
 		t.Errorf("goreleaser check: %v\n%s", err, out)
@@ -60,7 +66,7 @@ func TestGoReleaserAndActionlintPassTheReleaseFiles(t *testing.T) {
 	for i, w := range workflows {
 		workflows[i], _ = filepath.Rel(root, w)
 	}
-	lint := exec.Command(filepath.Join(bin, "actionlint"), append(args, workflows...)...)
+	lint := exec.Command(actionlint, append(args, workflows...)...)
 	lint.Dir = root
 	if out, err := lint.CombinedOutput(); err != nil {
 		t.Errorf("actionlint: %v\n%s", err, out)
