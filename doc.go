@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package sidecar holds the words every part of glp-sidecar shares, and
 // nothing that belongs to one part alone:
 //

@@ -160,8 +160,9 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
-	report(o, runs, bl)
+	gs := report(o, runs, bl)
 	reportFleet(o, fl)
+	gs.verdict(o.Out)
 	return nil
 }
 
@@ -391,7 +392,8 @@ func drainTimes(d outboxDB, n, tenth int) (first, firstTenth, lastTenth, last ti
 	return time.UnixMilli(at[0]), time.UnixMilli(at[1]), time.UnixMilli(at[2]), time.UnixMilli(at[3]), nil
 }
 
-func report(o Options, runs []acceptRun, bl *backlogRun) {
+func report(o Options, runs []acceptRun, bl *backlogRun) goals {
+	var gs goals
 	w := o.Out
 	host, _ := os.Hostname()
 	fmt.Fprintf(w, "glp-sidecar bench · %s · %d cores · %s %s/%s · %s\n", host, runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, time.Now().UTC().Format("2006-01-02 15:04 MST"))
@@ -406,22 +408,29 @@ func report(o Options, runs []acceptRun, bl *backlogRun) {
 	row := func(cells ...string) { fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t") }
 	for _, r := range runs {
 		row(fmt.Sprintf("accept, %d connections", r.conns), "ceiling", "sidecar", "sidecar/ceiling", "target")
-		target := "≥ 0.60"
+		accepts := 0.60
 		if o.DBURL != "" {
-			target = "≥ 0.20" // issue 22: PostgreSQL on the same 2 cores
+			accepts = 0.20 // issue 22: PostgreSQL on the same 2 cores
 		}
-		row("requests/s", num(r.ceiling.perSecond()), num(r.sidecar.perSecond()), fmt.Sprintf("%.2f", r.ratio()), target)
+		at := fmt.Sprintf("accept, %d connections: ", r.conns)
+		row("requests/s", num(r.ceiling.perSecond()), num(r.sidecar.perSecond()), fmt.Sprintf("%.2f", r.ratio()),
+			gs.aim(goal{what: at + "requests/s, sidecar/ceiling", got: r.ratio(), ok: r.ceiling.perSecond() > 0, atLeast: true, want: accepts, show: twoPlaces}))
 		row("requests/s ratio by round (median above)", "", "", rounds(r.ratios), "")
 		row("p50 latency", ms(r.ceiling.percentile(0.5)), ms(r.sidecar.percentile(0.5)), ratio(float64(r.sidecar.percentile(0.5)), float64(r.ceiling.percentile(0.5))), "")
-		row("p99 latency", ms(r.ceiling.percentile(0.99)), ms(r.sidecar.percentile(0.99)), ratio(float64(r.sidecar.percentile(0.99)), float64(r.ceiling.percentile(0.99))), "≤ 2.00")
+		p99 := float64(r.ceiling.percentile(0.99))
+		row("p99 latency", ms(r.ceiling.percentile(0.99)), ms(r.sidecar.percentile(0.99)), ratio(float64(r.sidecar.percentile(0.99)), p99),
+			gs.aim(goal{what: at + "p99 latency, sidecar/ceiling", got: float64(r.sidecar.percentile(0.99)) / max(p99, 1), ok: p99 > 0, want: 2, show: twoPlaces}))
 		row("max latency", ms(r.ceiling.max()), ms(r.sidecar.max()), "", "")
 		row("errors", r.ceiling.errorText(), r.sidecar.errorText(), "", "")
-		row("delivered/s (from each slice's start until the queue is empty)", "", num(r.deliveredPerSec), "", "≥ 5,000")
+		row("delivered/s (from each slice's start until the queue is empty)", "", num(r.deliveredPerSec), "",
+			gs.aim(goal{what: at + "delivered/s", got: r.deliveredPerSec, ok: true, atLeast: true, want: 5000, show: perSecond}))
 		row("delivered/s after each slice (the relay at full speed)", "", num(r.drainPerSec), "", "")
 		row("accept→delivered p50 / p99", "", ms(r.e2eP50)+" / "+ms(r.e2eP99), "", "")
 		row("sidecar CPU (cores busy)", "", fmt.Sprintf("%.2f", r.cpuPerSec), "", "")
-		row("sidecar peak RSS / idle RSS", "", mb(r.peakRSS)+" / "+mb(r.idleRSS), "", "idle ≤ 30 MB")
-		row("start to ready", "", ms(r.startToReady), "", "≤ 200 ms")
+		row("sidecar peak RSS / idle RSS", "", mb(r.peakRSS)+" / "+mb(r.idleRSS), "",
+			"idle "+gs.aim(goal{what: at + "idle RSS", got: float64(r.idleRSS) / (1 << 20), ok: r.idleRSS > 0, want: 30, show: megabytes}))
+		row("start to ready", "", ms(r.startToReady), "",
+			gs.aim(goal{what: at + "start to ready", got: float64(r.startToReady) / 1e6, ok: r.startToReady > 0, want: 200, show: millis}))
 		row("outbox size per million events", "", mb(int64(r.dbBytesPerMillion)), "", "")
 		row("", "", "", "", "")
 	}
@@ -436,9 +445,12 @@ func report(o Options, runs []acceptRun, bl *backlogRun) {
 			}
 		}
 		row(fmt.Sprintf("accepted/s while the upstream is down (%d connections)", backlogConns), "", num(bl.acceptPerSec), vs, "")
-		row("RSS while the backlog waits", "", mb(bl.rssWaiting), "", "≤ 100 MB")
+		backlog := fmt.Sprintf("backlog of %s events: ", num(float64(bl.n)))
+		row("RSS while the backlog waits", "", mb(bl.rssWaiting), "",
+			gs.aim(goal{what: backlog + "RSS while it waits", got: float64(bl.rssWaiting) / (1 << 20), ok: bl.rssWaiting > 0, want: 100, show: megabytes}))
 		row("drain rate, first 10%", "", num(bl.drainStart)+"/s", "", "")
-		row("drain rate, last 10%", "", num(bl.drainEnd)+"/s", ratio(bl.drainEnd, bl.drainStart), "≥ 0.90")
+		row("drain rate, last 10%", "", num(bl.drainEnd)+"/s", ratio(bl.drainEnd, bl.drainStart),
+			gs.aim(goal{what: backlog + "drain rate, last 10% / first 10%", got: bl.drainEnd / max(bl.drainStart, 1e-9), ok: bl.drainStart > 0, atLeast: true, want: 0.90, show: twoPlaces}))
 		for i, who := range []string{"sidecar", "mock"} {
 			endStart := "-"
 			if bl.cpuStart[i] > 0 && bl.cpuEnd[i] > 0 {
@@ -449,6 +461,7 @@ func report(o Options, runs []acceptRun, bl *backlogRun) {
 		row("drained in", "", bl.drainTotal.Round(100*time.Millisecond).String(), "", "")
 	}
 	tw.Flush()
+	return gs
 }
 
 func rounds(ratios []float64) string {

@@ -60,8 +60,33 @@
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify(body)
     }).then(function (r) {
-      return r.json().then(function (j) { j.httpStatus = r.status; return j; });
-    });
+      return r.json().then(function (j) {
+        if (!r.ok) refused(r.status, j);
+        j.httpStatus = r.status;
+        return j;
+      }, function (err) {
+        if (!r.ok) refused(r.status, null);
+        throw err;
+      });
+    }, unreached);
+  }
+  // Why a conversion was not taken, on the browser's console (docs/answers.md has every answer).
+  function refused(status, body) {
+    console.error("glp.js: the sidecar answered " + status + ", the conversion is not tracked: " +
+      (body ? JSON.stringify(body) : "(no JSON body)"));
+  }
+  // A fetch that fails shows only "Failed to fetch": the browser hides whether the sidecar was
+  // down or refused this page's origin (CORS). glp.js itself is served to any origin, so asking
+  // for it again tells them apart.
+  function unreached(err) {
+    var origin = location.origin, src = script && script.src ? script.src : new URL("/glp.js", endpoint).href;
+    return fetch(src, { cache: "no-store", credentials: "omit" }).then(function () {
+      console.error("glp.js: the sidecar at " + endpoint + " refused this page's origin " + origin +
+        " (the browser says only \"" + err.message + "\"): add " + origin + " to the sidecar's GLP_ALLOWED_ORIGINS");
+    }, function () {
+      console.error("glp.js: the conversion did not reach the sidecar at " + endpoint + " (" + err.message +
+        "): check that it runs and that this page can reach it");
+    }).then(function () { throw err; });
   }
   store();
   window.glp = window.glp || {};

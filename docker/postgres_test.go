@@ -16,7 +16,7 @@ import (
 func TestTheComposeFleetKeepsItsOutboxInPostgreSQLWithThePasswordInASecret(t *testing.T) {
 	c := readCompose(t, "compose.postgres.yaml")
 	pg, ok := c.Services["postgres"]
-	if !ok || pg.Image != "postgres:16" || len(pg.Healthcheck.Test) == 0 {
+	if !ok || pg.Image != "docker.io/library/postgres:16" || len(pg.Healthcheck.Test) == 0 {
 		t.Fatalf("the postgres service: %+v", pg)
 	}
 	if pg.Environment["POSTGRES_PASSWORD"] != "" || pg.Environment["POSTGRES_PASSWORD_FILE"] == "" {

@@ -434,4 +434,15 @@ func TestBenchPrintsTheTable(t *testing.T) {
 	if regexp.MustCompile(`errors\s+none\s+none`).FindString(table) == "" {
 		t.Errorf("errors under a light load:\n%s", table)
 	}
+	// It ends with a verdict: one line per target of the table.
+	_, verdict, _ := strings.Cut(table, "\nverdict: ")
+	lines := strings.Split(strings.TrimSpace(verdict), "\n")
+	if !regexp.MustCompile(`^\d of 7 targets met`).MatchString(lines[0]) || len(lines) != 8 {
+		t.Errorf("the verdict: %q, want a count of 7 targets and a line for each", verdict)
+	}
+	for _, l := range lines[1:] {
+		if !regexp.MustCompile(`^\s+(met|missed|not measured)\s+\S.*\(target [≥≤] `).MatchString(l) {
+			t.Errorf("a verdict line %q", l)
+		}
+	}
 }

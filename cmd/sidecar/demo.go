@@ -39,6 +39,7 @@ func runDemo(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := config.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	warnUnknown(log)
 	mcfg.Tokens[cfg.APIToken.Value()] = cfg.ProviderID // the mock always knows the demo's credentials
 	mock, err := mockglp.New(mockglp.Options{
 		Providers:       mcfg.Tokens,

@@ -11,7 +11,8 @@ import (
 	"github.com/glpwinner/glp-sidecar/config"
 )
 
-// Set by the linker: -X main.version=… -X main.commit=….
+// Set by the linker: -X main.version=… -X main.commit=… (the release
+// build, .goreleaser.yaml, and scripts/build-static.sh).
 var (
 	version = "dev"
 	commit  = ""
@@ -20,7 +21,7 @@ var (
 func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) error {
 	info, _ := debug.ReadBuildInfo()
 	c := commitOf(commit, info)
-	_, err := fmt.Fprintf(stdout, "glp-sidecar %s (commit %s, %s %s/%s)\n", version, c, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	_, err := fmt.Fprintf(stdout, "glp-sidecar %s (commit %s, %s %s/%s)\n", versionOf(version, info), c, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	if c == unknownCommit {
 		fmt.Fprintln(stdout, `(no commit recorded: build from a git clone with VCS stamping on, not -buildvcs=false, or add -ldflags "-X main.commit=…")`)
 	}
@@ -60,6 +61,22 @@ func commitOf(linked string, info *debug.BuildInfo) string {
 
 const unknownCommit = "unknown"
 
+// versionOf is the release the binary is: the linker's -X main.version (a
+// release build: the git tag without its v), else the module's version
+// that go records (go install …@v0.3.0, or go build in a clone checked out
+// at a tag), else "dev".
+func versionOf(linked string, info *debug.BuildInfo) string {
+	if linked != "" && linked != "dev" {
+		return linked
+	}
+	if info != nil {
+		if v := info.Main.Version; v != "" && v != "(devel)" {
+			return strings.TrimPrefix(v, "v")
+		}
+	}
+	return "dev"
+}
+
 func runHelp(_ context.Context, args []string, stdout, _ io.Writer) error {
 	if len(args) > 0 {
 		for _, c := range commands() {
@@ -76,7 +93,7 @@ func runHelp(_ context.Context, args []string, stdout, _ io.Writer) error {
 				if c.name == "mock" {
 					return variables(stdout, &config.MockConfig{})
 				}
-				if c.name == "serve" {
+				if c.name == "serve" || c.name == "check" { // check reads and checks serve's configuration
 					return variables(stdout, &config.Config{})
 				}
 				if c.name == "demo" {

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command sidecar is glp-sidecar: the provider's half of GLP Winner's
 // server-to-server conversion tracking, and a mock of GLP Winner to run it
 // against. See `sidecar help`.
@@ -46,7 +48,8 @@ func commands() []command {
 		{"report", "[--from D] [--to D] [--tz Z] [--test] [--csv|--json]", "the reconciliation report: events per day by state, or per event as CSV", runReport, true},
 		{"audit", "[--from D] [--to D] [--verify] [--json]", "the admin audit log; --verify checks its hash chain", runAudit, true},
 		{"bench", "[--connections 64,256] [--duration 10s] [--rounds 3] [--backlog N]", "measure the sidecar against this machine's ceiling", runBench, true},
-		{"version", "", "print version, commit and Go version", runVersion, false},
+		{"version", "", "print version, commit and Go version (also: --version)", runVersion, false},
+		{"check", "", "send one test-mode conversion to GLP_API_URL and say whether GLP Winner accepts the credentials", runCheck, false},
 		{"help", "[COMMAND]", "usage, with the table of environment variables", runHelp, false},
 	}
 }
@@ -57,8 +60,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
 		name, args = args[0], args[1:]
 	}
-	if name == "-h" || name == "--help" {
+	switch name {
+	case "-h", "--help":
 		name = "help"
+	case "-v", "--version", "-version":
+		name = "version"
 	}
 	for _, c := range commands() {
 		if c.name != name {
@@ -72,7 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		case c.args == "" && len(args) > 0:
 			return &usageError{fmt.Sprintf("%s takes no arguments, not %q; run `sidecar help %s`", name, args[0], name)}
 		}
-		return c.run(ctx, args, stdout, stderr)
+		return hintUnknown(c.run(ctx, args, stdout, stderr))
 	}
 	return &usageError{fmt.Sprintf("unknown command %q; run `sidecar help`", name)}
 }

@@ -17,6 +17,7 @@ func runMock(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := config.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	warnUnknown(log)
 	mock, err := mockglp.New(mockglp.Options{
 		Providers:       cfg.Tokens,
 		DBPath:          cfg.DBPath,

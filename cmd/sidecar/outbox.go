@@ -38,7 +38,7 @@ with its password: prefer GLP_DB_URL_FILE. Safe while sidecar serve runs.`
 // runOutbox runs the operator commands on the outbox: each command is a
 // function of its own (outbox_*.go) that defines only the flags it takes,
 // so that a flag which does not apply is a usage error naming it.
-func runOutbox(ctx context.Context, args []string, stdout, _ io.Writer) error {
+func runOutbox(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprintln(stdout, outboxUsage)
 		if len(args) == 0 {
@@ -63,6 +63,7 @@ func runOutbox(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
+	warnUnknownTo(stderr)
 	return run(ctx, cfg, args, stdout)
 }
 

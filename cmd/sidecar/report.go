@@ -71,11 +71,12 @@ func (f reportFlags) reportQuery() (sidecar.ReportQuery, error) {
 }
 
 // runReport prints the reconciliation report.
-func runReport(ctx context.Context, args []string, stdout, _ io.Writer) error {
+func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := config.LoadOutbox()
 	if err != nil {
 		return err
 	}
+	warnUnknownTo(stderr)
 	f, done, err := parseReportFlags(args, cfg, stdout)
 	if done || err != nil {
 		return err

@@ -35,7 +35,9 @@ func runServe(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	m := NewMain(cfg, config.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat), stdout)
+	log := config.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	warnUnknown(log)
+	m := NewMain(cfg, log, stdout)
 	if err := m.Run(ctx); err != nil {
 		m.Close()
 		return err
