@@ -71,8 +71,12 @@
     }, unreached);
   }
   // Why a conversion was not taken, on the browser's console (docs/answers.md has every answer).
+  // A 503 or 429 stored nothing for now: the caller retries with the same conversionId, so it is a
+  // warning; any other refusal is final for this body, an error.
   function refused(status, body) {
-    console.error("glp.js: the sidecar answered " + status + ", the conversion is not tracked: " +
+    var retry = status === 503 || status === 429;
+    console[retry ? "warn" : "error"]("glp.js: the sidecar answered " + status + (retry ?
+      ", nothing stored yet: retry with the same conversionId: " : ", the conversion is not tracked: ") +
       (body ? JSON.stringify(body) : "(no JSON body)"));
   }
   // A fetch that fails shows only "Failed to fetch": the browser hides whether the sidecar was
@@ -83,9 +87,9 @@
     return fetch(src, { cache: "no-store", credentials: "omit" }).then(function () {
       console.error("glp.js: the sidecar at " + endpoint + " refused this page's origin " + origin +
         " (the browser says only \"" + err.message + "\"): add " + origin + " to the sidecar's GLP_ALLOWED_ORIGINS");
-    }, function () {
-      console.error("glp.js: the conversion did not reach the sidecar at " + endpoint + " (" + err.message +
-        "): check that it runs and that this page can reach it");
+    }, function () { // down or restarting: the caller retries with the same conversionId
+      console.warn("glp.js: the conversion did not reach the sidecar at " + endpoint + " (" + err.message +
+        "): check that it runs and that this page can reach it; retry with the same conversionId");
     }).then(function () { throw err; });
   }
   store();
