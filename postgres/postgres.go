@@ -1,6 +1,6 @@
 // Package postgres keeps the sidecar's outbox and click log in PostgreSQL
 // (GLP_DB_URL), through pgx's pool, shared by every sidecar that names the
-// same database. It has the SQLite file's semantics (package outbox; the
+// same database. It has the SQLite file's semantics (package sqlite; the
 // contract is sidecar.Store and package storetest tests both), and what a
 // fleet adds: claims that skip the rows another sidecar holds (FOR UPDATE
 // SKIP LOCKED), wake-ups across sidecars by LISTEN/NOTIFY, and migrations run

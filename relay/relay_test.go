@@ -15,8 +15,8 @@ import (
 
 	sidecar "github.com/glpwinner/glp-sidecar"
 	"github.com/glpwinner/glp-sidecar/mockglp"
-	"github.com/glpwinner/glp-sidecar/outbox"
 	"github.com/glpwinner/glp-sidecar/relay"
+	"github.com/glpwinner/glp-sidecar/sqlite"
 )
 
 const token = "test-token"
@@ -72,7 +72,7 @@ func (u *upstream) conversions(t *testing.T) []map[string]any {
 }
 
 type harness struct {
-	box   *outbox.Outbox
+	box   *sqlite.Store
 	relay *relay.Relay
 	up    *upstream
 	stop  func()
@@ -92,7 +92,7 @@ func startAt(t *testing.T, u *upstream, base string, opts relay.Options, hooks r
 	if hooks.Clock != nil {
 		now = hooks.Clock.Now
 	}
-	box, err := outbox.Open(outbox.Options{Path: filepath.Join(t.TempDir(), "outbox.db"), Now: now})
+	box, err := sqlite.Open(sqlite.Options{Path: filepath.Join(t.TempDir(), "outbox.db"), Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,7 +376,7 @@ func TestShutdownLetsDeliveriesInFlightFinish(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	h.stop()
-	box, err := outbox.Open(outbox.Options{Path: h.box.Path()})
+	box, err := sqlite.Open(sqlite.Options{Path: h.box.Path()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	sidecar "github.com/glpwinner/glp-sidecar"
-	"github.com/glpwinner/glp-sidecar/outbox"
 	"github.com/glpwinner/glp-sidecar/postgres"
+	"github.com/glpwinner/glp-sidecar/sqlite"
 )
 
 // storeOptions say which store to open: PostgreSQL when URL is set, else
@@ -16,7 +16,7 @@ type storeOptions struct {
 	URL      string
 	Path     string
 	Logger   *slog.Logger
-	Observer outbox.Observer // the store's commits (the file's group commits, PostgreSQL's batches); nil: not observed
+	Observer sqlite.Observer // the store's commits (the file's group commits, PostgreSQL's batches); nil: not observed
 }
 
 // openStore opens the outbox the options name.
@@ -28,7 +28,7 @@ func openStore(ctx context.Context, o storeOptions) (sidecar.Store, error) {
 			Observer: o.Observer,
 		})
 	}
-	return outbox.Open(outbox.Options{
+	return sqlite.Open(sqlite.Options{
 		Path:     o.Path,
 		Logger:   o.Logger,
 		Observer: o.Observer,

@@ -1,4 +1,4 @@
-package outbox
+package sqlite
 
 import (
 	"context"
@@ -35,7 +35,7 @@ func scanEvent(row interface{ Scan(...any) error }) (sidecar.Event, error) {
 
 // Get returns one event with its attempts, oldest first; a missing id is a
 // sidecar ENotFound error.
-func (o *Outbox) Get(ctx context.Context, id string) (sidecar.Event, []sidecar.Attempt, error) {
+func (o *Store) Get(ctx context.Context, id string) (sidecar.Event, []sidecar.Attempt, error) {
 	e, err := scanEvent(o.rdb.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return e, nil, &sidecar.Error{Code: sidecar.ENotFound, Message: "no event " + id}
@@ -68,7 +68,7 @@ const MaxListLimit = sidecar.MaxListLimit
 
 // List returns events newest first: in one state unless state is "", older
 // than the event before unless it is "" (for paging), at most limit.
-func (o *Outbox) List(ctx context.Context, state sidecar.State, before string, limit int) ([]sidecar.Event, error) {
+func (o *Store) List(ctx context.Context, state sidecar.State, before string, limit int) ([]sidecar.Event, error) {
 	if limit <= 0 || limit > MaxListLimit {
 		limit = MaxListLimit
 	}
@@ -101,7 +101,7 @@ func (o *Outbox) List(ctx context.Context, state sidecar.State, before string, l
 }
 
 // Stats counts events per state and finds the oldest queued event.
-func (o *Outbox) Stats(ctx context.Context) (sidecar.Stats, error) {
+func (o *Store) Stats(ctx context.Context) (sidecar.Stats, error) {
 	s := sidecar.Stats{States: map[sidecar.State]int{}}
 	for _, st := range sidecar.States() {
 		s.States[st] = 0
@@ -135,7 +135,7 @@ func (o *Outbox) Stats(ctx context.Context) (sidecar.Stats, error) {
 
 // NextDue is when the earliest queued event is due, and false when none is
 // queued.
-func (o *Outbox) NextDue(ctx context.Context) (time.Time, bool, error) {
+func (o *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var next sql.NullInt64
 	if err := o.rdb.QueryRowContext(ctx, `SELECT MIN(next_attempt_at) FROM events INDEXED BY events_due WHERE state = 'queued'`).Scan(&next); err != nil {
 		return time.Time{}, false, fmt.Errorf("next due event: %w", err)

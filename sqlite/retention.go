@@ -1,4 +1,4 @@
-package outbox
+package sqlite
 
 import (
 	"context"
@@ -19,7 +19,7 @@ const (
 
 // Maintain erases personal data of events finished more than retention ago,
 // and the clicks logged before then, every interval, until ctx ends.
-func (o *Outbox) Maintain(ctx context.Context, retention, every time.Duration) {
+func (o *Store) Maintain(ctx context.Context, retention, every time.Duration) {
 	sidecar.RetainEvery(ctx, o.log, retention, every, o.Retain)
 }
 
@@ -30,7 +30,7 @@ func (o *Outbox) Maintain(ctx context.Context, retention, every time.Duration) {
 // unreadable in the files too: SQLite zeroes what it deletes or overwrites
 // (secure_delete), free pages are given back, and the WAL, which still holds
 // the pages as they were, is copied into the file and truncated.
-func (o *Outbox) Retain(ctx context.Context, age time.Duration) (int, error) {
+func (o *Store) Retain(ctx context.Context, age time.Duration) (int, error) {
 	cutoff := ms(o.now().Add(-age))
 	var events, clicks int64
 	err := o.writer.write(ctx, func(tx *sql.Tx) error {
@@ -76,7 +76,7 @@ func (o *Outbox) Retain(ctx context.Context, age time.Duration) (int, error) {
 // truncateWAL copies the WAL into the file and cuts it to nothing, so that
 // the pages as they were before an erasure are gone from it. A reader that
 // holds an old snapshot keeps it from finishing: it tries a few times.
-func (o *Outbox) truncateWAL(ctx context.Context) error {
+func (o *Store) truncateWAL(ctx context.Context) error {
 	var busy, frames, copied int
 	for try := 0; try < truncateTries; try++ {
 		if err := o.cdb.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &copied); err != nil {
@@ -95,7 +95,7 @@ func (o *Outbox) truncateWAL(ctx context.Context) error {
 // able to give free pages back: the setting only takes effect on a file
 // that is rebuilt, once, by VACUUM, which also drops whatever its free
 // pages still held.
-func (o *Outbox) convertAutoVacuum(ctx context.Context) error {
+func (o *Store) convertAutoVacuum(ctx context.Context) error {
 	var mode int
 	if err := o.wconn.QueryRowContext(ctx, "PRAGMA auto_vacuum").Scan(&mode); err != nil {
 		return fmt.Errorf("outbox: read auto_vacuum: %w", err)

@@ -1,4 +1,4 @@
-package outbox
+package sqlite
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 const insertClick = `INSERT INTO clicks (click_id, at, ip, user_agent, path, referrer, utm, top_level) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 
 // RecordClick appends a landing to the click log, at once and alone.
-func (o *Outbox) RecordClick(ctx context.Context, c sidecar.Click) error {
+func (o *Store) RecordClick(ctx context.Context, c sidecar.Click) error {
 	if _, err := o.exec(ctx, insertClick, c.Columns()...); err != nil {
 		return fmt.Errorf("record click: %w", err)
 	}
@@ -26,7 +26,7 @@ func (o *Outbox) RecordClick(ctx context.Context, c sidecar.Click) error {
 // its turn like the relay's records: while accepts keep the writer busy,
 // clicks wait (a quarter of a second at most) and never take a commit
 // from them.
-func (o *Outbox) RecordClicks(ctx context.Context, clicks []sidecar.Click, keep int) (int, error) {
+func (o *Store) RecordClicks(ctx context.Context, clicks []sidecar.Click, keep int) (int, error) {
 	var pruned int64
 	err := o.writer.writeRelay(ctx, func(tx *sql.Tx) error {
 		pruned = 0
@@ -50,7 +50,7 @@ func (o *Outbox) RecordClicks(ctx context.Context, clicks []sidecar.Click, keep 
 
 // MatchClick returns the click id of the most recent top-level landing
 // since the given time from the same address and user agent.
-func (o *Outbox) MatchClick(ctx context.Context, ip, userAgent string, since time.Time) (string, bool, error) {
+func (o *Store) MatchClick(ctx context.Context, ip, userAgent string, since time.Time) (string, bool, error) {
 	var id string
 	err := o.rdb.QueryRowContext(ctx, `SELECT click_id FROM clicks WHERE ip = ? AND user_agent = ? AND at >= ? AND top_level = 1 ORDER BY at DESC, id DESC LIMIT 1`,
 		ip, userAgent, ms(since)).Scan(&id)
@@ -64,7 +64,7 @@ func (o *Outbox) MatchClick(ctx context.Context, ip, userAgent string, since tim
 }
 
 // Clicks returns the most recent clicks, newest first.
-func (o *Outbox) Clicks(ctx context.Context, limit int) ([]sidecar.Click, error) {
+func (o *Store) Clicks(ctx context.Context, limit int) ([]sidecar.Click, error) {
 	if limit <= 0 || limit > MaxListLimit {
 		limit = MaxListLimit
 	}

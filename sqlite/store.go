@@ -1,4 +1,4 @@
-package outbox
+package sqlite
 
 import (
 	"context"
@@ -6,11 +6,11 @@ import (
 	sidecar "github.com/glpwinner/glp-sidecar"
 )
 
-var _ sidecar.Store = (*Outbox)(nil)
+var _ sidecar.Store = (*Store)(nil)
 
 // Listen waits for ctx: only the serving process delivers from the file,
 // and its own accepts wake its relay directly.
-func (o *Outbox) Listen(ctx context.Context, wake func()) error {
+func (o *Store) Listen(ctx context.Context, wake func()) error {
 	<-ctx.Done()
 	return nil
 }

@@ -1,9 +1,9 @@
-// Package outbox is the sidecar's store in one SQLite file: the events
+// Package sqlite is the sidecar's outbox in one SQLite file: the events
 // waiting for or done with delivery, their attempts, and the click log;
 // migrations; a group-commit writer, so that each write is answered only
 // once it is on disk and a burst costs one fsync per batch rather than per
 // write; the claim with a lease; queries, stats and the report; retention.
-package outbox
+package sqlite
 
 import (
 	"context"
@@ -39,7 +39,7 @@ const (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Options configure an Outbox.
+// Options configure a Store.
 type Options struct {
 	Path     string
 	Logger   *slog.Logger     // nil discards
@@ -59,8 +59,8 @@ type Observer interface {
 	Committed(writes int, took time.Duration)
 }
 
-// Outbox is the open SQLite file.
-type Outbox struct {
+// Store is the outbox in an open SQLite file.
+type Store struct {
 	path string
 	now  func() time.Time
 	log  *slog.Logger
@@ -80,18 +80,18 @@ type Outbox struct {
 var ErrClosed = errors.New("outbox is closed")
 
 // Open creates or opens the outbox file, owner-only, and migrates it.
-func Open(opts Options) (*Outbox, error) {
+func Open(opts Options) (*Store, error) {
 	return open(opts, tuning{})
 }
 
-func open(opts Options, tune tuning) (_ *Outbox, err error) {
+func open(opts Options, tune tuning) (_ *Store, err error) {
 	if opts.Path == "" {
 		return nil, errors.New("outbox: no path")
 	}
 	if err := prepareFile(opts.Path); err != nil {
 		return nil, err
 	}
-	o := &Outbox{
+	o := &Store{
 		path:         opts.Path,
 		now:          opts.Now,
 		log:          opts.Logger,
@@ -135,7 +135,7 @@ func open(opts Options, tune tuning) (_ *Outbox, err error) {
 
 // openWriter opens the writer connection and readies the file on it:
 // migrations, WAL settings, auto_vacuum.
-func (o *Outbox) openWriter() error {
+func (o *Store) openWriter() error {
 	var err error
 	if o.wdb, err = sql.Open("sqlite3", dsn(o.path, false)+fmt.Sprintf("&_cache_size=-%d", writerCacheKiB)+
 		// On a new file auto_vacuum takes effect with the first table; an old
@@ -171,7 +171,7 @@ func (o *Outbox) openWriter() error {
 
 // closeFiles closes the connections opened so far, the last first: all of
 // them on Close, what Open had opened when it fails.
-func (o *Outbox) closeFiles() error {
+func (o *Store) closeFiles() error {
 	var errs []error
 	if o.cdb != nil {
 		errs = append(errs, o.cdb.Close())
@@ -271,7 +271,7 @@ func migrate(ctx context.Context, conn *sql.Conn) error {
 // SetMaxPages changes the cap on the file's size, in pages (PRAGMA
 // max_page_count), while it is open; it is how the tests make the disk full
 // and free again (ingest's among them, hence exported).
-func (o *Outbox) SetMaxPages(pages int) error {
+func (o *Store) SetMaxPages(pages int) error {
 	return o.writer.write(context.Background(), func(tx *sql.Tx) error {
 		_, err := tx.Exec(fmt.Sprintf("PRAGMA max_page_count = %d", pages))
 		return err
@@ -279,11 +279,11 @@ func (o *Outbox) SetMaxPages(pages int) error {
 }
 
 // Path is the file's path.
-func (o *Outbox) Path() string { return o.path }
+func (o *Store) Path() string { return o.path }
 
 // Close finishes the writes already submitted, checkpoints the WAL and
 // closes the file.
-func (o *Outbox) Close() error {
+func (o *Store) Close() error {
 	if !o.writer.close() {
 		return nil
 	}
@@ -305,7 +305,7 @@ func (o *Outbox) Close() error {
 // after each one the writer is asked to copy the few frames added meanwhile
 // between two batches, on its own connection, where nothing can write
 // behind it; its next transaction then starts the WAL from the beginning.
-func (o *Outbox) checkpointer() {
+func (o *Store) checkpointer() {
 	defer close(o.checkpointed)
 	t := time.NewTicker(o.ckptEvery)
 	defer t.Stop()
@@ -350,7 +350,7 @@ func describe(err error) error {
 // Writable reports whether the outbox can take writes: it rewrites one row
 // through the group commit. A failure is an EUnavailable error with the
 // reason.
-func (o *Outbox) Writable(ctx context.Context) error {
+func (o *Store) Writable(ctx context.Context) error {
 	return o.writer.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.Exec(`UPDATE probe SET at = ? WHERE id = 1`, o.now().UnixMilli())
 		return err
@@ -359,4 +359,4 @@ func (o *Outbox) Writable(ctx context.Context) error {
 
 // LastWriteError is the error of the last write that failed for want of
 // disk, or nil once a write has succeeded since.
-func (o *Outbox) LastWriteError() error { return o.writer.lastError() }
+func (o *Store) LastWriteError() error { return o.writer.lastError() }

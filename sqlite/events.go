@@ -1,4 +1,4 @@
-package outbox
+package sqlite
 
 import (
 	"context"
@@ -30,7 +30,7 @@ const insertEvent = `INSERT INTO events (id, idem_key, payload, test, click_sour
 // Append stores a new event, queued and due now, and returns its id once it
 // is on disk. An event whose key was already accepted is not stored again:
 // the answer names the first event and says Duplicate.
-func (o *Outbox) Append(ctx context.Context, e sidecar.NewEvent) (sidecar.Appended, error) {
+func (o *Store) Append(ctx context.Context, e sidecar.NewEvent) (sidecar.Appended, error) {
 	payload, err := json.Marshal(e.Conversion)
 	if err != nil {
 		return sidecar.Appended{}, fmt.Errorf("encode conversion: %w", err)
@@ -77,17 +77,17 @@ func nullable(s string) any {
 // flag, click source, attempts, times and lease; not its idempotency key nor
 // its last attempt's outcome, which Get has (returning every column cost the
 // claim a quarter of its speed).
-func (o *Outbox) Claim(ctx context.Context, n int, lease time.Duration) ([]sidecar.Event, error) {
+func (o *Store) Claim(ctx context.Context, n int, lease time.Duration) ([]sidecar.Event, error) {
 	return o.claim(ctx, `state = 'queued' AND next_attempt_at <= :now ORDER BY next_attempt_at LIMIT :n`, n, lease)
 }
 
 // ClaimProbe leases the queued event that is due first, due or not, unless
 // it is leased: the relay probes a failing upstream with it.
-func (o *Outbox) ClaimProbe(ctx context.Context, lease time.Duration) ([]sidecar.Event, error) {
+func (o *Store) ClaimProbe(ctx context.Context, lease time.Duration) ([]sidecar.Event, error) {
 	return o.claim(ctx, `state = 'queued' AND (lease_until IS NULL OR lease_until <= :now) ORDER BY next_attempt_at LIMIT :n`, 1, lease)
 }
 
-func (o *Outbox) claim(ctx context.Context, where string, n int, lease time.Duration) ([]sidecar.Event, error) {
+func (o *Store) claim(ctx context.Context, where string, n int, lease time.Duration) ([]sidecar.Event, error) {
 	var events []sidecar.Event
 	var payloads [][]byte
 	err := o.writer.writeRelay(ctx, func(tx *sql.Tx) error {
@@ -135,7 +135,7 @@ func (o *Outbox) claim(ctx context.Context, where string, n int, lease time.Dura
 // Record stores the outcome of one delivery attempt: the attempt itself, and
 // the event's new state (or, for StateQueued, its next attempt time), and
 // ends the lease.
-func (o *Outbox) Record(ctx context.Context, r sidecar.Result) error {
+func (o *Store) Record(ctx context.Context, r sidecar.Result) error {
 	err := o.writer.writeRelay(ctx, func(tx *sql.Tx) error {
 		return recordTx(tx, r, o.now())
 	}, true)
@@ -246,7 +246,7 @@ func foldUncounted(tx *sql.Tx, eventID string, a sidecar.Attempt, body string) (
 
 // Release gives leased events back without counting the attempt: they are
 // due at once. Shutdown uses it for events claimed but never sent.
-func (o *Outbox) Release(ctx context.Context, ids ...string) error {
+func (o *Store) Release(ctx context.Context, ids ...string) error {
 	if len(ids) == 0 {
 		return nil
 	}
@@ -274,7 +274,7 @@ var ErrNotRetryable = sidecar.ErrNotRetryable
 // the retry max age counted afresh. What the event's earlier attempts may
 // have landed stays counted: the next answer is read with it. It returns how many were requeued; an id that does not
 // exist is a sidecar ENotFound error.
-func (o *Outbox) Retry(ctx context.Context, ids ...string) (int, error) {
+func (o *Store) Retry(ctx context.Context, ids ...string) (int, error) {
 	var n int
 	err := o.writer.write(ctx, func(tx *sql.Tx) error {
 		n = 0
@@ -310,7 +310,7 @@ const requeueSQL = `UPDATE events SET state = 'queued', next_attempt_at = ?, que
 
 // RetryState requeues every event in a retryable state whose personal
 // data was not erased, and returns how many.
-func (o *Outbox) RetryState(ctx context.Context, state sidecar.State) (int, error) {
+func (o *Store) RetryState(ctx context.Context, state sidecar.State) (int, error) {
 	if !state.Retryable() {
 		return 0, &sidecar.Error{Code: sidecar.EInvalid, Message: fmt.Sprintf("state %q: %v", state, ErrNotRetryable)}
 	}
@@ -325,7 +325,7 @@ func (o *Outbox) RetryState(ctx context.Context, state sidecar.State) (int, erro
 // ResetBackoff makes every queued event that waits for a later retry due
 // now: once the upstream has recovered from an outage, nothing need wait out
 // a backoff earned while it was down. Leased events are left alone.
-func (o *Outbox) ResetBackoff(ctx context.Context) (int, error) {
+func (o *Store) ResetBackoff(ctx context.Context) (int, error) {
 	now := ms(o.now())
 	n, err := o.exec(ctx, `UPDATE events SET next_attempt_at = ? WHERE state = 'queued' AND next_attempt_at > ? AND lease_until IS NULL`, now, now)
 	if err != nil {
@@ -337,7 +337,7 @@ func (o *Outbox) ResetBackoff(ctx context.Context) (int, error) {
 // RestartAge counts the retry max age of every queued event afresh from
 // now: after the relay was paused on bad credentials, which is no fault of
 // the events, none of them should go dead for the time it lost.
-func (o *Outbox) RestartAge(ctx context.Context) (int, error) {
+func (o *Store) RestartAge(ctx context.Context) (int, error) {
 	now := ms(o.now())
 	n, err := o.exec(ctx, `UPDATE events SET queued_at = ? WHERE state = 'queued'`, now)
 	if err != nil {
@@ -348,7 +348,7 @@ func (o *Outbox) RestartAge(ctx context.Context) (int, error) {
 
 // ExpireDead marks dead the queued events still undelivered maxAge after
 // they were queued, unless leased, and returns their ids.
-func (o *Outbox) ExpireDead(ctx context.Context, maxAge time.Duration) ([]string, error) {
+func (o *Store) ExpireDead(ctx context.Context, maxAge time.Duration) ([]string, error) {
 	var ids []string
 	err := o.writer.write(ctx, func(tx *sql.Tx) error {
 		ids = ids[:0]
@@ -384,7 +384,7 @@ const softMatched = `json_extract(payload, '$.transaction_id') IS NULL AND json_
 // Purge deletes delivered and duplicate events finished more than age ago,
 // with their attempts, and returns how many. Their idempotency keys are
 // forgotten with them.
-func (o *Outbox) Purge(ctx context.Context, age time.Duration) (int, error) {
+func (o *Store) Purge(ctx context.Context, age time.Duration) (int, error) {
 	n, err := o.exec(ctx, `DELETE FROM events WHERE state IN ('delivered', 'duplicate') AND finished_at <= ?`, ms(o.now().Add(-age)))
 	if err != nil {
 		return 0, fmt.Errorf("purge events: %w", err)
@@ -397,7 +397,7 @@ func (o *Outbox) Purge(ctx context.Context, age time.Duration) (int, error) {
 
 // exec runs one statement through the group commit and returns how many
 // rows it changed.
-func (o *Outbox) exec(ctx context.Context, query string, args ...any) (int, error) {
+func (o *Store) exec(ctx context.Context, query string, args ...any) (int, error) {
 	var n int64
 	err := o.writer.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.Exec(query, args...)
