@@ -214,3 +214,11 @@ func merged(u, v Upstream) Upstream {
 	}
 	return u
 }
+
+// Claimed is the event as a claim hands it to the relay: what a delivery
+// needs, less its idempotency key and its last attempt's outcome, which
+// Get has.
+func (e Event) Claimed() Event {
+	e.Key, e.LastStatus, e.LastError, e.LastBody = "", 0, "", ""
+	return e
+}

@@ -28,7 +28,7 @@ func (o *Store) RecordClick(ctx context.Context, c sidecar.Click) error {
 // from them.
 func (o *Store) RecordClicks(ctx context.Context, clicks []sidecar.Click, keep int) (int, error) {
 	var pruned int64
-	err := o.writer.writeRelay(ctx, func(tx *sql.Tx) error {
+	err := o.writer.writeRelay(ctx, func(tx *txn) error {
 		pruned = 0
 		for _, c := range clicks {
 			if _, err := tx.Exec(insertClick, c.Columns()...); err != nil {

@@ -40,9 +40,9 @@ func (o *Store) Append(ctx context.Context, e sidecar.NewEvent) (sidecar.Appende
 		return sidecar.Appended{}, fmt.Errorf("event id: %w", err)
 	}
 	var out sidecar.Appended
-	err = o.writer.write(ctx, func(tx *sql.Tx) error {
+	err = o.writer.write(ctx, func(tx *txn) error {
 		now := ms(o.now())
-		res, err := tx.Exec(insertEvent, id.String(), nullable(e.Key), payload, e.Test, e.ClickSource, now, now, now, now)
+		res, err := tx.exec(insertEvent, id.String(), nullable(e.Key), payload, e.Test, e.ClickSource, now, now, now, now)
 		if err != nil {
 			return err
 		}
@@ -66,17 +66,11 @@ func nullable(s string) any {
 	return s
 }
 
-// Claim leases up to n due events for lease and counts an attempt on each,
-// in one statement. The claim reads the partial index of queued events by
-// due time (INDEXED BY: inside an UPDATE the planner otherwise sorts the
-// whole queue on every claim), so its cost does not grow with the backlog.
-// A lease that is not released or recorded (a crash) expires, and the event
-// is due again.
-//
-// A claimed event carries what a delivery needs: its id, conversion, test
-// flag, click source, attempts, times and lease; not its idempotency key nor
-// its last attempt's outcome, which Get has (returning every column cost the
-// claim a quarter of its speed).
+// Claim leases up to n due events for lease and counts an attempt on each.
+// The claim reads the partial index of queued events by due time (INDEXED
+// BY: the planner otherwise sorts the whole queue on every claim), so its
+// cost does not grow with the backlog. A lease that is not released or
+// recorded (a crash) expires, and the event is due again.
 func (o *Store) Claim(ctx context.Context, n int, lease time.Duration) ([]sidecar.Event, error) {
 	return o.claim(ctx, `state = 'queued' AND next_attempt_at <= :now ORDER BY next_attempt_at LIMIT :n`, n, lease)
 }
@@ -87,38 +81,27 @@ func (o *Store) ClaimProbe(ctx context.Context, lease time.Duration) ([]sidecar.
 	return o.claim(ctx, `state = 'queued' AND (lease_until IS NULL OR lease_until <= :now) ORDER BY next_attempt_at LIMIT :n`, 1, lease)
 }
 
+// claim reads the events that where selects, and writes what a claim does
+// to each (sidecar.Transition), in one transaction.
 func (o *Store) claim(ctx context.Context, where string, n int, lease time.Duration) ([]sidecar.Event, error) {
 	var events []sidecar.Event
 	var payloads [][]byte
-	err := o.writer.writeRelay(ctx, func(tx *sql.Tx) error {
-		events, payloads = events[:0], payloads[:0]
-		now := o.now()
-		until, updated := fromMS(ms(now.Add(lease))), fromMS(ms(now)) // as stored: milliseconds
-		// A lease still set when the event is claimed again was neither
-		// recorded nor released: the process that held it died, maybe with
-		// the request written. That attempt may have landed.
-		rows, err := tx.Query(`UPDATE events SET lease_until = :until, next_attempt_at = :until, attempts = attempts + 1, updated_at = :now,
-				landed = landed + (lease_until IS NOT NULL)
-			WHERE id IN (SELECT id FROM events INDEXED BY events_due WHERE `+where+`)
-			RETURNING id, payload, test, click_source, attempts, created_at, queued_at, landed, refused_alone, last_refused_at`,
-			sql.Named("until", ms(until)), sql.Named("now", ms(now)), sql.Named("n", n))
+	err := o.writer.writeRelay(ctx, func(tx *txn) error {
+		now := o.clock()
+		var err error
+		events, payloads, err = readEvents(tx, `SELECT `+eventColumns+` FROM events INDEXED BY events_due WHERE `+where,
+			sql.Named("now", ms(now)), sql.Named("n", n))
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			e := sidecar.Event{State: sidecar.StateQueued, NextAttemptAt: until, LeaseUntil: until, UpdatedAt: updated}
-			var payload []byte
-			var created, queued int64
-			var refusedAt sql.NullInt64
-			if err := rows.Scan(&e.ID, &payload, &e.Test, &e.ClickSource, &e.Attempts, &created, &queued, &e.Landed, &e.RefusedAlone, &refusedAt); err != nil {
+		h := sidecar.Happening{Kind: sidecar.Claim, Lease: now.Add(lease).Truncate(time.Millisecond)}
+		for i := range events {
+			if events[i], _, err = transition(tx, events[i], h, now); err != nil {
 				return err
 			}
-			e.CreatedAt, e.QueuedAt, e.LastRefusedAt = fromMS(created), fromMS(queued), fromMS(refusedAt.Int64)
-			e.MayHaveLanded = e.Landed > 0
-			events, payloads = append(events, e), append(payloads, payload)
+			events[i] = events[i].Claimed()
 		}
-		return rows.Err()
+		return nil
 	}, false)
 	if err != nil {
 		return nil, fmt.Errorf("claim events: %w", err)
@@ -132,12 +115,11 @@ func (o *Store) claim(ctx context.Context, where string, n int, lease time.Durat
 	return events, nil
 }
 
-// Record stores the outcome of one delivery attempt: the attempt itself, and
-// the event's new state (or, for StateQueued, its next attempt time), and
-// ends the lease.
+// Record stores the outcome of one delivery attempt: the attempt itself,
+// and what it does to the event (sidecar.Transition).
 func (o *Store) Record(ctx context.Context, r sidecar.Result) error {
-	err := o.writer.writeRelay(ctx, func(tx *sql.Tx) error {
-		return recordTx(tx, r, o.now())
+	err := o.writer.writeRelay(ctx, func(tx *txn) error {
+		return recordTx(tx, r, o.clock())
 	}, true)
 	if err != nil {
 		return fmt.Errorf("record attempt of %s: %w", r.EventID, err)
@@ -145,82 +127,30 @@ func (o *Store) Record(ctx context.Context, r sidecar.Result) error {
 	return nil
 }
 
-func recordTx(tx *sql.Tx, r sidecar.Result, now time.Time) error {
-	a := r.Attempt
-	body := sidecar.StoredBody(a.Body)
-	var finished any
-	if r.State != sidecar.StateQueued {
-		finished = ms(now)
-	}
-	next := ms(r.NextAttemptAt)
-	if r.State != sidecar.StateQueued || next == 0 {
-		next = ms(now)
-	}
-	var lease int64 // 0: whatever lease the event holds
-	if !r.LeaseUntil.IsZero() {
-		lease = ms(r.LeaseUntil)
-	}
-	var refusedAt any
-	if r.RefusedAlone {
-		refusedAt = ms(now)
-	}
-	res, err := tx.Exec(`UPDATE events SET state = CASE WHEN :state IN ('unconfirmed', 'dead') AND upstream_conversion_id != '' THEN 'delivered' ELSE :state END,
-			next_attempt_at = :next, lease_until = NULL, attempts = MAX(attempts - :uncount, 0),
-			last_status = :status, last_error = :error, last_body = :body,
-			upstream_conversion_id = CASE WHEN :cid = '' THEN upstream_conversion_id ELSE :cid END,
-			upstream_click_id = CASE WHEN :clk = '' THEN upstream_click_id ELSE :clk END,
-			upstream_recorded_at = CASE WHEN :rec = '' THEN upstream_recorded_at ELSE :rec END,
-			landed = landed + :landed, possible_double = possible_double OR :double,
-			refused_alone = refused_alone + :refused, last_refused_at = COALESCE(:refused_at, last_refused_at),
-			updated_at = :now, finished_at = :finished
-		WHERE id = :id AND state = 'queued' AND (:lease = 0 OR lease_until = :lease)`,
-		sql.Named("state", r.State), sql.Named("next", next), sql.Named("uncount", r.Uncounted),
-		sql.Named("status", a.Status), sql.Named("error", sidecar.CleanText(a.Error)), sql.Named("body", body),
-		sql.Named("cid", r.Upstream.ConversionID), sql.Named("clk", r.Upstream.ClickID), sql.Named("rec", r.Upstream.RecordedAt),
-		sql.Named("landed", a.MayHaveLanded), sql.Named("double", r.PossibleDouble),
-		sql.Named("refused", r.RefusedAlone), sql.Named("refused_at", refusedAt),
-		sql.Named("now", ms(now)), sql.Named("finished", finished), sql.Named("id", r.EventID), sql.Named("lease", lease))
+func recordTx(tx *txn, r sidecar.Result, now time.Time) error {
+	e, _, err := readEvent(tx, r.EventID)
 	if err != nil {
 		return err
 	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		if err == nil {
-			err = recordLate(tx, r, now)
-		}
-		if err != nil {
-			return err
-		}
+	if _, _, err := transition(tx, e, sidecar.Happening{Kind: sidecar.Record, Result: r}, now); err != nil {
+		return err
 	}
+	a := r.Attempt
+	body := sidecar.StoredBody(a.Body)
 	if r.Uncounted {
 		if folded, err := foldUncounted(tx, r.EventID, a, body); folded || err != nil {
 			return err
 		}
 	}
-	_, err = tx.Exec(`INSERT INTO attempts (event_id, n, started_at, duration_us, status, error, body, outcome, may_have_landed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = tx.exec(`INSERT INTO attempts (event_id, n, started_at, duration_us, status, error, body, outcome, may_have_landed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.EventID, a.N, ms(a.StartedAt), a.Duration.Microseconds(), a.Status, sidecar.CleanText(a.Error), body, a.Outcome, a.MayHaveLanded)
-	return err
-}
-
-// recordLate keeps what a late record's answer proved GLP Winner holds (see
-// sidecar.Result.LeaseUntil); its attempt row is written as any other's.
-func recordLate(tx *sql.Tx, r sidecar.Result, now time.Time) error {
-	_, err := tx.Exec(`UPDATE events SET
-			upstream_conversion_id = CASE WHEN :cid = '' OR :state != 'delivered' THEN upstream_conversion_id ELSE :cid END,
-			upstream_click_id = CASE WHEN :clk = '' OR :state != 'delivered' THEN upstream_click_id ELSE :clk END,
-			upstream_recorded_at = CASE WHEN :rec = '' OR :state != 'delivered' THEN upstream_recorded_at ELSE :rec END,
-			possible_double = possible_double OR :double,
-			state = CASE WHEN :state = 'delivered' AND state IN ('unconfirmed', 'dead') THEN 'delivered' ELSE state END,
-			updated_at = :now
-		WHERE id = :id`,
-		sql.Named("cid", r.Upstream.ConversionID), sql.Named("clk", r.Upstream.ClickID), sql.Named("rec", r.Upstream.RecordedAt),
-		sql.Named("double", r.PossibleDouble), sql.Named("state", r.State), sql.Named("now", ms(now)), sql.Named("id", r.EventID))
 	return err
 }
 
 // foldUncounted folds an uncounted attempt into an earlier attempt row of
 // the event when sidecar.AttemptRows.FoldInto says so, and reports whether
 // it did.
-func foldUncounted(tx *sql.Tx, eventID string, a sidecar.Attempt, body string) (bool, error) {
+func foldUncounted(tx *txn, eventID string, a sidecar.Attempt, body string) (bool, error) {
 	var rows sidecar.AttemptRows
 	var lastPaused sql.NullInt64
 	err := tx.QueryRow(`SELECT id, status, error, body, outcome,
@@ -250,11 +180,17 @@ func (o *Store) Release(ctx context.Context, ids ...string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	err := o.writer.write(ctx, func(tx *sql.Tx) error {
-		now := ms(o.now())
+	err := o.writer.write(ctx, func(tx *txn) error {
+		now := o.clock()
 		for _, id := range ids {
-			if _, err := tx.Exec(`UPDATE events SET lease_until = NULL, next_attempt_at = ?, attempts = MAX(attempts - 1, 0), updated_at = ?
-				WHERE id = ? AND state = 'queued'`, now, now, id); err != nil {
+			e, _, err := readEvent(tx, id)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if _, _, err := transition(tx, e, sidecar.Happening{Kind: sidecar.Release}, now); err != nil {
 				return err
 			}
 		}
@@ -266,34 +202,22 @@ func (o *Store) Release(ctx context.Context, ids ...string) error {
 	return nil
 }
 
-// ErrNotRetryable is returned when an operator retries an event that is
-// queued, delivered or duplicate.
-var ErrNotRetryable = sidecar.ErrNotRetryable
-
-// Retry requeues rejected, unconfirmed or dead events by id, due now, with
-// the retry max age counted afresh. What the event's earlier attempts may
-// have landed stays counted: the next answer is read with it. It returns how many were requeued; an id that does not
-// exist is a sidecar ENotFound error.
+// Retry requeues rejected, unconfirmed or dead events by id, all or none
+// (sidecar.Transition says which may be), and returns how many; an id that
+// does not exist is a sidecar ENotFound error.
 func (o *Store) Retry(ctx context.Context, ids ...string) (int, error) {
 	var n int
-	err := o.writer.write(ctx, func(tx *sql.Tx) error {
+	err := o.writer.write(ctx, func(tx *txn) error {
 		n = 0
-		now := ms(o.now())
+		now := o.clock()
 		for _, id := range sidecar.UniqueIDs(ids) {
-			var state sidecar.State
-			var erased bool
-			if err := tx.QueryRow(`SELECT state, erased FROM events WHERE id = ?`, id).Scan(&state, &erased); errors.Is(err, sql.ErrNoRows) {
+			e, _, err := readEvent(tx, id)
+			if errors.Is(err, sql.ErrNoRows) {
 				return &sidecar.Error{Code: sidecar.ENotFound, Message: "no event " + id}
 			} else if err != nil {
 				return err
 			}
-			if !state.Retryable() {
-				return &sidecar.Error{Code: sidecar.EConflict, Message: fmt.Sprintf("event %s is %s: %v", id, state, ErrNotRetryable), Err: ErrNotRetryable}
-			}
-			if erased {
-				return sidecar.ErasedError(id)
-			}
-			if _, err := tx.Exec(requeueSQL+` WHERE id = ?`, now, now, now, id); err != nil {
+			if _, _, err := transition(tx, e, sidecar.Happening{Kind: sidecar.Retry}, now); err != nil {
 				return err
 			}
 			n++
@@ -306,16 +230,32 @@ func (o *Store) Retry(ctx context.Context, ids ...string) (int, error) {
 	return n, nil
 }
 
-const requeueSQL = `UPDATE events SET state = 'queued', next_attempt_at = ?, queued_at = ?, updated_at = ?, lease_until = NULL, finished_at = NULL`
-
-// RetryState requeues every event in a retryable state whose personal
-// data was not erased, and returns how many.
+// RetryState requeues every event in a retryable state that may be sent
+// again (not one whose personal data was erased), and returns how many.
 func (o *Store) RetryState(ctx context.Context, state sidecar.State) (int, error) {
 	if !state.Retryable() {
-		return 0, &sidecar.Error{Code: sidecar.EInvalid, Message: fmt.Sprintf("state %q: %v", state, ErrNotRetryable)}
+		return 0, &sidecar.Error{Code: sidecar.EInvalid, Message: fmt.Sprintf("state %q: %v", state, sidecar.ErrNotRetryable)}
 	}
-	now := ms(o.now())
-	n, err := o.exec(ctx, requeueSQL+` WHERE state = ? AND erased = 0`, now, now, now, state) // an erased event is not sent again
+	var n int
+	err := o.writer.write(ctx, func(tx *txn) error {
+		n = 0
+		events, _, err := readEvents(tx, `SELECT `+eventColumns+` FROM events WHERE state = ?`, state)
+		if err != nil {
+			return err
+		}
+		now := o.clock()
+		for _, e := range events {
+			_, _, err := transition(tx, e, sidecar.Happening{Kind: sidecar.Retry}, now)
+			if sidecar.ErrorCode(err) == sidecar.EConflict {
+				continue // erased: not sent again
+			}
+			if err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
 	if err != nil {
 		return 0, fmt.Errorf("retry %s events: %w", state, err)
 	}
@@ -350,36 +290,30 @@ func (o *Store) RestartAge(ctx context.Context) (int, error) {
 // they were queued, unless leased, and returns their ids.
 func (o *Store) ExpireDead(ctx context.Context, maxAge time.Duration) ([]string, error) {
 	var ids []string
-	err := o.writer.write(ctx, func(tx *sql.Tx) error {
+	err := o.writer.write(ctx, func(tx *txn) error {
 		ids = ids[:0]
-		now := o.now()
-		rows, err := tx.Query(`UPDATE events SET state = 'dead', finished_at = :now, updated_at = :now, next_attempt_at = :now,
-				landed = landed + (lease_until IS NOT NULL), lease_until = NULL,
-				possible_double = possible_double OR (landed + (lease_until IS NOT NULL) >= 2 AND `+softMatched+`)
-			WHERE state = 'queued' AND queued_at <= :cutoff AND (lease_until IS NULL OR lease_until <= :now)
-			RETURNING id`, sql.Named("now", ms(now)), sql.Named("cutoff", ms(now.Add(-maxAge))))
+		now := o.clock()
+		events, payloads, err := readEvents(tx, `SELECT `+eventColumns+` FROM events WHERE state = 'queued' AND queued_at <= ?`, ms(now.Add(-maxAge)))
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
+		for i, e := range events {
+			if err := e.DecodePayload(payloads[i]); err != nil {
 				return err
 			}
-			ids = append(ids, id)
+			if _, ok, err := transition(tx, e, sidecar.Happening{Kind: sidecar.Expire, MaxAge: maxAge}, now); err != nil {
+				return err
+			} else if ok {
+				ids = append(ids, e.ID)
+			}
 		}
-		return rows.Err()
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("expire dead events: %w", err)
 	}
 	return ids, nil
 }
-
-// softMatched is true for an event GLP Winner can only soft-match: no click
-// id and no session token. Sent twice, it may be recorded twice.
-const softMatched = `json_extract(payload, '$.transaction_id') IS NULL AND json_extract(payload, '$.session_token') IS NULL`
 
 // Purge deletes delivered and duplicate events finished more than age ago,
 // with their attempts, and returns how many. Their idempotency keys are
@@ -399,7 +333,7 @@ func (o *Store) Purge(ctx context.Context, age time.Duration) (int, error) {
 // rows it changed.
 func (o *Store) exec(ctx context.Context, query string, args ...any) (int, error) {
 	var n int64
-	err := o.writer.write(ctx, func(tx *sql.Tx) error {
+	err := o.writer.write(ctx, func(tx *txn) error {
 		res, err := tx.Exec(query, args...)
 		if err != nil {
 			return err

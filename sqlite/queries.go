@@ -15,6 +15,15 @@ const eventColumns = `id, idem_key, payload, test, click_source, state, attempts
 	landed, possible_double, refused_alone, last_refused_at`
 
 func scanEvent(row interface{ Scan(...any) error }) (sidecar.Event, error) {
+	e, payload, err := scanRow(row)
+	if err != nil {
+		return e, err
+	}
+	return e, e.DecodePayload(payload)
+}
+
+// scanRow is scanEvent with the payload left undecoded.
+func scanRow(row interface{ Scan(...any) error }) (sidecar.Event, []byte, error) {
 	var e sidecar.Event
 	var key sql.NullString
 	var payload []byte
@@ -24,13 +33,13 @@ func scanEvent(row interface{ Scan(...any) error }) (sidecar.Event, error) {
 		&e.Upstream.ConversionID, &e.Upstream.ClickID, &e.Upstream.RecordedAt, &created, &queued, &updated, &finished, &e.Erased,
 		&e.Landed, &e.PossibleDouble, &e.RefusedAlone, &refusedAt)
 	if err != nil {
-		return e, err
+		return e, nil, err
 	}
 	e.Key = key.String
 	e.NextAttemptAt, e.LeaseUntil = fromMS(next), fromMS(lease.Int64)
 	e.CreatedAt, e.QueuedAt, e.UpdatedAt, e.FinishedAt = fromMS(created), fromMS(queued), fromMS(updated), fromMS(finished.Int64)
 	e.LastRefusedAt, e.MayHaveLanded = fromMS(refusedAt.Int64), e.Landed > 0
-	return e, e.DecodePayload(payload)
+	return e, payload, nil
 }
 
 // Get returns one event with its attempts, oldest first; a missing id is a

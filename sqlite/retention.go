@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -33,7 +32,7 @@ func (o *Store) Maintain(ctx context.Context, retention, every time.Duration) {
 func (o *Store) Retain(ctx context.Context, age time.Duration) (int, error) {
 	cutoff := ms(o.now().Add(-age))
 	var events, clicks int64
-	err := o.writer.write(ctx, func(tx *sql.Tx) error {
+	err := o.writer.write(ctx, func(tx *txn) error {
 		res, err := tx.Exec(`UPDATE events SET payload = json_remove(payload, '$.email', '$.ip', '$.session_token'), last_body = '', erased = 1
 			WHERE finished_at IS NOT NULL AND erased = 0 AND finished_at <= ?`, cutoff)
 		if err != nil {
@@ -59,7 +58,7 @@ func (o *Store) Retain(ctx context.Context, age time.Duration) (int, error) {
 	}
 	// Free pages (from this pass, from purges, from delivered backlogs) go
 	// back to the file system every pass.
-	if err := o.writer.write(ctx, func(tx *sql.Tx) error {
+	if err := o.writer.write(ctx, func(tx *txn) error {
 		_, err := tx.Exec(fmt.Sprintf("PRAGMA incremental_vacuum(%d)", vacuumPages))
 		return err
 	}); err != nil {

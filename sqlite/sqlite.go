@@ -272,7 +272,7 @@ func migrate(ctx context.Context, conn *sql.Conn) error {
 // max_page_count), while it is open; it is how the tests make the disk full
 // and free again (ingest's among them, hence exported).
 func (o *Store) SetMaxPages(pages int) error {
-	return o.writer.write(context.Background(), func(tx *sql.Tx) error {
+	return o.writer.write(context.Background(), func(tx *txn) error {
 		_, err := tx.Exec(fmt.Sprintf("PRAGMA max_page_count = %d", pages))
 		return err
 	})
@@ -351,7 +351,7 @@ func describe(err error) error {
 // through the group commit. A failure is an EUnavailable error with the
 // reason.
 func (o *Store) Writable(ctx context.Context) error {
-	return o.writer.write(ctx, func(tx *sql.Tx) error {
+	return o.writer.write(ctx, func(tx *txn) error {
 		_, err := tx.Exec(`UPDATE probe SET at = ? WHERE id = 1`, o.now().UnixMilli())
 		return err
 	})

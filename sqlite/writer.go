@@ -67,7 +67,7 @@ type writer struct {
 // waiting on its answer in a hurry: a batch of lazy ops alone waits a little
 // for more to share its commit.
 type op struct {
-	fn    func(*sql.Tx) error
+	fn    func(*txn) error
 	done  chan error
 	relay bool
 	lazy  bool
@@ -87,14 +87,14 @@ func newWriter(conn *sql.Conn, maxBatch int, observer Observer, log *slog.Logger
 }
 
 // write submits a caller's fn to the group commit and waits for its answer.
-func (w *writer) write(ctx context.Context, fn func(*sql.Tx) error) error {
+func (w *writer) write(ctx context.Context, fn func(*txn) error) error {
 	return w.submit(ctx, &op{fn: fn, done: make(chan error, 1)})
 }
 
 // writeRelay is write for the relay's lane. A lazy write (a record) can
 // also wait a few milliseconds for company, rather than pay a commit of its
 // own between the claims.
-func (w *writer) writeRelay(ctx context.Context, fn func(*sql.Tx) error, lazy bool) error {
+func (w *writer) writeRelay(ctx context.Context, fn func(*txn) error, lazy bool) error {
 	return w.submit(ctx, &op{fn: fn, done: make(chan error, 1), relay: true, lazy: lazy})
 }
 
@@ -320,10 +320,11 @@ func (w *writer) fail(o *op, err error) {
 func (w *writer) runTx(batch []*op) error {
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
-	tx, err := w.conn.BeginTx(ctx, nil)
+	sqlTx, err := w.conn.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
+	tx := &txn{Tx: sqlTx}
 	for _, o := range batch {
 		if err := o.fn(tx); err != nil {
 			tx.Rollback()
@@ -331,6 +332,47 @@ func (w *writer) runTx(batch []*op) error {
 		}
 	}
 	return tx.Commit()
+}
+
+// txn is a batch's transaction. The statements its writes run through exec
+// are prepared once a batch, not once a write: a batch of records or claims
+// runs the same few statements for every event.
+type txn struct {
+	*sql.Tx
+	stmts map[string]*sql.Stmt
+}
+
+// exec runs query with args through the batch's prepared statement.
+func (t *txn) exec(query string, args ...any) (sql.Result, error) {
+	st, err := t.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.Exec(args...)
+}
+
+// queryRow is QueryRow through the batch's prepared statement.
+func (t *txn) queryRow(query string, args ...any) *sql.Row {
+	st, err := t.stmt(query)
+	if err != nil {
+		return t.QueryRow(query, args...) // fails the same way, with its error
+	}
+	return st.QueryRow(args...)
+}
+
+func (t *txn) stmt(query string) (*sql.Stmt, error) {
+	if st, ok := t.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := t.Prepare(query)
+	if err != nil {
+		return nil, err
+	}
+	if t.stmts == nil {
+		t.stmts = map[string]*sql.Stmt{}
+	}
+	t.stmts[query] = st
+	return st, nil
 }
 
 // load is the burst detector. A burst is when, in the last loadWindow, the
