@@ -6,11 +6,13 @@
 // SKIP LOCKED), wake-ups across sidecars by LISTEN/NOTIFY, and migrations run
 // on start under an advisory lock.
 //
-// Every write is its own transaction, committed before the method returns:
-// an accept is answered once PostgreSQL has committed it, as durable as the
-// server's synchronous_commit makes it (on, its default, is what an answered
-// 202 needs). The SQL of each method sits in that method, one statement
-// where the contract allows it, so that each costs one round trip.
+// Every write is committed before the method returns: an accept is
+// answered once PostgreSQL has committed it, as durable as the server's
+// synchronous_commit makes it (on, its default, is what an answered 202
+// needs). Concurrent accepts and records share a transaction (writer.go).
+// A change of an event's life reads its rows FOR UPDATE, asks
+// sidecar.Transition, and writes what it decided in the same transaction
+// (transition.go); the files and their functions are the SQLite store's.
 package postgres
 
 import (

@@ -16,6 +16,15 @@ const eventColumns = `id, idem_key, payload, test, click_source, state, attempts
 	landed, possible_double, refused_alone, last_refused_at`
 
 func scanEvent(row pgx.Row) (sidecar.Event, error) {
+	e, payload, err := scanRow(row)
+	if err != nil {
+		return e, err
+	}
+	return e, e.DecodePayload(payload)
+}
+
+// scanRow is scanEvent with the payload left undecoded.
+func scanRow(row pgx.Row) (sidecar.Event, []byte, error) {
 	var e sidecar.Event
 	var key *string
 	var payload []byte
@@ -25,7 +34,7 @@ func scanEvent(row pgx.Row) (sidecar.Event, error) {
 		&e.Upstream.ConversionID, &e.Upstream.ClickID, &e.Upstream.RecordedAt, &created, &queued, &updated, &finished, &e.Erased,
 		&e.Landed, &e.PossibleDouble, &e.RefusedAlone, &refusedAt)
 	if err != nil {
-		return e, err
+		return e, nil, err
 	}
 	if key != nil {
 		e.Key = *key
@@ -33,7 +42,7 @@ func scanEvent(row pgx.Row) (sidecar.Event, error) {
 	e.NextAttemptAt, e.LeaseUntil = fromMS(next), fromMS(deref(lease))
 	e.CreatedAt, e.QueuedAt, e.UpdatedAt, e.FinishedAt = fromMS(created), fromMS(queued), fromMS(updated), fromMS(deref(finished))
 	e.LastRefusedAt, e.MayHaveLanded = fromMS(deref(refusedAt)), e.Landed > 0
-	return e, e.DecodePayload(payload)
+	return e, payload, nil
 }
 
 func deref(p *int64) int64 {
