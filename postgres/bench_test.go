@@ -19,7 +19,7 @@ func BenchmarkAppend(b *testing.B) {
 	for _, bc := range []struct {
 		name     string
 		maxBatch int
-	}{{"statement-per-event", 1}, {"batched", postgres.DefaultMaxBatch}} {
+	}{{"statement-per-event", 1}, {"batched", sidecar.DefaultMaxBatch}} {
 		b.Run(bc.name, func(b *testing.B) {
 			s, err := postgres.OpenBatched(ctx, postgres.Options{URL: pgtest.URL(b)}, bc.maxBatch)
 			if err != nil {

@@ -74,7 +74,7 @@ func (s *Store) appendBatch(batch []*appendReq) error {
 	// the commit its neighbours wait for; the statement is bounded instead.
 	ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
 	defer cancel()
-	rows, err := s.pool.Query(ctx, appendEvents, ids, keys, payloads, tests, sources, ms(s.now()))
+	rows, err := s.pool.Query(ctx, appendEvents, ids, keys, payloads, tests, sources, sidecar.MS(s.now()))
 	if err != nil {
 		return err
 	}
@@ -125,7 +125,7 @@ func (s *Store) appendBatch(batch []*appendReq) error {
 // LOCKED, so that two sidecars claiming at once never take the same event:
 // a row another claim holds is skipped, and one it has just leased no
 // longer passes the WHERE once that claim commits.
-const claimEvents = `SELECT ` + eventColumns + ` FROM events WHERE %s ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED`
+const claimEvents = `SELECT ` + sidecar.EventColumns + ` FROM events WHERE %s ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED`
 
 // Claim leases up to n due events for lease and counts an attempt on each.
 func (s *Store) Claim(ctx context.Context, n int, lease time.Duration) ([]sidecar.Event, error) {
@@ -152,7 +152,7 @@ func (s *Store) claim(ctx context.Context, query string, n int, lease time.Durat
 	var payloads [][]byte
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
-		if events, payloads, err = readEvents(ctx, tx, query, ms(now), n); err != nil {
+		if events, payloads, err = readEvents(ctx, tx, query, sidecar.MS(now), n); err != nil {
 			return err
 		}
 		if events, err = transitions(events, h, now); err != nil {
@@ -210,7 +210,7 @@ func (s *Store) recordBatch(batch []*recordReq) error {
 	ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
 	defer cancel()
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		rows, _, err := readEvents(ctx, tx, `SELECT `+eventColumns+` FROM events WHERE id = ANY($1) ORDER BY id FOR UPDATE`, sidecar.UniqueIDs(ids))
+		rows, _, err := readEvents(ctx, tx, `SELECT `+sidecar.EventColumns+` FROM events WHERE id = ANY($1) ORDER BY id FOR UPDATE`, sidecar.UniqueIDs(ids))
 		if err != nil {
 			return err
 		}
@@ -249,7 +249,7 @@ func (s *Store) recordBatch(batch []*recordReq) error {
 			a := r.Attempt
 			if into := rows.FoldInto(a); into != 0 {
 				_, err = tx.Exec(ctx, `UPDATE attempts SET repeats = repeats + 1, last_at = $1, status = $2, error = $3, body = $4, duration_us = $5
-					WHERE id = $6`, ms(a.StartedAt), a.Status, sidecar.CleanText(a.Error), sidecar.StoredBody(a.Body), a.Duration.Microseconds(), into)
+					WHERE id = $6`, sidecar.MS(a.StartedAt), a.Status, sidecar.CleanText(a.Error), sidecar.StoredBody(a.Body), a.Duration.Microseconds(), into)
 			} else {
 				b := &pgx.Batch{}
 				queueAttempts(b, []sidecar.Result{r})
@@ -278,7 +278,7 @@ func queueAttempts(b *pgx.Batch, results []sidecar.Result) {
 	)
 	for i, r := range results {
 		a := r.Attempt
-		ids[i], ns[i], started[i], us[i] = r.EventID, int32(a.N), ms(a.StartedAt), a.Duration.Microseconds()
+		ids[i], ns[i], started[i], us[i] = r.EventID, int32(a.N), sidecar.MS(a.StartedAt), a.Duration.Microseconds()
 		statuses[i], errs[i], bodies[i], outcomes[i], landed[i] = int32(a.Status), sidecar.CleanText(a.Error), sidecar.StoredBody(a.Body), a.Outcome, a.MayHaveLanded
 	}
 	b.Queue(insertAttempts, ids, ns, started, us, statuses, errs, bodies, outcomes, landed)
@@ -336,7 +336,7 @@ func (s *Store) Release(ctx context.Context, ids ...string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 	defer cancel()
-	_, err := s.change(ctx, sidecar.Happening{Kind: sidecar.Release}, `SELECT `+eventColumns+` FROM events WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
+	_, err := s.change(ctx, sidecar.Happening{Kind: sidecar.Release}, `SELECT `+sidecar.EventColumns+` FROM events WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
 	if err := s.wrote(err); err != nil {
 		return fmt.Errorf("release events: %w", err)
 	}
@@ -351,7 +351,7 @@ func (s *Store) Retry(ctx context.Context, ids ...string) (int, error) {
 	now := s.clock()
 	ids = sidecar.UniqueIDs(ids)
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		events, _, err := readEvents(ctx, tx, `SELECT `+eventColumns+` FROM events WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
+		events, _, err := readEvents(ctx, tx, `SELECT `+sidecar.EventColumns+` FROM events WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
 		if err != nil {
 			return err
 		}
@@ -395,7 +395,7 @@ func (s *Store) RetryState(ctx context.Context, state sidecar.State) (int, error
 	now := s.clock()
 	n := 0
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		events, _, err := readEvents(ctx, tx, `SELECT `+eventColumns+` FROM events WHERE state = $1 ORDER BY id FOR UPDATE`, string(state))
+		events, _, err := readEvents(ctx, tx, `SELECT `+sidecar.EventColumns+` FROM events WHERE state = $1 ORDER BY id FOR UPDATE`, string(state))
 		if err != nil {
 			return err
 		}
@@ -421,7 +421,7 @@ func (s *Store) RetryState(ctx context.Context, state sidecar.State) (int, error
 // ResetBackoff makes every queued event that waits for a later retry due
 // now. Leased events are left alone.
 func (s *Store) ResetBackoff(ctx context.Context) (int, error) {
-	n, err := s.exec(ctx, `UPDATE events SET next_attempt_at = $1 WHERE state = 'queued' AND next_attempt_at > $1 AND lease_until IS NULL`, ms(s.now()))
+	n, err := s.exec(ctx, `UPDATE events SET next_attempt_at = $1 WHERE state = 'queued' AND next_attempt_at > $1 AND lease_until IS NULL`, sidecar.MS(s.now()))
 	if err != nil {
 		return 0, fmt.Errorf("reset backoff: %w", err)
 	}
@@ -433,7 +433,7 @@ func (s *Store) ResetBackoff(ctx context.Context) (int, error) {
 
 // RestartAge counts the retry max age of every queued event afresh from now.
 func (s *Store) RestartAge(ctx context.Context) (int, error) {
-	n, err := s.exec(ctx, `UPDATE events SET queued_at = $1 WHERE state = 'queued'`, ms(s.now()))
+	n, err := s.exec(ctx, `UPDATE events SET queued_at = $1 WHERE state = 'queued'`, sidecar.MS(s.now()))
 	if err != nil {
 		return 0, fmt.Errorf("restart retry age: %w", err)
 	}
@@ -445,7 +445,7 @@ func (s *Store) RestartAge(ctx context.Context) (int, error) {
 func (s *Store) ExpireDead(ctx context.Context, maxAge time.Duration) ([]string, error) {
 	now := s.clock()
 	expired, err := s.change(ctx, sidecar.Happening{Kind: sidecar.Expire, MaxAge: maxAge},
-		`SELECT `+eventColumns+` FROM events WHERE state = 'queued' AND queued_at <= $1 ORDER BY id FOR UPDATE SKIP LOCKED`, ms(now.Add(-maxAge)))
+		`SELECT `+sidecar.EventColumns+` FROM events WHERE state = 'queued' AND queued_at <= $1 ORDER BY id FOR UPDATE SKIP LOCKED`, sidecar.MS(now.Add(-maxAge)))
 	if err := s.wrote(err); err != nil {
 		return nil, fmt.Errorf("expire dead events: %w", err)
 	}
@@ -454,43 +454,6 @@ func (s *Store) ExpireDead(ctx context.Context, maxAge time.Duration) ([]string,
 		ids[i] = e.ID
 	}
 	return ids, nil
-}
-
-// retain is retention's one statement: it erases the email, IP and
-// session token of events finished before the cutoff ($1), with the
-// upstream's answers to them, deletes the clicks logged before it, and
-// counts the events it erased.
-const retain = `WITH erased AS (
-		UPDATE events SET payload = payload - 'email' - 'ip' - 'session_token', last_body = '', erased = true
-		WHERE finished_at IS NOT NULL AND NOT erased AND finished_at <= $1 RETURNING id),
-	bodies AS (UPDATE attempts SET body = '' WHERE body != '' AND event_id IN (SELECT id FROM erased)),
-	clicks AS (DELETE FROM clicks WHERE at <= $1)
-	SELECT COUNT(*) FROM erased`
-
-// Retain erases the email, IP and session token of events finished more
-// than age ago (these are patients of telehealth providers), with the
-// upstream's answers to them, and deletes clicks logged more than age ago,
-// in one statement; it returns how many events it erased. The old row
-// versions stay in the table's pages until VACUUM reclaims them
-// (autovacuum does, on its own schedule: see docs/postgres.md).
-func (s *Store) Retain(ctx context.Context, age time.Duration) (int, error) {
-	var n int
-	err := s.pool.QueryRow(ctx, retain, ms(s.now().Add(-age))).Scan(&n)
-	if err := s.wrote(err); err != nil {
-		return 0, fmt.Errorf("erase personal data: %w", err)
-	}
-	return n, nil
-}
-
-// Purge deletes delivered and duplicate events finished more than age ago,
-// with their attempts, and returns how many. Their idempotency keys are
-// forgotten with them.
-func (s *Store) Purge(ctx context.Context, age time.Duration) (int, error) {
-	n, err := s.exec(ctx, `DELETE FROM events WHERE state IN ('delivered', 'duplicate') AND finished_at <= $1`, ms(s.now().Add(-age)))
-	if err != nil {
-		return 0, fmt.Errorf("purge events: %w", err)
-	}
-	return n, nil
 }
 
 // importEvent copies one event from another store as it stands there, its
@@ -517,9 +480,9 @@ func (s *Store) Import(ctx context.Context, events []sidecar.Event) (int, error)
 		if e.State == sidecar.StateQueued && !e.LeaseUntil.IsZero() {
 			e.Landed++ // a lease a crashed sidecar left: that attempt may have landed, as a claim here would have counted it
 		}
-		b.Queue(importEvent, e.ID, e.Key, string(payload), e.Test, e.ClickSource, string(e.State), e.Attempts, ms(e.NextAttemptAt),
+		b.Queue(importEvent, e.ID, e.Key, string(payload), e.Test, e.ClickSource, string(e.State), e.Attempts, sidecar.MS(e.NextAttemptAt),
 			e.LastStatus, e.LastError, e.LastBody, e.Upstream.ConversionID, e.Upstream.ClickID, e.Upstream.RecordedAt,
-			ms(e.CreatedAt), ms(e.QueuedAt), ms(e.UpdatedAt), finished, e.Erased, e.Landed, e.PossibleDouble, e.RefusedAlone, msOrZero(e.LastRefusedAt))
+			sidecar.MS(e.CreatedAt), sidecar.MS(e.QueuedAt), sidecar.MS(e.UpdatedAt), finished, e.Erased, e.Landed, e.PossibleDouble, e.RefusedAlone, msOrZero(e.LastRefusedAt))
 	}
 	copied := 0
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -549,5 +512,5 @@ func msOrZero(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
 	}
-	return ms(t)
+	return sidecar.MS(t)
 }

@@ -15,9 +15,9 @@ import (
 // this file keeps the rows.
 
 // clock is the store's time as it keeps it, to the millisecond.
-func (s *Store) clock() time.Time { return fromMS(ms(s.now())) }
+func (s *Store) clock() time.Time { return sidecar.FromMS(sidecar.MS(s.now())) }
 
-// readEvents reads the rows a query of eventColumns selects, with their
+// readEvents reads the rows a query of sidecar.EventColumns selects, with their
 // payloads undecoded.
 func readEvents(ctx context.Context, tx pgx.Tx, query string, args ...any) ([]sidecar.Event, [][]byte, error) {
 	rows, err := tx.Query(ctx, query, args...)
@@ -28,7 +28,7 @@ func readEvents(ctx context.Context, tx pgx.Tx, query string, args ...any) ([]si
 	var events []sidecar.Event
 	var payloads [][]byte
 	for rows.Next() {
-		e, payload, err := scanRow(rows)
+		e, payload, err := sidecar.ScanEventRow(rows)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -82,10 +82,10 @@ func writeEvents(b *pgx.Batch, events []sidecar.Event) {
 		doubles                                            = make([]bool, n)
 	)
 	for i, e := range events {
-		ids[i], states[i], attempts[i], next[i], leases[i] = e.ID, string(e.State), int32(e.Attempts), ms(e.NextAttemptAt), nullMS(e.LeaseUntil)
+		ids[i], states[i], attempts[i], next[i], leases[i] = e.ID, string(e.State), int32(e.Attempts), sidecar.MS(e.NextAttemptAt), nullMS(e.LeaseUntil)
 		statuses[i], errs[i], bodies[i] = int32(e.LastStatus), e.LastError, e.LastBody
 		convs[i], clicks[i], recorded[i] = e.Upstream.ConversionID, e.Upstream.ClickID, e.Upstream.RecordedAt
-		queued[i], updated[i], finished[i] = ms(e.QueuedAt), ms(e.UpdatedAt), nullMS(e.FinishedAt)
+		queued[i], updated[i], finished[i] = sidecar.MS(e.QueuedAt), sidecar.MS(e.UpdatedAt), nullMS(e.FinishedAt)
 		landed[i], doubles[i], refused[i], refusedAt[i] = int32(e.Landed), e.PossibleDouble, int32(e.RefusedAlone), nullMS(e.LastRefusedAt)
 	}
 	b.Queue(updateEvents, ids, states, attempts, next, leases, statuses, errs, bodies, convs, clicks, recorded, queued, updated, finished,
@@ -105,6 +105,6 @@ func nullMS(t time.Time) *int64 {
 	if t.IsZero() {
 		return nil
 	}
-	v := ms(t)
+	v := sidecar.MS(t)
 	return &v
 }

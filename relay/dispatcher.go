@@ -13,16 +13,7 @@ import (
 )
 
 // Queue is the outbox as the dispatcher and its workers use it.
-type Queue interface {
-	Claim(ctx context.Context, n int, lease time.Duration) ([]sidecar.Event, error)
-	ClaimProbe(ctx context.Context, lease time.Duration) ([]sidecar.Event, error)
-	NextDue(ctx context.Context) (time.Time, bool, error)
-	Record(ctx context.Context, r sidecar.Result) error
-	Release(ctx context.Context, ids ...string) error
-	ResetBackoff(ctx context.Context) (int, error)
-	RestartAge(ctx context.Context) (int, error)
-	ExpireDead(ctx context.Context, maxAge time.Duration) ([]string, error)
-}
+type Queue = sidecar.Queue
 
 // job is a claimed event for a worker.
 type job struct {

@@ -112,7 +112,7 @@ func BenchmarkClaimAndRecord(b *testing.B) {
 // relay's window) measure that wait; a full batch's worth (256) never waits
 // on it and measures the mark's own cost.
 func BenchmarkRecord(b *testing.B) {
-	for _, window := range []int{32, sqlite.DefaultMaxBatch} {
+	for _, window := range []int{32, sidecar.DefaultMaxBatch} {
 		b.Run(fmt.Sprintf("%d-pending", window), func(b *testing.B) {
 			o := open(b, sqlite.Options{})
 			fillBacklog(b, o, b.N)

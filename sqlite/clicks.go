@@ -53,7 +53,7 @@ func (o *Store) RecordClicks(ctx context.Context, clicks []sidecar.Click, keep i
 func (o *Store) MatchClick(ctx context.Context, ip, userAgent string, since time.Time) (string, bool, error) {
 	var id string
 	err := o.rdb.QueryRowContext(ctx, `SELECT click_id FROM clicks WHERE ip = ? AND user_agent = ? AND at >= ? AND top_level = 1 ORDER BY at DESC, id DESC LIMIT 1`,
-		ip, userAgent, ms(since)).Scan(&id)
+		ip, userAgent, sidecar.MS(since)).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
 	}
@@ -81,7 +81,7 @@ func (o *Store) Clicks(ctx context.Context, limit int) ([]sidecar.Click, error) 
 		if err := rows.Scan(&c.ClickID, &at, &c.IP, &c.UserAgent, &c.Path, &c.Referrer, &utm, &c.TopLevel); err != nil {
 			return nil, err
 		}
-		c.At = fromMS(at)
+		c.At = sidecar.FromMS(at)
 		if utm != "" {
 			_ = json.Unmarshal([]byte(utm), &c.UTM)
 		}

@@ -13,15 +13,6 @@ import (
 	sidecar "github.com/glpwinner/glp-sidecar"
 )
 
-func ms(t time.Time) int64 { return t.UnixMilli() }
-
-func fromMS(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(v).UTC()
-}
-
 // insertEvent is an accept's one statement: a new event, queued and due now,
 // unless its idempotency key was already accepted.
 const insertEvent = `INSERT INTO events (id, idem_key, payload, test, click_source, state, next_attempt_at, created_at, queued_at, updated_at)
@@ -41,7 +32,7 @@ func (o *Store) Append(ctx context.Context, e sidecar.NewEvent) (sidecar.Appende
 	}
 	var out sidecar.Appended
 	err = o.writer.write(ctx, func(tx *txn) error {
-		now := ms(o.now())
+		now := sidecar.MS(o.now())
 		res, err := tx.exec(insertEvent, id.String(), nullable(e.Key), payload, e.Test, e.ClickSource, now, now, now, now)
 		if err != nil {
 			return err
@@ -89,8 +80,8 @@ func (o *Store) claim(ctx context.Context, where string, n int, lease time.Durat
 	err := o.writer.writeRelay(ctx, func(tx *txn) error {
 		now := o.clock()
 		var err error
-		events, payloads, err = readEvents(tx, `SELECT `+eventColumns+` FROM events INDEXED BY events_due WHERE `+where,
-			sql.Named("now", ms(now)), sql.Named("n", n))
+		events, payloads, err = readEvents(tx, `SELECT `+sidecar.EventColumns+` FROM events INDEXED BY events_due WHERE `+where,
+			sql.Named("now", sidecar.MS(now)), sql.Named("n", n))
 		if err != nil {
 			return err
 		}
@@ -143,7 +134,7 @@ func recordTx(tx *txn, r sidecar.Result, now time.Time) error {
 		}
 	}
 	_, err = tx.exec(`INSERT INTO attempts (event_id, n, started_at, duration_us, status, error, body, outcome, may_have_landed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.EventID, a.N, ms(a.StartedAt), a.Duration.Microseconds(), a.Status, sidecar.CleanText(a.Error), body, a.Outcome, a.MayHaveLanded)
+		r.EventID, a.N, sidecar.MS(a.StartedAt), a.Duration.Microseconds(), a.Status, sidecar.CleanText(a.Error), body, a.Outcome, a.MayHaveLanded)
 	return err
 }
 
@@ -170,7 +161,7 @@ func foldUncounted(tx *txn, eventID string, a sidecar.Attempt, body string) (boo
 		return false, nil
 	}
 	_, err = tx.Exec(`UPDATE attempts SET repeats = repeats + 1, last_at = ?, status = ?, error = ?, body = ?, duration_us = ? WHERE id = ?`,
-		ms(a.StartedAt), a.Status, sidecar.CleanText(a.Error), body, a.Duration.Microseconds(), into)
+		sidecar.MS(a.StartedAt), a.Status, sidecar.CleanText(a.Error), body, a.Duration.Microseconds(), into)
 	return err == nil, err
 }
 
@@ -239,7 +230,7 @@ func (o *Store) RetryState(ctx context.Context, state sidecar.State) (int, error
 	var n int
 	err := o.writer.write(ctx, func(tx *txn) error {
 		n = 0
-		events, _, err := readEvents(tx, `SELECT `+eventColumns+` FROM events WHERE state = ?`, state)
+		events, _, err := readEvents(tx, `SELECT `+sidecar.EventColumns+` FROM events WHERE state = ?`, state)
 		if err != nil {
 			return err
 		}
@@ -266,7 +257,7 @@ func (o *Store) RetryState(ctx context.Context, state sidecar.State) (int, error
 // now: once the upstream has recovered from an outage, nothing need wait out
 // a backoff earned while it was down. Leased events are left alone.
 func (o *Store) ResetBackoff(ctx context.Context) (int, error) {
-	now := ms(o.now())
+	now := sidecar.MS(o.now())
 	n, err := o.exec(ctx, `UPDATE events SET next_attempt_at = ? WHERE state = 'queued' AND next_attempt_at > ? AND lease_until IS NULL`, now, now)
 	if err != nil {
 		return 0, fmt.Errorf("reset backoff: %w", err)
@@ -278,7 +269,7 @@ func (o *Store) ResetBackoff(ctx context.Context) (int, error) {
 // now: after the relay was paused on bad credentials, which is no fault of
 // the events, none of them should go dead for the time it lost.
 func (o *Store) RestartAge(ctx context.Context) (int, error) {
-	now := ms(o.now())
+	now := sidecar.MS(o.now())
 	n, err := o.exec(ctx, `UPDATE events SET queued_at = ? WHERE state = 'queued'`, now)
 	if err != nil {
 		return 0, fmt.Errorf("restart retry age: %w", err)
@@ -293,7 +284,7 @@ func (o *Store) ExpireDead(ctx context.Context, maxAge time.Duration) ([]string,
 	err := o.writer.write(ctx, func(tx *txn) error {
 		ids = ids[:0]
 		now := o.clock()
-		events, payloads, err := readEvents(tx, `SELECT `+eventColumns+` FROM events WHERE state = 'queued' AND queued_at <= ?`, ms(now.Add(-maxAge)))
+		events, payloads, err := readEvents(tx, `SELECT `+sidecar.EventColumns+` FROM events WHERE state = 'queued' AND queued_at <= ?`, sidecar.MS(now.Add(-maxAge)))
 		if err != nil {
 			return err
 		}
@@ -313,20 +304,6 @@ func (o *Store) ExpireDead(ctx context.Context, maxAge time.Duration) ([]string,
 		return nil, fmt.Errorf("expire dead events: %w", err)
 	}
 	return ids, nil
-}
-
-// Purge deletes delivered and duplicate events finished more than age ago,
-// with their attempts, and returns how many. Their idempotency keys are
-// forgotten with them.
-func (o *Store) Purge(ctx context.Context, age time.Duration) (int, error) {
-	n, err := o.exec(ctx, `DELETE FROM events WHERE state IN ('delivered', 'duplicate') AND finished_at <= ?`, ms(o.now().Add(-age)))
-	if err != nil {
-		return 0, fmt.Errorf("purge events: %w", err)
-	}
-	if n > 0 { // the WAL's frames still hold the rows as they were written
-		return n, o.truncateWAL(ctx)
-	}
-	return n, nil
 }
 
 // exec runs one statement through the group commit and returns how many

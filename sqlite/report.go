@@ -28,7 +28,7 @@ func (o *Store) Report(ctx context.Context, q sidecar.ReportQuery) ([]sidecar.Re
 }
 
 func countDay(ctx context.Context, stmt *sql.Stmt, d *sidecar.ReportDay, test bool) error {
-	rows, err := stmt.QueryContext(ctx, ms(d.Start), ms(d.End), test)
+	rows, err := stmt.QueryContext(ctx, sidecar.MS(d.Start), sidecar.MS(d.End), test)
 	if err != nil {
 		return err
 	}
@@ -50,7 +50,7 @@ func countDay(ctx context.Context, stmt *sql.Stmt, d *sidecar.ReportDay, test bo
 func (o *Store) ReportRows(ctx context.Context, q sidecar.ReportQuery, fn func(sidecar.ReportRow) error) error {
 	rows, err := o.rdb.QueryContext(ctx, `SELECT id, json_extract(payload, '$.conversion_id'), json_extract(payload, '$.transaction_id'),
 			upstream_conversion_id, upstream_click_id, state, possible_double, created_at, finished_at, test
-		FROM events INDEXED BY events_report WHERE created_at >= ? AND created_at < ? ORDER BY created_at, id`, ms(q.From), ms(q.End()))
+		FROM events INDEXED BY events_report WHERE created_at >= ? AND created_at < ? ORDER BY created_at, id`, sidecar.MS(q.From), sidecar.MS(q.End()))
 	if err != nil {
 		return fmt.Errorf("report rows: %w", err)
 	}
@@ -63,7 +63,7 @@ func (o *Store) ReportRows(ctx context.Context, q sidecar.ReportQuery, fn func(s
 		if err := rows.Scan(&r.EventID, &conv, &click, &r.GLPConversionID, &r.GLPClickID, &r.State, &r.PossibleDouble, &created, &finished, &r.Test); err != nil {
 			return fmt.Errorf("report rows: %w", err)
 		}
-		r.ConversionID, r.AcceptedAt, r.FinishedAt = conv.String, fromMS(created), fromMS(finished.Int64)
+		r.ConversionID, r.AcceptedAt, r.FinishedAt = conv.String, sidecar.FromMS(created), sidecar.FromMS(finished.Int64)
 		if r.GLPClickID == "" {
 			r.GLPClickID = click.String
 		}

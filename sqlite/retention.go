@@ -30,7 +30,7 @@ func (o *Store) Maintain(ctx context.Context, retention, every time.Duration) {
 // (secure_delete), free pages are given back, and the WAL, which still holds
 // the pages as they were, is copied into the file and truncated.
 func (o *Store) Retain(ctx context.Context, age time.Duration) (int, error) {
-	cutoff := ms(o.now().Add(-age))
+	cutoff := sidecar.MS(o.now().Add(-age))
 	var events, clicks int64
 	err := o.writer.write(ctx, func(tx *txn) error {
 		res, err := tx.Exec(`UPDATE events SET payload = json_remove(payload, '$.email', '$.ip', '$.session_token'), last_body = '', erased = 1
@@ -111,4 +111,18 @@ func (o *Store) convertAutoVacuum(ctx context.Context) error {
 	}
 	o.log.Info("outbox file rebuilt once for incremental vacuum", "took_ms", time.Since(start).Milliseconds())
 	return nil
+}
+
+// Purge deletes delivered and duplicate events finished more than age ago,
+// with their attempts, and returns how many. Their idempotency keys are
+// forgotten with them.
+func (o *Store) Purge(ctx context.Context, age time.Duration) (int, error) {
+	n, err := o.exec(ctx, `DELETE FROM events WHERE state IN ('delivered', 'duplicate') AND finished_at <= ?`, sidecar.MS(o.now().Add(-age)))
+	if err != nil {
+		return 0, fmt.Errorf("purge events: %w", err)
+	}
+	if n > 0 { // the WAL's frames still hold the rows as they were written
+		return n, o.truncateWAL(ctx)
+	}
+	return n, nil
 }

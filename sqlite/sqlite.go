@@ -28,7 +28,6 @@ import (
 
 // Defaults.
 const (
-	DefaultMaxBatch = 256         // writes gathered into one transaction at most
 	busyTimeoutMS   = 10000       // another process (the outbox CLI) holding the write lock
 	writerCacheKiB  = 16384       // the writer's page cache: the indexes of a large backlog stay in memory
 	checkpointEvery = time.Second // WAL checkpoints, mostly off the writer's path
@@ -42,21 +41,15 @@ var migrations embed.FS
 // Options configure a Store.
 type Options struct {
 	Path     string
-	Logger   *slog.Logger     // nil discards
-	Now      func() time.Time // nil is time.Now
-	Observer Observer         // nil: not observed
+	Logger   *slog.Logger           // nil discards
+	Now      func() time.Time       // nil is time.Now
+	Observer sidecar.CommitObserver // nil: not observed
 }
 
 // tuning is what the tests set beside Options (export_test.go).
 type tuning struct {
-	maxBatch        int           // 0: DefaultMaxBatch; 1 commits every write alone
+	maxBatch        int           // 0: sidecar.DefaultMaxBatch; 1 commits every write alone
 	checkpointEvery time.Duration // 0: every second
-}
-
-// Observer is told of every group commit: how many writes it carried and
-// how long its transaction took, disk sync included. Metrics.
-type Observer interface {
-	Committed(writes int, took time.Duration)
 }
 
 // Store is the outbox in an open SQLite file.
@@ -76,8 +69,7 @@ type Store struct {
 	checkpointed chan struct{}
 }
 
-// ErrClosed is returned by writes after Close.
-var ErrClosed = errors.New("outbox is closed")
+var _ sidecar.Store = (*Store)(nil)
 
 // Open creates or opens the outbox file, owner-only, and migrates it.
 func Open(opts Options) (*Store, error) {
@@ -109,7 +101,7 @@ func open(opts Options, tune tuning) (_ *Store, err error) {
 		o.ckptEvery = checkpointEvery
 	}
 	if tune.maxBatch <= 0 {
-		tune.maxBatch = DefaultMaxBatch
+		tune.maxBatch = sidecar.DefaultMaxBatch
 	}
 	defer func() {
 		if err != nil {

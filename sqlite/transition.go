@@ -13,15 +13,15 @@ import (
 // rows.
 
 // clock is the store's time as it keeps it, to the millisecond.
-func (o *Store) clock() time.Time { return fromMS(ms(o.now())) }
+func (o *Store) clock() time.Time { return sidecar.FromMS(sidecar.MS(o.now())) }
 
 // readEvent reads one event's row, its payload left undecoded (a record
 // does not need it); sql.ErrNoRows when there is none.
 func readEvent(tx *txn, id string) (sidecar.Event, []byte, error) {
-	return scanRow(tx.queryRow(`SELECT `+eventColumns+` FROM events WHERE id = ?`, id))
+	return sidecar.ScanEventRow(tx.queryRow(`SELECT `+sidecar.EventColumns+` FROM events WHERE id = ?`, id))
 }
 
-// readEvents reads the rows a query of eventColumns selects, with their
+// readEvents reads the rows a query of sidecar.EventColumns selects, with their
 // payloads undecoded.
 func readEvents(tx *txn, query string, args ...any) ([]sidecar.Event, [][]byte, error) {
 	rows, err := tx.Query(query, args...)
@@ -32,7 +32,7 @@ func readEvents(tx *txn, query string, args ...any) ([]sidecar.Event, [][]byte, 
 	var events []sidecar.Event
 	var payloads [][]byte
 	for rows.Next() {
-		e, payload, err := scanRow(rows)
+		e, payload, err := sidecar.ScanEventRow(rows)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -63,7 +63,7 @@ func writeEvent(tx *txn, was, e sidecar.Event) error {
 	}{
 		{"state", was.State, e.State},
 		{"attempts", was.Attempts, e.Attempts},
-		{"next_attempt_at", ms(was.NextAttemptAt), ms(e.NextAttemptAt)},
+		{"next_attempt_at", sidecar.MS(was.NextAttemptAt), sidecar.MS(e.NextAttemptAt)},
 		{"lease_until", nullMS(was.LeaseUntil), nullMS(e.LeaseUntil)},
 		{"last_status", was.LastStatus, e.LastStatus},
 		{"last_error", was.LastError, e.LastError},
@@ -71,8 +71,8 @@ func writeEvent(tx *txn, was, e sidecar.Event) error {
 		{"upstream_conversion_id", was.Upstream.ConversionID, e.Upstream.ConversionID},
 		{"upstream_click_id", was.Upstream.ClickID, e.Upstream.ClickID},
 		{"upstream_recorded_at", was.Upstream.RecordedAt, e.Upstream.RecordedAt},
-		{"queued_at", ms(was.QueuedAt), ms(e.QueuedAt)},
-		{"updated_at", nil, ms(e.UpdatedAt)}, // always: the row was written
+		{"queued_at", sidecar.MS(was.QueuedAt), sidecar.MS(e.QueuedAt)},
+		{"updated_at", nil, sidecar.MS(e.UpdatedAt)}, // always: the row was written
 		{"finished_at", nullMS(was.FinishedAt), nullMS(e.FinishedAt)},
 		{"landed", was.Landed, e.Landed},
 		{"possible_double", was.PossibleDouble, e.PossibleDouble},
@@ -97,5 +97,5 @@ func nullMS(t time.Time) any {
 	if t.IsZero() {
 		return nil
 	}
-	return ms(t)
+	return sidecar.MS(t)
 }

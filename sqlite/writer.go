@@ -28,7 +28,7 @@ const (
 // A caller of write or writeRelay gets nil once its write is committed and
 // on disk (synchronous=FULL): durable. Otherwise it gets fn's own error, an
 // EUnavailable sidecar error when SQLite cannot write now (a full disk, a
-// read-only file, a lock held past the busy timeout), ErrClosed after
+// read-only file, a lock held past the busy timeout), sidecar.ErrClosed after
 // close, or ctx's error if ctx ended before the write was queued; once
 // queued, a write is committed or not as a whole whatever ctx does, and its
 // caller learns which. A batch that fails is tried again write by write, so
@@ -44,7 +44,7 @@ const (
 type writer struct {
 	conn     *sql.Conn // the one writer connection, held for life
 	maxBatch int
-	observer Observer // nil: not observed
+	observer sidecar.CommitObserver // nil: not observed
 	log      *slog.Logger
 
 	callers chan *op     // the callers' lane
@@ -73,7 +73,7 @@ type op struct {
 	lazy  bool
 }
 
-func newWriter(conn *sql.Conn, maxBatch int, observer Observer, log *slog.Logger) *writer {
+func newWriter(conn *sql.Conn, maxBatch int, observer sidecar.CommitObserver, log *slog.Logger) *writer {
 	return &writer{
 		conn:     conn,
 		maxBatch: maxBatch,
@@ -102,7 +102,7 @@ func (w *writer) submit(ctx context.Context, o *op) error {
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
-		return ErrClosed
+		return sidecar.ErrClosed
 	}
 	lane := w.callers
 	if o.relay {

@@ -33,6 +33,7 @@ import (
 	"github.com/google/uuid"
 	_ "github.com/mattn/go-sqlite3"
 
+	sidecar "github.com/glpwinner/glp-sidecar"
 	"github.com/glpwinner/glp-sidecar/bench"
 	"github.com/glpwinner/glp-sidecar/sqlite"
 )
@@ -133,7 +134,7 @@ func writer(db *sql.DB, stmt string, writes chan *write) {
 	for {
 		batch := []*write{<-writes}
 	gather:
-		for len(batch) < sqlite.DefaultMaxBatch {
+		for len(batch) < sidecar.DefaultMaxBatch {
 			select {
 			case w := <-writes:
 				batch = append(batch, w)

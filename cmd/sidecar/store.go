@@ -16,7 +16,7 @@ type storeOptions struct {
 	URL      string
 	Path     string
 	Logger   *slog.Logger
-	Observer sqlite.Observer // the store's commits (the file's group commits, PostgreSQL's batches); nil: not observed
+	Observer sidecar.CommitObserver // the store's commits (the file's group commits, PostgreSQL's batches); nil: not observed
 }
 
 // openStore opens the outbox the options name.

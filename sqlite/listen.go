@@ -2,11 +2,7 @@ package sqlite
 
 import (
 	"context"
-
-	sidecar "github.com/glpwinner/glp-sidecar"
 )
-
-var _ sidecar.Store = (*Store)(nil)
 
 // Listen waits for ctx: only the serving process delivers from the file,
 // and its own accepts wake its relay directly.
