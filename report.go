@@ -1,6 +1,9 @@
 package sidecar
 
 import (
+	"context"
+	"encoding/csv"
+	"io"
 	"strings"
 	"time"
 )
@@ -132,6 +135,22 @@ type ReportRow struct {
 
 // ReportCSVHeader is the CSV's first line, in SPEC's order.
 var ReportCSVHeader = []string{"event_id", "conversion_id", "glp_conversion_id", "glp_click_id", "state", "possible_double", "accepted_at", "finished_at", "test"}
+
+// WriteReportCSV writes the reconciliation CSV of the query's range to w:
+// the header, then one row per event, live and test, oldest first. An error
+// of the store midway is returned as it is, after the rows written so far:
+// the caller must not present what it wrote as whole.
+func WriteReportCSV(ctx context.Context, w io.Writer, src Reports, q ReportQuery) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(ReportCSVHeader); err != nil {
+		return err
+	}
+	if err := src.ReportRows(ctx, q, func(r ReportRow) error { return cw.Write(r.CSV()) }); err != nil {
+		return err
+	}
+	cw.Flush()
+	return cw.Error()
+}
 
 // CSV is the row's cells. Times are RFC 3339 in UTC (finished_at empty
 // while queued). A cell that a spreadsheet would take for a formula gets a

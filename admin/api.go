@@ -2,7 +2,6 @@ package admin
 
 import (
 	"context"
-	"encoding/csv"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -213,12 +212,9 @@ func handleReportCSV(store Store, now func() time.Time) http.Handler {
 		h.Set("Content-Type", "text/csv; charset=utf-8")
 		h.Set("Cache-Control", "no-store")
 		h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="glp-conversions-%s-%s.csv"`, q.From.Format(sidecar.DayLayout), q.To.Format(sidecar.DayLayout)))
-		cw := csv.NewWriter(w)
-		cw.Write(sidecar.ReportCSVHeader)
-		if err := store.ReportRows(r.Context(), q, func(row sidecar.ReportRow) error { return cw.Write(row.CSV()) }); err != nil {
+		if err := sidecar.WriteReportCSV(r.Context(), w, store, q); err != nil {
 			panic(http.ErrAbortHandler)
 		}
-		cw.Flush()
 	})
 }
 

@@ -123,12 +123,13 @@ func openOperatorStore(ctx context.Context, path, dbURL string) (sidecar.Store, 
 	if err := config.CheckDBURL("--db-url", config.Secret(dbURL)); err != nil {
 		return nil, err
 	}
-	if dbURL == "" {
+	o := storeOptions{URL: dbURL, Path: path}
+	if !o.shared() {
 		if err := fileExists(path); err != nil {
 			return nil, err
 		}
 	}
-	return openStore(ctx, storeOptions{URL: dbURL, Path: path})
+	return openStore(ctx, o)
 }
 
 // fileExists says, when there is no outbox file at path, where to point the

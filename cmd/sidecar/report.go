@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"flag"
 	"fmt"
@@ -91,13 +90,7 @@ func runReport(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	}
 	defer box.Close()
 	if f.csv {
-		w := csv.NewWriter(stdout)
-		w.Write(sidecar.ReportCSVHeader)
-		if err := box.ReportRows(ctx, q, func(r sidecar.ReportRow) error { return w.Write(r.CSV()) }); err != nil {
-			return err
-		}
-		w.Flush()
-		return w.Error()
+		return sidecar.WriteReportCSV(ctx, stdout, box, q)
 	}
 	days, err := box.Report(ctx, q)
 	if err != nil {
