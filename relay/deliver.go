@@ -48,7 +48,7 @@ func (r *Relay) deliver(e sidecar.Event, probe bool) report {
 		defer func() { <-r.recording; r.records.Done() }()
 		r.record(e, res, v, reason)
 	}()
-	return report{verdict: v, reason: reason, probe: probe, wait: min(a.retryAfter, r.opts.RetryMaxInterval)}
+	return report{verdict: v, reason: reason, probe: probe, retryAfter: a.retryAfter}
 }
 
 // latest keeps the later of v and t.
@@ -144,30 +144,22 @@ func (r *Relay) result(e sidecar.Event, a answer, v verdict, reason string, star
 	return res
 }
 
-// scheduleRetry sets when a failed event is tried again, or makes it dead
-// once it is older than the retry age.
+// scheduleRetry sets when a failed event is tried again (the policy's
+// schedule), or makes it dead once it is older than the retry age.
 func (r *Relay) scheduleRetry(res *sidecar.Result, e sidecar.Event, a answer, now time.Time) {
-	if e.Overdue(r.opts.RetryMaxAge, now) {
+	next, ok := r.policy.next(e, a.retryAfter, now)
+	if !ok {
 		res.State = sidecar.StateDead
 		res.Attempt.Error += "; undelivered after " + r.opts.RetryMaxAge.String()
-		res.PossibleDouble = sidecar.PossibleDouble(e.Conversion, e.Landed+landedCount(a.landed))
+		landed := e.Landed
+		if a.landed {
+			landed++
+		}
+		res.PossibleDouble = sidecar.PossibleDouble(e.Conversion, landed)
 		return
-	}
-	deadline := e.QueuedAt.Add(r.opts.RetryMaxAge)
-	wait := max(r.retryDelay(e.Attempts), min(a.retryAfter, r.opts.RetryMaxInterval))
-	next := now.Add(wait)
-	if next.After(deadline) {
-		next = deadline // one last attempt at the deadline
 	}
 	res.State, res.NextAttemptAt = sidecar.StateQueued, next
 	res.Attempt.Outcome = "retry"
-}
-
-func landedCount(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // payload is the upstream's body: providerId and the conversion's fields.

@@ -24,8 +24,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
-
 	sidecar "github.com/glpwinner/glp-sidecar"
 )
 
@@ -86,6 +84,7 @@ type Relay struct {
 	clock   clock
 	kick    chan struct{}
 	waiters *waiters
+	policy  *policy
 
 	mu     sync.Mutex
 	status Status
@@ -127,6 +126,7 @@ func New(opts Options) (*Relay, error) {
 		clock:     opts.clock,
 		kick:      make(chan struct{}, 1),
 		waiters:   newWaiters(opts.Store),
+		policy:    newPolicy(opts, opts.clock),
 		status:    Status{Mode: sidecar.RelayRunning, Since: opts.clock.Now()},
 		recording: make(chan struct{}, 4*opts.Workers),
 	}
@@ -180,31 +180,4 @@ func (r *Relay) setInFlight(n int) {
 	r.mu.Lock()
 	r.status.InFlight = n
 	r.mu.Unlock()
-}
-
-// newBackoff is backoff/v4's exponential backoff without an end: the retry
-// state lives in the outbox, never in a timer that gives up.
-func (r *Relay) newBackoff(maxInterval time.Duration) *backoff.ExponentialBackOff {
-	b := &backoff.ExponentialBackOff{
-		InitialInterval:     r.opts.RetryInitial,
-		RandomizationFactor: randomization,
-		Multiplier:          multiplier,
-		MaxInterval:         maxInterval,
-		MaxElapsedTime:      0,
-		Stop:                backoff.Stop,
-		Clock:               r.clock,
-	}
-	b.Reset()
-	return b
-}
-
-// retryDelay is the wait before attempt n+1 of an event whose n-th attempt
-// failed: exponential from RetryInitial to RetryMaxInterval, with jitter.
-func (r *Relay) retryDelay(n int) time.Duration {
-	b := r.newBackoff(r.opts.RetryMaxInterval)
-	d := b.NextBackOff()
-	for i := 1; i < min(n, 64); i++ {
-		d = b.NextBackOff()
-	}
-	return d
 }
