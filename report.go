@@ -133,7 +133,8 @@ type ReportRow struct {
 	Test            bool
 }
 
-// ReportCSVHeader is the CSV's first line, in SPEC's order.
+// ReportCSVHeader is the CSV's first line, in the documented order
+// (docs/report.md).
 var ReportCSVHeader = []string{"event_id", "conversion_id", "glp_conversion_id", "glp_click_id", "state", "possible_double", "accepted_at", "finished_at", "test"}
 
 // WriteReportCSV writes the reconciliation CSV of the query's range to w:

@@ -5,7 +5,8 @@ import (
 	"time"
 )
 
-// The rules of an event's life (SPEC "Outbox and relay"), in one place.
+// The rules of an event's life (docs/reference.md, "Delivery to GLP
+// Winner"; docs/report.md for what each failure leaves), in one place.
 // The relay reads an upstream answer with Answered; a store reads the
 // event's row, asks Transition what a claim, a record, a release, an
 // operator's retry or the retry max age does to it, and writes the row it

@@ -32,10 +32,9 @@ func finished(e sidecar.Event, st sidecar.State) sidecar.Event {
 	return e
 }
 
-// TestAnAnswerLeadsToTheStateSPECNames is SPEC's list of final states, one
-// row each: what an answer comes to, given what earlier attempts may have
-// done.
-func TestAnAnswerLeadsToTheStateSPECNames(t *testing.T) {
+// TestAnAnswerLeadsToItsFinalState is the list of final states, one row
+// each: what an answer comes to, given what earlier attempts may have done.
+func TestAnAnswerLeadsToItsFinalState(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		e      sidecar.Event
@@ -66,10 +65,10 @@ func TestAnAnswerLeadsToTheStateSPECNames(t *testing.T) {
 	}
 }
 
-// TestEachHappeningChangesTheEventAsSPECSays is the store's half: what a
+// TestEachHappeningChangesTheEventByTheRules is the store's half: what a
 // claim, a record (on time and late), a release, an operator's retry and
 // the retry max age do to the event as it stands.
-func TestEachHappeningChangesTheEventAsSPECSays(t *testing.T) {
+func TestEachHappeningChangesTheEventByTheRules(t *testing.T) {
 	newLease := later.Add(time.Minute)
 	rec := func(st sidecar.State, lease time.Time, f func(*sidecar.Result)) sidecar.Happening {
 		r := sidecar.Result{EventID: "e1", State: st, LeaseUntil: lease, Attempt: sidecar.Attempt{N: 1, Status: 201, Outcome: string(st)}}

@@ -317,7 +317,7 @@ func TestUncountedAttemptRowsOfOneEventAreCapped(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	h.stop() // every attempt made is recorded
-	box, err := sqlite.Open(sqlite.Options{Path: h.box.Path()})
+	box, err := sqlite.Open(sqlite.Options{Path: h.path})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,10 +8,12 @@
 // One event's way, in dispatcher.go and deliver.go: dispatcher.claim takes
 // it from the Queue and hands it to a worker (dispatcher.work); Relay.deliver
 // posts it (post), reads the answer (classify), works out what the outbox
-// records (result) and records it (record), which tells the event's waiters
-// (waiters.go); the worker reports to the dispatcher, which moves the relay
-// between running, backing off and paused on what the answer meant
-// (dispatcher.settle).
+// records (result: the state by sidecar.Answered, the next attempt by the
+// retry policy, policy.go) and records it (record), which tells the
+// event's waiters (waiters.go); the outbox applies the record to the event
+// by sidecar.Transition. The worker reports to the dispatcher, which moves
+// the relay between running, backing off and paused on what the answer
+// meant (dispatcher.settle), at the probe pace of the same policy.
 package relay
 
 import (

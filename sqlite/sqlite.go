@@ -261,17 +261,15 @@ func migrate(ctx context.Context, conn *sql.Conn) error {
 }
 
 // SetMaxPages changes the cap on the file's size, in pages (PRAGMA
-// max_page_count), while it is open; it is how the tests make the disk full
-// and free again (ingest's among them, hence exported).
+// max_page_count), while it is open: a disk that fills up and frees again,
+// for tests, ingest's among them (another package's, hence not in
+// export_test.go).
 func (o *Store) SetMaxPages(pages int) error {
 	return o.writer.write(context.Background(), func(tx *txn) error {
 		_, err := tx.Exec(fmt.Sprintf("PRAGMA max_page_count = %d", pages))
 		return err
 	})
 }
-
-// Path is the file's path.
-func (o *Store) Path() string { return o.path }
 
 // Close finishes the writes already submitted, checkpoints the WAL and
 // closes the file.

@@ -11,8 +11,7 @@ import (
 	sidecar "github.com/glpwinner/glp-sidecar"
 )
 
-// The writer's tuning; BENCHMARKS.md, "The writer (issue 19)", has what
-// each is worth.
+// The writer's tuning; BENCHMARKS.md has what each is worth.
 const (
 	batchTimeout = 30 * time.Second       // one group commit, busy waits included
 	lazyWait     = 2 * time.Millisecond   // how long a batch of lazy writes alone waits for company
