@@ -118,6 +118,9 @@ func (o *Store) Record(ctx context.Context, r sidecar.Result) error {
 	return nil
 }
 
+// insertAttempt is a record's attempt row.
+const insertAttempt = `INSERT INTO attempts (event_id, n, started_at, duration_us, status, error, body, outcome, may_have_landed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
 func recordTx(tx *txn, r sidecar.Result, now time.Time) error {
 	e, _, err := readEvent(tx, r.EventID)
 	if err != nil {
@@ -133,7 +136,7 @@ func recordTx(tx *txn, r sidecar.Result, now time.Time) error {
 			return err
 		}
 	}
-	_, err = tx.exec(`INSERT INTO attempts (event_id, n, started_at, duration_us, status, error, body, outcome, may_have_landed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = tx.exec(insertAttempt,
 		r.EventID, a.N, sidecar.MS(a.StartedAt), a.Duration.Microseconds(), a.Status, sidecar.CleanText(a.Error), body, a.Outcome, a.MayHaveLanded)
 	return err
 }

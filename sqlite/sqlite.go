@@ -58,11 +58,12 @@ type Store struct {
 	now  func() time.Time
 	log  *slog.Logger
 
-	wdb    *sql.DB   // the one writer connection's pool
-	wconn  *sql.Conn // the writer connection, the writer's for life
-	rdb    *sql.DB   // readers, query-only
-	cdb    *sql.DB   // the checkpointer's connection
-	writer *writer
+	wdb      *sql.DB              // the one writer connection's pool
+	wconn    *sql.Conn            // the writer connection, the writer's for life
+	prepared map[string]*sql.Stmt // statements prepared on it once (prepare)
+	rdb      *sql.DB              // readers, query-only
+	cdb      *sql.DB              // the checkpointer's connection
+	writer   *writer
 
 	ckptEvery    time.Duration
 	stopCkpt     chan struct{}
@@ -119,7 +120,7 @@ func open(opts Options, tune tuning) (_ *Store, err error) {
 		return nil, fmt.Errorf("open outbox %s for checkpoints: %w", opts.Path, err)
 	}
 	o.cdb.SetMaxOpenConns(1)
-	o.writer = newWriter(o.wconn, tune.maxBatch, opts.Observer, o.log)
+	o.writer = newWriter(o.wconn, o.prepared, tune.maxBatch, opts.Observer, o.log)
 	go o.writer.run()
 	go o.checkpointer()
 	return o, nil
@@ -158,7 +159,35 @@ func (o *Store) openWriter() error {
 	if _, err := o.wconn.ExecContext(ctx, fmt.Sprintf("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = %d", walSizeLimit)); err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
-	return o.convertAutoVacuum(ctx)
+	if err := o.convertAutoVacuum(ctx); err != nil {
+		return err
+	}
+	return o.prepare(ctx)
+}
+
+// prepare readies the statements every batch runs, once: prepared on the
+// writer's pool, they are prepared on its one connection, which the
+// writer's transactions reuse (a statement prepared on a sql.Conn would be
+// prepared again in every transaction). The connection goes back to the
+// pool for the time it takes.
+func (o *Store) prepare(ctx context.Context) error {
+	err := o.wconn.Close()
+	o.wconn = nil
+	if err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	o.prepared = map[string]*sql.Stmt{}
+	for _, q := range []string{insertEvent, selectEvent, insertAttempt} {
+		st, err := o.wdb.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("outbox: prepare: %w", describe(err))
+		}
+		o.prepared[q] = st
+	}
+	if o.wconn, err = o.wdb.Conn(ctx); err != nil {
+		return fmt.Errorf("open outbox %s: %w", o.path, describe(err))
+	}
+	return nil
 }
 
 // closeFiles closes the connections opened so far, the last first: all of

@@ -18,8 +18,10 @@ func (o *Store) clock() time.Time { return sidecar.FromMS(sidecar.MS(o.now())) }
 // readEvent reads one event's row, its payload left undecoded (a record
 // does not need it); sql.ErrNoRows when there is none.
 func readEvent(tx *txn, id string) (sidecar.Event, []byte, error) {
-	return sidecar.ScanEventRow(tx.queryRow(`SELECT `+sidecar.EventColumns+` FROM events WHERE id = ?`, id))
+	return sidecar.ScanEventRow(tx.queryRow(selectEvent, id))
 }
+
+const selectEvent = `SELECT ` + sidecar.EventColumns + ` FROM events WHERE id = ?`
 
 // readEvents reads the rows a query of sidecar.EventColumns selects, with their
 // payloads undecoded.

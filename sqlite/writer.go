@@ -41,7 +41,8 @@ const (
 // batchTimeout; the relay's writes wait relayMaxWait more at most, and a
 // batch of lazy writes alone (records, clicks) up to lazyWait for company.
 type writer struct {
-	conn     *sql.Conn // the one writer connection, held for life
+	conn     *sql.Conn            // the one writer connection, held for life
+	prepared map[string]*sql.Stmt // the statements every batch runs, prepared once on conn
 	maxBatch int
 	observer sidecar.CommitObserver // nil: not observed
 	log      *slog.Logger
@@ -72,9 +73,10 @@ type op struct {
 	lazy  bool
 }
 
-func newWriter(conn *sql.Conn, maxBatch int, observer sidecar.CommitObserver, log *slog.Logger) *writer {
+func newWriter(conn *sql.Conn, prepared map[string]*sql.Stmt, maxBatch int, observer sidecar.CommitObserver, log *slog.Logger) *writer {
 	return &writer{
 		conn:     conn,
+		prepared: prepared,
 		maxBatch: maxBatch,
 		observer: observer,
 		log:      log,
@@ -323,7 +325,7 @@ func (w *writer) runTx(batch []*op) error {
 	if err != nil {
 		return err
 	}
-	tx := &txn{Tx: sqlTx}
+	tx := &txn{Tx: sqlTx, prepared: w.prepared}
 	for _, o := range batch {
 		if err := o.fn(tx); err != nil {
 			tx.Rollback()
@@ -338,7 +340,8 @@ func (w *writer) runTx(batch []*op) error {
 // runs the same few statements for every event.
 type txn struct {
 	*sql.Tx
-	stmts map[string]*sql.Stmt
+	prepared map[string]*sql.Stmt // the writer's, prepared once on its connection
+	stmts    map[string]*sql.Stmt
 }
 
 // exec runs query with args through the batch's prepared statement.
@@ -363,8 +366,11 @@ func (t *txn) stmt(query string) (*sql.Stmt, error) {
 	if st, ok := t.stmts[query]; ok {
 		return st, nil
 	}
-	st, err := t.Prepare(query)
-	if err != nil {
+	var st *sql.Stmt
+	var err error
+	if p, ok := t.prepared[query]; ok {
+		st = t.Stmt(p) // prepared on this connection already: no new prepare
+	} else if st, err = t.Prepare(query); err != nil {
 		return nil, err
 	}
 	if t.stmts == nil {
