@@ -86,10 +86,10 @@ func (o *Store) claim(ctx context.Context, where string, n int, lease time.Durat
 			return err
 		}
 		h := sidecar.Happening{Kind: sidecar.Claim, Lease: now.Add(lease).Truncate(time.Millisecond)}
+		if events, err = transitionAll(tx, events, h, now, nil); err != nil {
+			return err
+		}
 		for i := range events {
-			if events[i], _, err = transition(tx, events[i], h, now); err != nil {
-				return err
-			}
 			events[i] = events[i].Claimed()
 		}
 		return nil
@@ -237,18 +237,10 @@ func (o *Store) RetryState(ctx context.Context, state sidecar.State) (int, error
 		if err != nil {
 			return err
 		}
-		now := o.clock()
-		for _, e := range events {
-			_, _, err := transition(tx, e, sidecar.Happening{Kind: sidecar.Retry}, now)
-			if sidecar.ErrorCode(err) == sidecar.EConflict {
-				continue // erased: not sent again
-			}
-			if err != nil {
-				return err
-			}
-			n++
-		}
-		return nil
+		erased := func(err error) bool { return sidecar.ErrorCode(err) == sidecar.EConflict } // not sent again
+		requeued, err := transitionAll(tx, events, sidecar.Happening{Kind: sidecar.Retry}, o.clock(), erased)
+		n = len(requeued)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("retry %s events: %w", state, err)
@@ -291,17 +283,16 @@ func (o *Store) ExpireDead(ctx context.Context, maxAge time.Duration) ([]string,
 		if err != nil {
 			return err
 		}
-		for i, e := range events {
-			if err := e.DecodePayload(payloads[i]); err != nil {
+		for i := range events { // the rule reads the conversion: soft-matched or not
+			if err := events[i].DecodePayload(payloads[i]); err != nil {
 				return err
-			}
-			if _, ok, err := transition(tx, e, sidecar.Happening{Kind: sidecar.Expire, MaxAge: maxAge}, now); err != nil {
-				return err
-			} else if ok {
-				ids = append(ids, e.ID)
 			}
 		}
-		return nil
+		expired, err := transitionAll(tx, events, sidecar.Happening{Kind: sidecar.Expire, MaxAge: maxAge}, now, nil)
+		for _, e := range expired {
+			ids = append(ids, e.ID)
+		}
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("expire dead events: %w", err)

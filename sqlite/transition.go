@@ -1,6 +1,8 @@
 package sqlite
 
 import (
+	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
@@ -53,16 +55,34 @@ func transition(tx *txn, e sidecar.Event, h sidecar.Happening, now time.Time) (s
 	return next, true, writeEvent(tx, e, next)
 }
 
-// writeEvent writes the columns of the event's row that a transition from
-// was to e changed. Only those: SQLite rewrites the entries of every index
-// on a column an UPDATE sets, changed or not.
-func writeEvent(tx *txn, was, e sidecar.Event) error {
-	var set strings.Builder
-	var args []any
-	for _, c := range []struct {
-		name     string
-		old, new any
-	}{
+// transitionAll applies h to each event, as sidecar.Transition decides,
+// writes those it applied to (writeEvents), and returns them as written.
+// The first refusal ends it, unless skip says to pass over it.
+func transitionAll(tx *txn, events []sidecar.Event, h sidecar.Happening, now time.Time, skip func(error) bool) ([]sidecar.Event, error) {
+	var was, changed []sidecar.Event
+	for _, e := range events {
+		next, ok, err := sidecar.Transition(e, h, now)
+		if err != nil && (skip == nil || !skip(err)) {
+			return nil, err
+		}
+		if ok && err == nil {
+			was, changed = append(was, e), append(changed, next)
+		}
+	}
+	return changed, writeEvents(tx, was, changed)
+}
+
+// column is one column of an event's row that a transition may change, its
+// value before and after.
+type column struct {
+	name     string
+	old, new any
+}
+
+// changes are the columns of the event's row that a transition from was
+// to e changed, updated_at always.
+func changes(was, e sidecar.Event) []column {
+	all := []column{
 		{"state", was.State, e.State},
 		{"attempts", was.Attempts, e.Attempts},
 		{"next_attempt_at", sidecar.MS(was.NextAttemptAt), sidecar.MS(e.NextAttemptAt)},
@@ -80,11 +100,24 @@ func writeEvent(tx *txn, was, e sidecar.Event) error {
 		{"possible_double", was.PossibleDouble, e.PossibleDouble},
 		{"refused_alone", was.RefusedAlone, e.RefusedAlone},
 		{"last_refused_at", nullMS(was.LastRefusedAt), nullMS(e.LastRefusedAt)},
-	} {
-		if c.old == c.new {
-			continue
+	}
+	changed := all[:0]
+	for _, c := range all {
+		if c.old != c.new {
+			changed = append(changed, c)
 		}
-		if set.Len() > 0 {
+	}
+	return changed
+}
+
+// writeEvent writes the columns of the event's row that a transition from
+// was to e changed. Only those: SQLite rewrites the entries of every index
+// on a column an UPDATE sets, changed or not.
+func writeEvent(tx *txn, was, e sidecar.Event) error {
+	var set strings.Builder
+	var args []any
+	for i, c := range changes(was, e) {
+		if i > 0 {
 			set.WriteString(", ")
 		}
 		set.WriteString(c.name + " = ?")
@@ -92,6 +125,55 @@ func writeEvent(tx *txn, was, e sidecar.Event) error {
 	}
 	_, err := tx.exec(`UPDATE events SET `+set.String()+` WHERE id = ?`, append(args, e.ID)...)
 	return err
+}
+
+// writeEvents writes several events' rows as writeEvent does, those that
+// changed the same columns in one statement, their values handed to it as
+// JSON: a claim of n events is one write, not n.
+func writeEvents(tx *txn, was, events []sidecar.Event) error {
+	if len(events) == 1 {
+		return writeEvent(tx, was[0], events[0])
+	}
+	type group struct {
+		names []string
+		rows  [][]any
+	}
+	var order []string
+	groups := map[string]*group{}
+	for i, e := range events {
+		cols := changes(was[i], e)
+		names := make([]string, len(cols))
+		row := make([]any, 0, len(cols)+1)
+		for j, c := range cols {
+			names[j], row = c.name, append(row, c.new)
+		}
+		key := strings.Join(names, ",")
+		g := groups[key]
+		if g == nil {
+			g = &group{names: names}
+			groups[key], order = g, append(order, key)
+		}
+		g.rows = append(g.rows, append(row, e.ID))
+	}
+	for _, key := range order {
+		g := groups[key]
+		var set strings.Builder
+		for j, name := range g.names {
+			if j > 0 {
+				set.WriteString(", ")
+			}
+			fmt.Fprintf(&set, "%s = json_extract(d.value, '$[%d]')", name, j)
+		}
+		rows, err := json.Marshal(g.rows)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.exec(fmt.Sprintf(`UPDATE events SET %s FROM json_each(?) AS d WHERE events.id = json_extract(d.value, '$[%d]')`,
+			set.String(), len(g.names)), string(rows)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // nullMS is t in milliseconds, or NULL for no time.
