@@ -1,8 +1,8 @@
 package sidecar
 
 import (
+	"bufio"
 	"context"
-	"encoding/csv"
 	"io"
 	"strings"
 	"time"
@@ -138,15 +138,25 @@ type ReportRow struct {
 var ReportCSVHeader = []string{"event_id", "conversion_id", "glp_conversion_id", "glp_click_id", "state", "possible_double", "accepted_at", "finished_at", "test"}
 
 // WriteReportCSV writes the reconciliation CSV of the query's range to w:
-// the header, then one row per event, live and test, oldest first. An error
-// of the store midway is returned as it is, after the rows written so far:
-// the caller must not present what it wrote as whole.
-func WriteReportCSV(ctx context.Context, w io.Writer, src Reports, q ReportQuery) error {
-	cw := csv.NewWriter(w)
+// the header, then one row per event, live and test, oldest first, each
+// cell through escape unless it is nil (a terminal's control characters).
+// An error of the store midway is returned as it is, after the rows written
+// so far: the caller must not present what it wrote as whole.
+func WriteReportCSV(ctx context.Context, w io.Writer, src Reports, q ReportQuery, escape func(string) string) error {
+	cw := NewCSVWriter(w) // every field quoted
 	if err := cw.Write(ReportCSVHeader); err != nil {
 		return err
 	}
-	if err := src.ReportRows(ctx, q, func(r ReportRow) error { return cw.Write(r.CSV()) }); err != nil {
+	err := src.ReportRows(ctx, q, func(r ReportRow) error {
+		cells := r.CSV()
+		if escape != nil {
+			for i := range cells {
+				cells[i] = escape(cells[i])
+			}
+		}
+		return cw.Write(cells)
+	})
+	if err != nil {
 		return err
 	}
 	cw.Flush()
@@ -154,8 +164,8 @@ func WriteReportCSV(ctx context.Context, w io.Writer, src Reports, q ReportQuery
 }
 
 // CSV is the row's cells. Times are RFC 3339 in UTC (finished_at empty
-// while queued). A cell that a spreadsheet would take for a formula gets a
-// leading apostrophe.
+// while queued). Every cell that a spreadsheet could take for a formula,
+// in any locale, is made inert (inert).
 func (r ReportRow) CSV() []string {
 	finished := ""
 	if !r.FinishedAt.IsZero() {
@@ -172,10 +182,76 @@ func boolCell(b bool) string {
 	return "false"
 }
 
-// inert keeps a spreadsheet from running a cell as a formula.
+// Where a spreadsheet may start a cell, and what starts a formula there.
+const (
+	cellSeparators = ",;|\t\r\n" // , ; | tab: the separators of every locale; CR LF: a line
+	formulaStarts  = "=+-@\t\r"
+)
+
+// inert keeps a spreadsheet from running any part of a cell as a formula,
+// whatever separator it splits lines on (Excel's is ; in most European
+// locales) and whoever wrote the value (a visitor, or GLP Winner): wherever
+// a cell could start, at the value's start or after any of , ; | tab CR LF
+// inside it, past spaces and quotes, a character that starts a formula
+// (= + - @ tab CR) gets an apostrophe before it.
 func inert(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
+	var b []byte
+	copied := 0 // s[:copied] is in b
+	cellStart := true
+	for i := 0; i < len(s); i++ {
+		if cellStart {
+			j := i
+			for j < len(s) && (s[j] == ' ' || s[j] == '"') {
+				j++
+			}
+			if j < len(s) && strings.IndexByte(formulaStarts, s[j]) >= 0 {
+				b = append(append(b, s[copied:j]...), '\'')
+				copied = j
+			}
+		}
+		cellStart = strings.IndexByte(cellSeparators, s[i]) >= 0
 	}
-	return s
+	if b == nil {
+		return s
+	}
+	return string(append(b, s[copied:]...))
 }
+
+// CSVWriter writes the report's CSV with every field quoted, so that no
+// spreadsheet splits a cell on a separator inside it: encoding/csv's
+// Writer quotes only the fields that need it in RFC 4180, where , is the
+// only separator. Its methods are csv.Writer's.
+type CSVWriter struct {
+	w   *bufio.Writer
+	err error
+}
+
+// NewCSVWriter returns a CSVWriter writing to w.
+func NewCSVWriter(w io.Writer) *CSVWriter { return &CSVWriter{w: bufio.NewWriter(w)} }
+
+// Write writes one record, each field quoted, its quotes doubled.
+func (c *CSVWriter) Write(record []string) error {
+	if c.err != nil {
+		return c.err
+	}
+	for i, f := range record {
+		if i > 0 {
+			c.w.WriteByte(',')
+		}
+		c.w.WriteByte('"')
+		c.w.WriteString(strings.ReplaceAll(f, `"`, `""`))
+		c.w.WriteByte('"')
+	}
+	_, c.err = c.w.WriteString("\n")
+	return c.err
+}
+
+// Flush writes what is buffered.
+func (c *CSVWriter) Flush() {
+	if err := c.w.Flush(); c.err == nil {
+		c.err = err
+	}
+}
+
+// Error is the first error of a Write or Flush.
+func (c *CSVWriter) Error() error { return c.err }

@@ -89,14 +89,15 @@ func (e *Event) DecodePayload(payload []byte) error {
 
 // Columns are the click as every store inserts it, in the clicks table's
 // order: click_id, at (Unix milliseconds), ip, user_agent, path, referrer,
-// utm (JSON, "" for none) and top_level; its text Stored.
+// utm (JSON, "" for none), top_level and net (its Range); its text
+// Stored.
 func (c Click) Columns() []any {
 	c = c.Stored()
 	var utm []byte
 	if len(c.UTM) > 0 {
 		utm, _ = json.Marshal(c.UTM)
 	}
-	return []any{c.ClickID, c.At.UnixMilli(), c.IP, c.UserAgent, c.Path, c.Referrer, string(utm), c.TopLevel}
+	return []any{c.ClickID, c.At.UnixMilli(), c.IP, c.UserAgent, c.Path, c.Referrer, string(utm), c.TopLevel, c.Range()}
 }
 
 // Stored is the click as every store keeps it: its text CleanText'd.

@@ -92,11 +92,11 @@ func requireToken(token string, trusted []netip.Prefix, now func() time.Time) fu
 				return
 			}
 			if got, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); found && ok(got) {
-				next.ServeHTTP(w, r)
+				next.ServeHTTP(w, withRequest(r, "token:"+Fingerprint(got))) // the audit's user: never the token
 				return
 			}
 			if c, err := r.Cookie(SessionCookie); err == nil && r.Header.Get("Authorization") == "" && sess.valid(c.Value) {
-				next.ServeHTTP(w, r)
+				next.ServeHTTP(w, withRequest(r, "session:"+Fingerprint(c.Value)))
 				return
 			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="glp-sidecar admin"`)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"sync"
 	"time"
 
 	sidecar "github.com/glpwinner/glp-sidecar"
@@ -35,12 +36,20 @@ type Options struct {
 	Pprof   bool // serve /debug/pprof/ (behind the token)
 	Logger  *slog.Logger
 	Now     func() time.Time
+
+	// Patient data (issue 32).
+	Audit        sidecar.AuditStore // the audit log; nil: not audited
+	Auth         string             // AuthToken ("" too) or AuthProxy
+	SendPersonal sidecar.SendPolicy // shown as each event's sent_fields
 }
 
 // Server is the admin listener's handler.
 type Server struct {
 	opts    Options
 	handler http.Handler
+
+	auditMu     sync.Mutex
+	auditRecent map[string]time.Time // identical reads recorded lately (auditRepeat)
 }
 
 // New returns the admin server.
@@ -54,7 +63,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{opts: opts}
+	s := &Server{opts: opts, auditRecent: map[string]time.Time{}}
 	s.handler = s.routes()
 	return s, nil
 }

@@ -63,7 +63,7 @@ func handleStats(store Store, relay Relay, now func() time.Time, refused func() 
 	})
 }
 
-func handleEvents(store Store) http.Handler {
+func handleEvents(store Store, policy sidecar.SendPolicy) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		state := sidecar.State(q.Get("state"))
@@ -85,7 +85,8 @@ func handleEvents(store Store) http.Handler {
 		if len(events) == limit {
 			next = events[len(events)-1].ID
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"events": events, "next_before": next})
+		touched(r, listTarget(r, events))
+		writeJSON(w, http.StatusOK, map[string]any{"events": shownEvents(events, policy), "next_before": next})
 	})
 }
 
@@ -104,19 +105,21 @@ func pageLimit(v string) (int, error) {
 	return n, nil
 }
 
-func handleEvent(store Store) http.Handler {
+func handleEvent(store Store, policy sidecar.SendPolicy) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		touched(r, "event "+mux.Vars(r)["id"])
 		e, attempts, err := store.Get(r.Context(), mux.Vars(r)["id"])
 		if err != nil {
 			answerError(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"event": e, "attempts": attempts})
+		writeJSON(w, http.StatusOK, map[string]any{"event": shownEvents([]sidecar.Event{e}, policy)[0], "attempts": attempts})
 	})
 }
 
 func handleRetryOne(store Store, relay Relay) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		touched(r, "event "+mux.Vars(r)["id"])
 		n, err := store.Retry(context.WithoutCancel(r.Context()), mux.Vars(r)["id"])
 		if err != nil {
 			answerError(w, err)
@@ -135,6 +138,7 @@ func handleRetryState(store Store, relay Relay) http.Handler {
 			return
 		}
 		n, err := store.RetryState(context.WithoutCancel(r.Context()), state)
+		touched(r, fmt.Sprintf("state=%s (%d requeued)", state, n))
 		if err != nil {
 			answerError(w, err)
 			return
@@ -156,6 +160,7 @@ func handleClicks(store Store) http.Handler {
 			answerError(w, err)
 			return
 		}
+		touched(r, fmt.Sprintf("latest %d clicks (limit %d)", len(clicks), limit))
 		writeJSON(w, http.StatusOK, map[string]any{"clicks": clicks})
 	})
 }
@@ -208,11 +213,12 @@ func handleReportCSV(store Store, now func() time.Time) http.Handler {
 			answerError(w, err)
 			return
 		}
+		touched(r, fmt.Sprintf("events accepted %s to %s", q.From.Format(sidecar.DayLayout), q.To.Format(sidecar.DayLayout)))
 		h := w.Header()
 		h.Set("Content-Type", "text/csv; charset=utf-8")
 		h.Set("Cache-Control", "no-store")
 		h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="glp-conversions-%s-%s.csv"`, q.From.Format(sidecar.DayLayout), q.To.Format(sidecar.DayLayout)))
-		if err := sidecar.WriteReportCSV(r.Context(), w, store, q); err != nil {
+		if err := sidecar.WriteReportCSV(r.Context(), w, store, q, nil); err != nil {
 			panic(http.ErrAbortHandler)
 		}
 	})
@@ -223,4 +229,29 @@ func handleReportCSV(store Store, now func() time.Time) http.Handler {
 func answerError(w http.ResponseWriter, err error) {
 	status, body := web.Answer(err, "Internal error reading the outbox")
 	writeJSON(w, status, body)
+}
+
+// shownEvent is an event as the admin API shows it: with the fields that go
+// upstream under GLP_SEND_PERSONAL_DATA.
+type shownEvent struct {
+	sidecar.Event
+	SentFields []string `json:"sent_fields"`
+}
+
+func shownEvents(events []sidecar.Event, policy sidecar.SendPolicy) []shownEvent {
+	out := make([]shownEvent, len(events))
+	for i, e := range events {
+		out[i] = shownEvent{Event: e, SentFields: e.Conversion.SentFields(policy)}
+	}
+	return out
+}
+
+// listTarget is what a list of events touched, for the audit: its query
+// and the ids of its first and last event.
+func listTarget(r *http.Request, events []sidecar.Event) string {
+	t := defaultTarget(r)
+	if len(events) > 0 {
+		t += fmt.Sprintf(" ids %s..%s (%d)", events[len(events)-1].ID, events[0].ID, len(events))
+	}
+	return t
 }

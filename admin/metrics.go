@@ -91,7 +91,7 @@ func NewMetrics(now func() time.Time) *Metrics {
 	}
 	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "glp_refused_requests_total",
-		Help: "Conversion requests refused before anything was stored, by reason (invalid_body, unauthorized, forbidden_origin, too_large, unsupported_type, nothing_to_attribute, rate_limited).",
+		Help: "Conversion requests refused before anything was stored, by reason (invalid_body, unauthorized, forbidden_origin, too_large, unsupported_type, nothing_to_attribute, rate_limited, browser_calls_off, browser_call_without_click_id, uncorroborated_browser_call).",
 	}, []string{"reason"})
 	m.dropped = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "clicks_dropped_total",
@@ -102,6 +102,7 @@ func NewMetrics(now func() time.Time) *Metrics {
 		Help: "Server calls with ?wait= answered 202 at once because the most that may wait at a time were waiting (the event was stored all the same).",
 	})
 	m.refusedCounts = map[string]int{}
+	m.zero() // zero.go: every counter's series at 0 from the start
 	m.reg.MustRegister(m.refused, m.dropped, m.waitFull)
 	m.reg.MustRegister(m.received, m.deliveries, m.delivery, m.requests, m.commits, m.batch,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -112,6 +113,9 @@ func NewMetrics(now func() time.Time) *Metrics {
 // Call it once, before the metrics are served: a second call panics.
 func (m *Metrics) Watch(store StatsSource, relay StatusSource) {
 	m.reg.MustRegister(&stateCollector{store: store, relay: relay, now: m.now})
+	if wc, ok := store.(WriteChecker); ok { // writable.go
+		m.reg.MustRegister(writeCollector{store: wc})
+	}
 }
 
 // Handler serves the metrics in Prometheus's text format.

@@ -20,16 +20,23 @@ func (s *Server) routes() http.Handler {
 	r.Handle("/admin", http.RedirectHandler("/admin/", http.StatusMovedPermanently)).Methods(http.MethodGet)
 
 	guarded := r.NewRoute().Subrouter()
-	guarded.Use(requireHost(s.opts.Hosts), requireSameOrigin(), requireToken(s.opts.Token, s.opts.Trusted, s.opts.Now))
+	auth := requireToken(s.opts.Token, s.opts.Trusted, s.opts.Now)
+	if s.opts.Auth == AuthProxy {
+		auth = requireProxyUser(s.opts.Trusted)
+	}
+	guarded.Use(requireHost(s.opts.Hosts), requireSameOrigin(), auth)
 	guarded.Handle("/admin/", handleDashboard()).Methods(http.MethodGet)
 	guarded.Handle("/admin/api/stats", handleStats(s.opts.Store, s.opts.Relay, s.opts.Now, s.opts.Metrics.RefusedCounts)).Methods(http.MethodGet)
-	guarded.Handle("/admin/api/events", handleEvents(s.opts.Store)).Methods(http.MethodGet)
-	guarded.Handle("/admin/api/events/retry", handleRetryState(s.opts.Store, s.opts.Relay)).Methods(http.MethodPost)
-	guarded.Handle("/admin/api/events/{id}", handleEvent(s.opts.Store)).Methods(http.MethodGet)
-	guarded.Handle("/admin/api/events/{id}/retry", handleRetryOne(s.opts.Store, s.opts.Relay)).Methods(http.MethodPost)
-	guarded.Handle("/admin/api/clicks", handleClicks(s.opts.Store)).Methods(http.MethodGet)
+	guarded.Handle("/admin/api/events", s.audit(ActionEventsList)(handleEvents(s.opts.Store, s.opts.SendPersonal))).Methods(http.MethodGet)
+	guarded.Handle("/admin/api/events/retry", s.audit(ActionEventsRetry)(handleRetryState(s.opts.Store, s.opts.Relay))).Methods(http.MethodPost)
+	guarded.Handle("/admin/api/events/{id}", s.audit(ActionEventRead)(handleEvent(s.opts.Store, s.opts.SendPersonal))).Methods(http.MethodGet)
+	guarded.Handle("/admin/api/events/{id}/retry", s.audit(ActionEventRetry)(handleRetryOne(s.opts.Store, s.opts.Relay))).Methods(http.MethodPost)
+	guarded.Handle("/admin/api/clicks", s.audit(ActionClicksList)(handleClicks(s.opts.Store))).Methods(http.MethodGet)
 	guarded.Handle("/admin/api/report", handleReport(s.opts.Store, s.opts.Now)).Methods(http.MethodGet)
-	guarded.Handle("/admin/api/report/conversions.csv", handleReportCSV(s.opts.Store, s.opts.Now)).Methods(http.MethodGet)
+	guarded.Handle("/admin/api/report/conversions.csv", s.audit(ActionReportCSV)(handleReportCSV(s.opts.Store, s.opts.Now))).Methods(http.MethodGet)
+	if s.opts.Audit != nil {
+		guarded.Handle("/admin/api/audit", handleAudit(s.opts.Audit, s.opts.Now)).Methods(http.MethodGet)
+	}
 	if s.opts.Pprof {
 		guarded.Handle("/debug/pprof/profile", http.HandlerFunc(pprof.Profile))
 		guarded.Handle("/debug/pprof/trace", http.HandlerFunc(pprof.Trace))

@@ -38,6 +38,7 @@ type Options struct {
 	Dir         string        // where the outbox files go
 	DBURL       string        // when set, each run's outbox is a schema of its own in this PostgreSQL database
 	Fleet       int           // with DBURL: events drained by 1 and then 2 sidecars; 0 skips the scenario
+	DataKeyFile string        // GLP_DATA_KEY_FILE of the sidecar under test: personal data sealed at rest; "" for none
 	Out         io.Writer
 }
 
@@ -165,11 +166,19 @@ func Run(ctx context.Context, o Options) error {
 }
 
 func sidecarEnv(o Options, mock string, db outboxDB) []string {
-	return []string{
+	env := []string{
 		"GLP_PROVIDER_ID=123", "GLP_API_TOKEN=test-token", "GLP_API_URL=" + mock, db.env(),
 		"GLP_LISTEN_ADDR=127.0.0.1:0", "GLP_ADMIN_ADDR=127.0.0.1:0", "GLP_RATE_LIMIT=0", "GLP_LOG_LEVEL=error",
 		fmt.Sprint("GLP_RELAY_WORKERS=", o.Workers), "GLP_RETRY_INITIAL=100ms", "GLP_RETRY_MAX_INTERVAL=1s",
+		// The load posts browser calls for clicks that never landed: every one
+		// taken, as before corroboration, so that the figures stay comparable
+		// (corroborating adds one indexed click-log read to a browser call).
+		"GLP_BROWSER_CALLS=open",
 	}
+	if o.DataKeyFile != "" {
+		env = append(env, "GLP_DATA_KEY_FILE="+o.DataKeyFile)
+	}
+	return env
 }
 
 // setFault sets the mock's fault (see mockglp.Fault); {} clears it.

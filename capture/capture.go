@@ -48,8 +48,12 @@ type Options struct {
 	Param      string         // "" is DefaultParam
 	Trusted    []netip.Prefix // proxies whose X-Forwarded-For/-Proto are believed
 	Recorder   Recorder       // nil: set the cookie only
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// Signer, when set, signs a companion cookie (CookieName + "_sig",
+	// HttpOnly) that tells the conversion endpoint the click id is one the
+	// sidecar set for this browser: a corroborated browser call.
+	Signer *sidecar.ClickSigner
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 func (o *Options) defaults() {
@@ -83,7 +87,11 @@ func Middleware(opts Options) func(http.Handler) http.Handler {
 				if topLevel, landing := Landing(r); landing {
 					q := r.URL.Query()
 					if id := q.Get(opts.Param); sidecar.ValidClickID(id) {
-						http.SetCookie(w, cookie(opts, id, web.HTTPS(r, opts.Trusted)))
+						secure := web.HTTPS(r, opts.Trusted)
+						http.SetCookie(w, cookie(opts, id, secure))
+						if opts.Signer != nil {
+							http.SetCookie(w, sigCookie(opts, id, secure))
+						}
 						w = &noStore{ResponseWriter: w}
 						record(r, q, opts, id, topLevel)
 					}
@@ -126,6 +134,15 @@ func cookie(opts Options, id string, secure bool) *http.Cookie {
 		SameSite: http.SameSiteLaxMode,
 		// Not HttpOnly: the guide's frontend reads the cookie.
 	}
+}
+
+// sigCookie is the click-id cookie's companion: the sidecar's signature of
+// the click id, until the cookie expires. HttpOnly: no page needs it, and
+// no script of the page can copy it elsewhere.
+func sigCookie(opts Options, id string, secure bool) *http.Cookie {
+	c := cookie(opts, opts.Signer.Sign(id, opts.Now().Add(opts.MaxAge)), secure)
+	c.Name, c.HttpOnly = opts.CookieName+sidecar.ClickSigCookieSuffix, true
+	return c
 }
 
 // utmParams are the query parameters the click log keeps beside the click id.

@@ -364,7 +364,7 @@ func TestAnAppThatIsDownGivesAPlain502Page(t *testing.T) {
 }
 
 func TestGlpJSCarriesTheSettings(t *testing.T) {
-	h, err := capture.Script(capture.Options{CookieName: "aff", MaxAge: time.Hour, Param: "ref"}, "/glp-s2s-conversion")
+	h, err := capture.Script(capture.Options{CookieName: "aff", MaxAge: time.Hour, Param: "ref"}, "/glp-s2s-conversion", "/glp-landing")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -418,4 +418,35 @@ func FuzzClickID(f *testing.F) {
 			t.Fatalf("cookie %q holds a character that breaks a cookie or is live in HTML", c.Value)
 		}
 	})
+}
+
+// From a trusted proxy, its X-Forwarded-* go on to the app, but an
+// underscore spelling of one (the visitor's own words, which a load
+// balancer passes through) does not; other custom headers do.
+func TestATrustedProxysHeadersPassButTheirUnderscoreTwinsDoNot(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(r.Header)
+	}))
+	defer backend.Close()
+	front := through(t, backend.URL, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})
+	req, _ := http.NewRequest("GET", front.URL+"/", nil)
+	for k, v := range map[string]string{"X-Forwarded-For": "198.51.100.7", "X_Forwarded_For": "203.0.113.66",
+		"X-Real_IP": "203.0.113.66", "X-Forwarded-Port": "443", "X_Tenant": "kept"} {
+		req.Header[k] = []string{v}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got http.Header
+	json.NewDecoder(resp.Body).Decode(&got)
+	if got.Get("X-Forwarded-For") != "198.51.100.7, 127.0.0.1" || got.Get("X-Forwarded-Port") != "443" || got.Get("X_tenant") != "kept" {
+		t.Errorf("the trusted proxy's headers did not all pass: %v", got)
+	}
+	for name := range got {
+		if n := strings.ToLower(name); n == "x_forwarded_for" || n == "x-real_ip" {
+			t.Errorf("the app got %s from a trusted peer: %v", name, got[name])
+		}
+	}
 }

@@ -8,6 +8,7 @@
   var COOKIE = {{js .CookieName}}, PARAM = {{js .Param}}, MAX_AGE = {{js .MaxAge}}, DOMAIN = {{js .Domain}};
   var script = document.currentScript;
   var endpoint = new URL({{js .Endpoint}}, script && script.src ? script.src : location.href).href;
+  var landing = {{js .Landing}} ? new URL({{js .Landing}}, script && script.src ? script.src : location.href).href : "";
 
   function valid(id) {
     return typeof id === "string" && id.length > 0 && id.length <= 256 && /^[\x21-\x7e]+$/.test(id) && !/[",;\\'<>&`]/.test(id);
@@ -30,6 +31,20 @@
     if (DOMAIN) c += "; Domain=" + DOMAIN;
     if (location.protocol === "https:") c += "; Secure";
     document.cookie = c; // last click wins
+    report(id);
+  }
+  // report tells the sidecar that this browser landed on the click id, so that its conversion
+  // from this page (a browser call) is taken as its own: the sidecar does not see a landing on a
+  // page it does not serve, and logs the report with this browser's own address.
+  function report(id) {
+    if (!landing || typeof fetch !== "function") return;
+    fetch(landing, {
+      method: "POST",
+      keepalive: true,
+      credentials: "include",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ glpClickId: id })
+    }).catch(function () {}); // a landing not reported costs only that corroboration
   }
   function convert(data) {
     data = data || {};

@@ -21,13 +21,15 @@ var glpTemplate = template.Must(template.New("glp.js").Funcs(template.FuncMap{
 }).Parse(glpJS))
 
 // Script serves glp.js with the sidecar's cookie settings; convert() posts
-// to endpoint (a path on the sidecar, resolved against the script's URL).
-func Script(opts Options, endpoint string) (http.Handler, error) {
+// to endpoint, and a landing on a page of another origin is reported to
+// landing (paths on the sidecar, resolved against the script's URL; ""
+// reports none).
+func Script(opts Options, endpoint, landing string) (http.Handler, error) {
 	opts.defaults()
 	var buf bytes.Buffer
 	err := glpTemplate.Execute(&buf, map[string]any{
 		"CookieName": opts.CookieName, "Param": opts.Param, "Domain": opts.Domain,
-		"MaxAge": int(opts.MaxAge / time.Second), "Endpoint": endpoint,
+		"MaxAge": int(opts.MaxAge / time.Second), "Endpoint": endpoint, "Landing": landing,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("glp.js: %w", err)

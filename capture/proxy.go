@@ -26,8 +26,9 @@ type ProxyOptions struct {
 // NewProxy returns a reverse proxy that sends every request on to the app
 // unchanged: path (encoded characters too), query, body, the visitor's
 // Host, streaming responses and WebSocket upgrades. The app learns the
-// visitor from X-Forwarded-For/-Proto/-Host; those that came in are kept
-// only from trusted proxies. When the app does not answer, the visitor gets
+// visitor from X-Forwarded-For/-Proto/-Host; those that came in, and every
+// other header an app may believe for the client, the scheme, the host or
+// the method (in any spelling), are kept only from trusted proxies. When the app does not answer, the visitor gets
 // a plain 502 page.
 func NewProxy(opts ProxyOptions) (http.Handler, error) {
 	if opts.Target == nil || opts.Target.Host == "" {
@@ -53,11 +54,9 @@ func NewProxy(opts ProxyOptions) (http.Handler, error) {
 			pr.SetURL(target)
 			pr.Out.Host = pr.In.Host
 			dropCookie(pr.Out.Header, web.AdminCookie) // cookies are not per port: the admin session stays with the sidecar
-			if !trusted {
-				for h := range pr.Out.Header {
-					if clientHeaders[h] || strings.HasPrefix(h, "X-Forwarded-") {
-						pr.Out.Header.Del(h)
-					}
+			for h := range pr.Out.Header {
+				if untrustedHeader(h, trusted) {
+					delete(pr.Out.Header, h)
 				}
 			}
 			if trusted {
@@ -108,15 +107,55 @@ func dropCookie(h http.Header, name string) {
 	}
 }
 
-// clientHeaders are the headers that apps and frameworks commonly believe
-// for the client's address, the scheme or the URL asked for, beside every
-// X-Forwarded-* header: from a peer that is not a trusted proxy they are
-// the client's own words, and never reach the app. Canonical forms.
-var clientHeaders = map[string]bool{
-	"X-Real-Ip": true, "True-Client-Ip": true, "Cf-Connecting-Ip": true, "X-Client-Ip": true,
-	"X-Cluster-Client-Ip": true, "Fastly-Client-Ip": true, "X-Original-Forwarded-For": true,
-	"X-Original-Url": true, "X-Rewrite-Url": true, "Front-End-Https": true, "X-Url-Scheme": true,
+// untrustedHeader reports whether a request header must not reach the app
+// from a peer that is (trusted) or is not a trusted proxy. From an untrusted
+// peer: every header an app may believe for the client's address, the
+// scheme, the host, the URL or the method (clientHeader), and every name
+// with an underscore, as nginx drops them, for CGI, PHP, WSGI and Rack read
+// X_Forwarded_For as X-Forwarded-For. From a trusted proxy, its own
+// X-Forwarded-* and the like go on, but an underscore spelling of one of
+// them is still the visitor's own words (a load balancer passes unknown
+// names through), and would overwrite the proxy's in the app.
+func untrustedHeader(name string, trusted bool) bool {
+	underscore := strings.ContainsRune(name, '_')
+	if !trusted {
+		return underscore || clientHeader(name)
+	}
+	return underscore && clientHeader(name)
 }
+
+// clientHeader reports whether name, in any case and with - or _, is one
+// of the headers that apps and frameworks believe for the client's address,
+// the scheme, the host, the URL or the method.
+func clientHeader(name string) bool {
+	n := strings.ToLower(strings.ReplaceAll(name, "_", "-"))
+	if clientHeaders[n] {
+		return true
+	}
+	for _, p := range clientHeaderPrefixes {
+		if strings.HasPrefix(n, p) {
+			return true
+		}
+	}
+	for _, part := range clientHeaderParts {
+		if strings.Contains(n, part) {
+			return true
+		}
+	}
+	return false
+}
+
+// The headers clientHeader knows: whole names (lower case), prefixes, and
+// parts of a name (CF-Connecting-IP, True-Client-IP, X-Cluster-Client-IP,
+// X-ProxyUser-IP and their kin).
+var (
+	clientHeaders = map[string]bool{
+		"forwarded": true, "x-host": true, "x-scheme": true, "x-url-scheme": true, "front-end-https": true,
+		"x-method-override": true, "x-arr-ssl": true, "x-appengine-user-ip": true,
+	}
+	clientHeaderPrefixes = []string{"x-forwarded", "x-original-", "x-rewrite-", "x-http-method", "x-real-"}
+	clientHeaderParts    = []string{"client-ip", "connecting-ip", "real-ip", "proxyuser-ip", "remote-addr", "remote-ip"}
+)
 
 const badGatewayPage = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>502 Bad Gateway</title></head>
 <body style="font:16px system-ui,sans-serif;margin:15vh auto;max-width:32rem;color:#1d2433">

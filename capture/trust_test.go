@@ -19,6 +19,7 @@ type clickStore struct {
 	clicks  []sidecar.Click
 	batches int
 	hold    chan struct{} // nil: write at once
+	stop    func()        // stops the log writing here (runLog)
 }
 
 func (s *clickStore) RecordClicks(_ context.Context, clicks []sidecar.Click, keep int) (int, error) {
@@ -60,14 +61,19 @@ func (d *drops) get(reason string) int {
 	return d.n[reason]
 }
 
-// runLog runs a click log until the test ends and everything was written.
+// runLog runs a click log until the test ends and everything was written,
+// or until a clickStore it writes to is told to stop (waitClicks).
 func runLog(t *testing.T, opts capture.ClickLogOptions) *capture.ClickLog {
 	t.Helper()
 	l := capture.NewClickLog(opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { l.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	stop := sync.OnceFunc(func() { cancel(); <-done })
+	if s, ok := opts.Store.(*clickStore); ok {
+		s.stop = stop
+	}
+	t.Cleanup(stop)
 	return l
 }
 
@@ -146,10 +152,15 @@ func TestTheClickLogIsBoundedPerAddressPerClickAndInTotal(t *testing.T) {
 	})
 }
 
+// waitClicks stops the log writing to s, which writes everything queued
+// before it stops: what s holds then is all it will ever hold (RecordClick
+// queues or drops a landing before it returns). It must be at least n.
 func waitClicks(t *testing.T, s *clickStore, n int) {
 	t.Helper()
-	waitFor(t, func() bool { return s.len() >= n })
-	time.Sleep(3 * 200 * time.Millisecond) // a few flushes more: anything else queued would be written by now
+	s.stop()
+	if got := s.len(); got < n {
+		t.Fatalf("%d clicks written, want at least %d", got, n)
+	}
 }
 
 func waitFor(t *testing.T, ok func() bool) {

@@ -20,6 +20,9 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+
+	sidecar "github.com/glpwinner/glp-sidecar"
+	"github.com/glpwinner/glp-sidecar/internal/seal"
 )
 
 // cookieName is RFC 6265's token.
@@ -61,6 +64,7 @@ type Config struct {
 	AppURL         string        `envconfig:"APP_URL" desc:"when set, every request that is not the sidecar's own is proxied to this app"`
 	DBPath         string        `envconfig:"DB_PATH" default:"glp-sidecar.db" desc:"the SQLite file (outbox and click log)"`
 	DBURL          Secret        `envconfig:"DB_URL" desc:"postgres://…: keep the outbox and click log in PostgreSQL, shared by every sidecar that names it, instead of GLP_DB_PATH; never logged"`
+	DBURLFile      string        `envconfig:"DB_URL_FILE" desc:"file holding GLP_DB_URL, so that the password stays out of the environment (Docker and Kubernetes secrets)"`
 	AllowedOrigins []string      `envconfig:"ALLOWED_ORIGINS" desc:"comma-separated origins allowed to call the conversion endpoint cross-origin"`
 	TrustedProxies []string      `envconfig:"TRUSTED_PROXIES" desc:"comma-separated CIDRs whose X-Forwarded-For/-Proto are believed"`
 	CookieName     string        `envconfig:"COOKIE_NAME" default:"_glp_cid" desc:"click-id cookie"`
@@ -80,11 +84,24 @@ type Config struct {
 	RateBurst      int           `envconfig:"RATE_BURST" default:"20" desc:"burst of the per-client rate limit"`
 	Pprof          bool          `envconfig:"PPROF" default:"false" desc:"serve Go's profiler at /debug/pprof/ on the admin listener (behind GLP_ADMIN_TOKEN)"`
 	ShutdownDelay  time.Duration `envconfig:"SHUTDOWN_DELAY" default:"0s" desc:"on SIGTERM, keep serving this long with /readyz failing, while a load balancer stops sending traffic"`
+	BrowserCalls   string        `envconfig:"BROWSER_CALLS" default:"corroborated" desc:"which browser calls are queued: corroborated (only with the visitor's own click id: the cookie the sidecar signed, or a landing from the same address), open (every valid one) or off (none: 403)"`
 	LogLevel       string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	LogFormat      string        `envconfig:"LOG_FORMAT" default:"json" desc:"json or text"`
 
+	// Patient data (issue 32): config/personal.go checks them.
+	SendPersonalData string        `envconfig:"SEND_PERSONAL_DATA" default:"when-needed" desc:"when-needed: email and ip go upstream only with an event that has neither click id nor session token; always: with every event"`
+	DataKeyFile      string        `envconfig:"DATA_KEY_FILE" desc:"file holding a 32-byte key (64 hex digits or base64) that encrypts personal data at rest"`
+	AdminAuth        string        `envconfig:"ADMIN_AUTH" default:"token" desc:"token; or proxy: the admin user is the one an authenticating proxy in GLP_TRUSTED_PROXIES names in X-Forwarded-Email, X-Forwarded-User or X-Auth-Request-Email"`
+	AuditRetention   time.Duration `envconfig:"AUDIT_RETENTION" default:"52560h" desc:"how long the admin audit log is kept"`
+
 	// Parsed from the fields above by Load.
-	Trusted []netip.Prefix `ignored:"true"`
+	Trusted    []netip.Prefix     `ignored:"true"`
+	SendPolicy sidecar.SendPolicy `ignored:"true"`
+	DataKey    *seal.Key          `ignored:"true"` // nil: personal data is stored in the clear
+
+	// MaxClicks bounds the click log (0: capture.DefaultMaxClicks); not a
+	// variable: for tests that fill the log without 100,000 landings.
+	MaxClicks int `ignored:"true"`
 }
 
 // MockConfig is the mock upstream's configuration (sidecar mock, demo).
@@ -144,8 +161,12 @@ func LoadDemo(apiURL, appURL string) (Config, error) {
 
 // OutboxConfig is what the outbox commands need: the file.
 type OutboxConfig struct {
-	DBPath string `envconfig:"DB_PATH" default:"glp-sidecar.db" desc:"the SQLite file (outbox and click log)"`
-	DBURL  Secret `envconfig:"DB_URL" desc:"postgres://…: the outbox in PostgreSQL instead of GLP_DB_PATH"`
+	DBPath      string `envconfig:"DB_PATH" default:"glp-sidecar.db" desc:"the SQLite file (outbox and click log)"`
+	DBURL       Secret `envconfig:"DB_URL" desc:"postgres://…: the outbox in PostgreSQL instead of GLP_DB_PATH"`
+	DBURLFile   string `envconfig:"DB_URL_FILE" desc:"file holding GLP_DB_URL"`
+	DataKeyFile string `envconfig:"DATA_KEY_FILE" desc:"the key that encrypts personal data at rest"`
+
+	DataKey *seal.Key `ignored:"true"` // read from DataKeyFile; nil: none
 }
 
 // LoadOutbox reads the outbox commands' configuration.
@@ -154,7 +175,14 @@ func LoadOutbox() (OutboxConfig, error) {
 	if err := process(&c); err != nil {
 		return c, err
 	}
-	return c, CheckDBURL("GLP_DB_URL", c.DBURL)
+	if c.DataKeyFile != "" {
+		k, err := ReadDataKey(c.DataKeyFile)
+		if err != nil {
+			return c, err
+		}
+		c.DataKey = &k
+	}
+	return c, readDBURL(&c.DBURL, c.DBURLFile) // dburl.go
 }
 
 // CheckDBURL checks a PostgreSQL URL (empty is none: the SQLite file) and
@@ -276,14 +304,16 @@ func (c *Config) validate() error {
 		c.readIngestToken,
 		c.checkURLs,
 		c.checkNotEmpty,
-		func() error { return CheckDBURL("GLP_DB_URL", c.DBURL) },
+		func() error { return readDBURL(&c.DBURL, c.DBURLFile) }, // dburl.go
 		c.checkCookieName,
 		c.checkAdmin,
 		c.checkOrigins,
 		c.parseTrusted,
 		c.checkDurations,
 		c.checkRelay,
+		c.checkPersonalData,
 		func() error { return validateLog(c.LogLevel, c.LogFormat) },
+		c.checkBrowserCalls,
 	} {
 		if err := check(); err != nil {
 			return err
@@ -309,8 +339,20 @@ func (c *Config) checkAPIToken() error {
 	if c.APIToken == "" {
 		return &Error{"GLP_API_TOKEN", "is required (or GLP_API_TOKEN_FILE): the API token GLP Winner gave you"}
 	}
+	if n := len([]rune(c.APIToken.Value())); n < MinAPITokenLen {
+		name := "GLP_API_TOKEN"
+		if c.APITokenFile != "" {
+			name += "_FILE"
+		}
+		// Redaction replaces the token wherever it appears: a token of a
+		// few characters would garble every log line and give itself away.
+		return &Error{name, fmt.Sprintf("has %d characters, fewer than %d: not the API token GLP Winner gave you; check how it was copied", n, MinAPITokenLen)}
+	}
 	return nil
 }
+
+// MinAPITokenLen is the shortest GLP_API_TOKEN accepted.
+const MinAPITokenLen = 8
 
 func (c *Config) checkURLs() error {
 	if err := checkURL("GLP_API_URL", c.APIURL); err != nil {
@@ -353,7 +395,7 @@ func (c *Config) checkAdmin() error {
 			return &Error{"GLP_ADMIN_HOSTS", fmt.Sprintf("%q is not a host name such as sidecar.internal (no scheme, port or path)", h)}
 		}
 	}
-	if c.AdminToken == "" && !LoopbackAddr(c.AdminAddr) {
+	if c.AdminToken == "" && !LoopbackAddr(c.AdminAddr) && c.AdminAuth != AdminAuthProxy {
 		return &Error{"GLP_ADMIN_TOKEN", "is required when GLP_ADMIN_ADDR (" + c.AdminAddr + ") is not a loopback address"}
 	}
 	return nil
@@ -472,6 +514,10 @@ func (c Config) Warnings() []string {
 	if u, err := url.Parse(c.APIURL); err == nil && u.Scheme == "http" && !LoopbackAddr(u.Host) {
 		w = append(w, "GLP_API_URL ("+c.APIURL+") is cleartext http:// to a host that is not loopback: the API token and patients' data travel unencrypted (also through any HTTP_PROXY); use https://")
 	}
+	w = append(w, secretFileWarnings(map[string]string{
+		"GLP_API_TOKEN_FILE": c.APITokenFile, "GLP_INGEST_TOKEN_FILE": c.IngestFile, "GLP_ADMIN_TOKEN_FILE": c.AdminTokenFile,
+		"GLP_DB_URL_FILE": c.DBURLFile, "GLP_DATA_KEY_FILE": c.DataKeyFile,
+	})...)
 	return w
 }
 

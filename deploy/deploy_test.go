@@ -51,6 +51,10 @@ func (emptyOutbox) Stats(context.Context) (sidecar.Stats, error) {
 	return sidecar.Stats{States: map[sidecar.State]int{}}, nil
 }
 
+// Writable and LastWriteError: the empty outbox takes writes.
+func (emptyOutbox) Writable(context.Context) error { return nil }
+func (emptyOutbox) LastWriteError() error          { return nil }
+
 func (runningRelay) Status() sidecar.RelayStatus {
 	return sidecar.RelayStatus{Mode: sidecar.RelayRunning}
 }

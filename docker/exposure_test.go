@@ -4,16 +4,27 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
 )
 
-// manifest reads every document of the Kubernetes manifest by kind.
+// manifests are the Kubernetes manifests shipped: one pod with its file,
+// and the fleet on PostgreSQL.
+var manifests = []string{"../deploy/kubernetes/sidecar.yaml", "../deploy/kubernetes/fleet-postgres.yaml"}
+
+// manifest reads every document of the single-pod Kubernetes manifest by kind.
 func manifest(t *testing.T) map[string]map[string]any {
 	t.Helper()
-	f, err := os.Open("../deploy/kubernetes/sidecar.yaml")
+	return manifestAt(t, manifests[0])
+}
+
+// manifestAt reads every document of the manifest at path by kind.
+func manifestAt(t *testing.T, path string) map[string]map[string]any {
+	t.Helper()
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,14 +44,22 @@ func manifest(t *testing.T) map[string]map[string]any {
 	return docs
 }
 
-// TestTheManifestProbesWhatTheSiteNeedsAndTargetsANumericPort holds the
-// manifest to issue 24: readiness is /readyz on the admin port (which a
+// TestTheManifestProbesWhatTheSiteNeedsAndTargetsANumericPort holds both
+// manifests to issue 24: readiness is /readyz on the admin port (which a
 // paused relay never fails), liveness and start-up are /healthz, and the
 // Service's targetPort is the sidecar's public port as a number, because a
 // port name declared only on an init container resolves in Services from
-// Kubernetes 1.32 on, and the manifest says 1.29+.
+// Kubernetes 1.32 on, and the manifests say 1.29+. The app is given the
+// ingest token (issue 29: the fleet's app had none, so it could make no
+// server call).
 func TestTheManifestProbesWhatTheSiteNeedsAndTargetsANumericPort(t *testing.T) {
-	docs := manifest(t)
+	for _, path := range manifests {
+		t.Run(filepath.Base(path), func(t *testing.T) { checkManifest(t, path) })
+	}
+}
+
+func checkManifest(t *testing.T, path string) {
+	docs := manifestAt(t, path)
 	dep, svc := docs["Deployment"], docs["Service"]
 	if dep == nil || svc == nil {
 		t.Fatalf("want a Deployment and a Service, got %v", keys(docs))
@@ -62,7 +81,7 @@ func TestTheManifestProbesWhatTheSiteNeedsAndTargetsANumericPort(t *testing.T) {
 			t.Errorf("%s: %v on port %v, want %s on the admin port", probe, got, port, path)
 		}
 	}
-	header := manifestHeader(t)
+	header := manifestHeader(t, path)
 	if !strings.Contains(header, "1.29+") {
 		t.Errorf("the manifest no longer says which Kubernetes it needs; a named targetPort on a native sidecar needs 1.32")
 	}
@@ -78,10 +97,52 @@ func TestTheManifestProbesWhatTheSiteNeedsAndTargetsANumericPort(t *testing.T) {
 			t.Errorf("Service targetPort %d, want the sidecar's public port %d", n, ports["public"])
 		}
 	}
+	if !hasEnv(sc, "GLP_INGEST_TOKEN_FILE") {
+		t.Error("the sidecar has no GLP_INGEST_TOKEN_FILE: the app's calls could never be server calls")
+	}
+	app := spec["containers"].([]any)[0].(map[string]any)
+	if !hasEnv(app, "GLP_INGEST_TOKEN_FILE") {
+		t.Error("the app has no GLP_INGEST_TOKEN_FILE: it needs the ingest token to make server calls")
+	}
+	if !mounts(spec, app, "ingest-token") {
+		t.Error("no volume of the app's holds the Secret's ingest-token")
+	}
 }
 
-func manifestHeader(t *testing.T) string {
-	b, err := os.ReadFile("../deploy/kubernetes/sidecar.yaml")
+// hasEnv reports whether container c sets the variable name.
+func hasEnv(c map[string]any, name string) bool {
+	env, _ := c["env"].([]any)
+	for _, e := range env {
+		if e.(map[string]any)["name"] == name {
+			return true
+		}
+	}
+	return false
+}
+
+// mounts reports whether container c mounts a secret volume of the pod
+// spec that holds key.
+func mounts(spec, c map[string]any, key string) bool {
+	mounted := map[string]bool{}
+	vm, _ := c["volumeMounts"].([]any)
+	for _, m := range vm {
+		mounted[m.(map[string]any)["name"].(string)] = true
+	}
+	vols, _ := spec["volumes"].([]any)
+	for _, v := range vols {
+		vol := v.(map[string]any)
+		items, _ := dig(vol, "secret", "items").([]any)
+		for _, it := range items {
+			if mounted[vol["name"].(string)] && it.(map[string]any)["key"] == key {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func manifestHeader(t *testing.T, path string) string {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,9 +152,14 @@ func manifestHeader(t *testing.T) string {
 
 // TestComposePublishesTheAdminAndTheMockOnLoopbackOnly: the admin shows
 // patients' emails and the mock its clicks and conversions; only the public
-// listener is for the network.
+// listener is for the network. It reads every Compose file in docker/
+// (compose.postgres.yaml was once left out, and published both).
 func TestComposePublishesTheAdminAndTheMockOnLoopbackOnly(t *testing.T) {
-	for _, file := range []string{"compose.yaml", "compose.real.yaml"} {
+	files, err := filepath.Glob("compose*.yaml")
+	if err != nil || len(files) < 3 {
+		t.Fatalf("Compose files %v (%v): want compose.yaml, compose.real.yaml and compose.postgres.yaml at least", files, err)
+	}
+	for _, file := range files {
 		b, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)

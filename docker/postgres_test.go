@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/glpwinner/glp-sidecar/config"
 )
 
 func TestTheComposeFleetKeepsItsOutboxInPostgreSQLWithThePasswordInASecret(t *testing.T) {
@@ -56,6 +58,30 @@ func TestTheComposeFleetKeepsItsOutboxInPostgreSQLWithThePasswordInASecret(t *te
 	pw, err2 := os.ReadFile("secrets/postgres_password.txt")
 	if err != nil || err2 != nil || !strings.HasSuffix(strings.TrimSpace(string(pass)), ":glp:glp:"+string(pw)) {
 		t.Errorf("the sidecars' password file does not match PostgreSQL's password: %q %q %v %v", pass, pw, err, err2)
+	}
+}
+
+// TestTheComposeFleetsSidecarsStart loads each sidecar's environment of
+// compose.postgres.yaml, its secrets read from docker/secrets, as the
+// sidecar would at start: the file once had a 9-character admin token,
+// which the sidecar refuses, so it never started.
+func TestTheComposeFleetsSidecarsStart(t *testing.T) {
+	c := readCompose(t, "compose.postgres.yaml")
+	for name, sc := range c.Services {
+		if len(sc.Command) == 0 || sc.Command[0] != "serve" {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			for k, v := range sc.Environment {
+				if secret, ok := strings.CutPrefix(v, "/run/secrets/"); ok {
+					v = c.Secrets[secret].File
+				}
+				t.Setenv(k, v)
+			}
+			if _, err := config.Load(); err != nil {
+				t.Errorf("the sidecar refuses its environment: %v", err)
+			}
+		})
 	}
 }
 

@@ -118,6 +118,8 @@ func (s *schema) decode(data []byte) (conversionRequest, error) {
 		case m.kind == 0:
 		case m.kind != '"':
 			bad[name] = "must be a string, not " + kindName(m.kind)
+		case hasControl(m.text):
+			bad[name] = controlProblem
 		default:
 			if v, problem := f.check(m.text); problem != "" {
 				bad[name] = problem
@@ -286,4 +288,19 @@ func checkIP(s string) (string, string) {
 		return "", "must be an IPv4 or IPv6 address"
 	}
 	return a.Unmap().String(), "" // ::ffff:203.0.113.9 is 203.0.113.9: the upstream's soft match compares text
+}
+
+// controlProblem is what is wrong with a string field that holds a control
+// character: refused whatever the field and whichever store keeps it, for
+// such a character would reach a log line, a terminal or a spreadsheet.
+const controlProblem = "must not hold a control character (U+0000 to U+001F, U+007F)"
+
+// hasControl reports whether s holds a C0 control character or DEL.
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return true
+		}
+	}
+	return false
 }

@@ -16,7 +16,7 @@ func FuzzDecodeConversion(f *testing.F) {
 	for _, s := range []string{
 		`{"glpClickId":"abc","email":"a@b.co","ip":"203.0.113.1","conversion_id":"o"}`,
 		`{"transaction_id":null,"sessionToken":"s","testMode":true}`,
-		`{"glpClickId":"a b"}`, `[]`, `null`, `"x"`, `{"email":" A@B.CO "}`, `{"ip":"::ffff:1.2.3.4"}`,
+		`{"glpClickId":"a b"}`, `[]`, `null`, `"x"`, `{"email":" A@B.CO "}`, `{"ip":"::ffff:1.2.3.4"}`, `{"conversion_id":"a\u001bb"}`, `{"email":"a@b.co\n"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -39,6 +39,11 @@ func FuzzDecodeConversion(f *testing.F) {
 		if c.IP != "" {
 			if a, err := netip.ParseAddr(c.IP); err != nil || a.Zone() != "" {
 				t.Fatalf("accepted ip %q", c.IP)
+			}
+		}
+		for _, s := range []string{c.ClickID, c.SessionToken, c.Email, c.IP, c.ConversionID} {
+			if hasControl(s) {
+				t.Fatalf("accepted a control character in %q", s)
 			}
 		}
 		for _, s := range []string{c.SessionToken, c.ConversionID} {

@@ -29,6 +29,11 @@ func setup(t *testing.T, opts ingest.Options) env {
 		t.Fatal(err)
 	}
 	opts.Store = box
+	if opts.BrowserCalls == "" {
+		// These tests are of everything else a browser call gets; which
+		// ones are queued is TestCorroborated… 's (and cmd/sidecar's).
+		opts.BrowserCalls = ingest.BrowserOpen
+	}
 	h, err := ingest.New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -424,7 +429,7 @@ func TestALostClickIdIsRecoveredFromTheClickLog(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h, _ := ingest.New(ingest.Options{Store: box, Matcher: tt.matcher, MatchWindow: tt.window, Trusted: trusted, IngestToken: serverToken})
+			h, _ := ingest.New(ingest.Options{Store: box, BrowserCalls: ingest.BrowserOpen, Matcher: tt.matcher, MatchWindow: tt.window, Trusted: trusted, IngestToken: serverToken})
 			srv := httptest.NewServer(h)
 			defer srv.Close()
 			e := env{srv, box}

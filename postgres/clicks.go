@@ -12,7 +12,7 @@ import (
 	sidecar "github.com/glpwinner/glp-sidecar"
 )
 
-const insertClick = `INSERT INTO clicks (click_id, at, ip, user_agent, path, referrer, utm, top_level) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+const insertClick = `INSERT INTO clicks (click_id, at, ip, user_agent, path, referrer, utm, top_level, net) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
 
 // RecordClick appends a landing to the click log, which every sidecar of
 // the fleet reads, at once and alone.
@@ -25,10 +25,13 @@ func (s *Store) RecordClick(ctx context.Context, c sidecar.Click) error {
 
 // pruneClicks keeps the newest $1 clicks of the log, which the fleet
 // shares: the bound is the database's, not one sidecar's.
-const pruneClicks = `DELETE FROM clicks WHERE id <= (SELECT MAX(id) FROM clicks) - $1`
+// pruneClicks makes room in a full click log fairly: see
+// sidecar.FairPruneQuery.
+var pruneClicks = sidecar.FairPruneQuery("$1")
 
 // RecordClicks appends landings to the click log in one transaction and
-// deletes the oldest beyond the newest keep, returning how many.
+// makes room beyond keep from the ranges holding the most (fairly:
+// sidecar.FairPruneQuery), returning how many it deleted.
 func (s *Store) RecordClicks(ctx context.Context, clicks []sidecar.Click, keep int) (int, error) {
 	b := &pgx.Batch{}
 	for _, c := range clicks {
@@ -39,7 +42,15 @@ func (s *Store) RecordClicks(ctx context.Context, clicks []sidecar.Click, keep i
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, pruneClicks, keep)
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM clicks`).Scan(&n); err != nil {
+			return err
+		}
+		limit := sidecar.FairPruneLimit(n, keep)
+		if limit == 0 {
+			return nil
+		}
+		tag, err := tx.Exec(ctx, pruneClicks, limit)
 		pruned = int(tag.RowsAffected())
 		return err
 	})

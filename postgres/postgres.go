@@ -21,11 +21,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/url"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -129,6 +127,9 @@ func open(ctx context.Context, opts Options, maxBatch int) (*Store, error) {
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = connectTimeout
 	}
+	if !strings.Contains(opts.URL, "default_query_exec_mode") { // pooler.go: works through PgBouncer in transaction mode
+		cfg.ConnConfig.DefaultQueryExecMode = DefaultQueryExecMode
+	}
 	s.connCfg = cfg.ConnConfig.Copy()
 	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("postgres: %w", s.scrub(err))
@@ -137,6 +138,7 @@ func open(ctx context.Context, opts Options, maxBatch int) (*Store, error) {
 		s.pool.Close()
 		return nil, fmt.Errorf("connect to the outbox database %s: %w", Describe(opts.URL), s.describe(err))
 	}
+	s.warnSettings(ctx, opts.URL, cfg.ConnConfig.Config) // warnings.go: synchronous_commit off, TLS unverified
 	if err := s.migrate(ctx); err != nil {
 		s.pool.Close()
 		return nil, fmt.Errorf("migrate the outbox in %s: %w", Describe(opts.URL), s.scrub(err))
@@ -201,56 +203,6 @@ type scrubbed struct {
 func (e *scrubbed) Error() string { return e.text }
 func (e *scrubbed) Unwrap() error { return e.err }
 
-func (s *Store) migrate(ctx context.Context) error {
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
-		return err
-	}
-	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLock)
-	var version int
-	var exists bool
-	if err := conn.QueryRow(ctx, `SELECT to_regclass('glp_schema_version') IS NOT NULL`).Scan(&exists); err != nil {
-		return err
-	}
-	if exists { // read first: a read-only database that is up to date is no error here
-		if err := conn.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM glp_schema_version`).Scan(&version); err != nil {
-			return err
-		}
-	} else if _, err := conn.Exec(ctx, `CREATE TABLE glp_schema_version (version integer NOT NULL)`); err != nil {
-		return err
-	}
-	files, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return err
-	}
-	sort.Strings(files)
-	if version > len(files) {
-		return fmt.Errorf("the database is at schema version %d, newer than this sidecar (%d): run a newer sidecar", version, len(files))
-	}
-	for i, name := range files[version:] {
-		body, err := migrations.ReadFile(name)
-		if err != nil {
-			return err
-		}
-		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, string(body)); err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			_, err := tx.Exec(ctx, `DELETE FROM glp_schema_version; INSERT INTO glp_schema_version (version) VALUES (`+fmt.Sprint(version+i+1)+`)`)
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		s.log.Info("outbox migrated", "migration", name)
-	}
-	return nil
-}
-
 // Close stores the appends and records already submitted, stops the notifier after it
 // has sent the wake-up its writes owe the fleet, and closes the pool.
 func (s *Store) Close() error {
@@ -311,7 +263,8 @@ func (s *Store) describe(err error) error {
 			strings.HasPrefix(pe.Code, "08"), // connection exception
 			strings.HasPrefix(pe.Code, "53"), // insufficient resources: disk full, out of memory, too many connections
 			strings.HasPrefix(pe.Code, "57"), // operator intervention: shutting down, cannot connect now
-			strings.HasPrefix(pe.Code, "58"): // system error: I/O
+			strings.HasPrefix(pe.Code, "58"), // system error: I/O
+			poolerFault(pe.Code):             // a pooler lost a prepared statement (pooler.go)
 			return &sidecar.Error{Code: sidecar.EUnavailable, Message: unavailableMsg + ": " + pe.Message, Err: err}
 		}
 		return err

@@ -132,6 +132,9 @@ func TestAWrongPasswordIsNeverShown(t *testing.T) {
 // endpoint), stores nothing, and the pool recovers by itself once it is
 // back; a read-only database refuses the same way.
 func TestADatabaseDownOrReadOnlyRefusesAndTheStoreRecovers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a PostgreSQL cluster of its own, stopped and started: runs without -short")
+	}
 	cluster := pgtest.Own(t)
 	url := cluster.Database(t)
 	var logs bytes.Buffer

@@ -170,7 +170,7 @@ type payload struct {
 
 // post sends one event and reads the answer.
 func (r *Relay) post(e sidecar.Event) answer {
-	body, err := json.Marshal(payload{ProviderID: r.opts.ProviderID, Conversion: e.Conversion})
+	body, err := json.Marshal(payload{ProviderID: r.opts.ProviderID, Conversion: e.Conversion.Upstream(r.opts.SendPersonal)})
 	if err != nil {
 		return answer{err: fmt.Errorf("encode: %w", err)}
 	}

@@ -127,6 +127,7 @@ func TestALongOutageSeesATrickleAndDrainsOnRecovery(t *testing.T) {
 }
 
 func TestAFailingUpstreamGetsOneProbeAtATimeWhileEventsKeepComing(t *testing.T) {
+	t.Parallel()
 	u := newUpstream(t, time.Now)
 	u.fault(mockglp.Fault{Status: 503, Delay: mockglp.Duration(100 * time.Millisecond), Count: -1})
 	var mu sync.Mutex
@@ -223,6 +224,7 @@ func TestTheRelayIsRunningOnceItsLastEventWentDead(t *testing.T) {
 }
 
 func TestTheRetryScheduleGrowsToTheMaximum(t *testing.T) {
+	t.Parallel()
 	r, err := relay.New(relay.Options{Store: nopStore{}, Workers: 1, RequestTimeout: time.Second,
 		RetryInitial: time.Second, RetryMaxInterval: 10 * time.Minute, RetryMaxAge: time.Hour})
 	if err != nil {

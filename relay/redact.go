@@ -33,8 +33,9 @@ func (a answer) redacted(token string) answer {
 }
 
 // redactSlack is how much more than maxAnswerBytes is read, so that the
-// token, in its longest echoed form (every character a JSON \uXXXX escape),
-// is read whole even when it straddles the cut.
+// token, in its longest echoed form Redact looks through (every byte a
+// JSON \uXXXX escape, itself percent-encoded twice: %25255Cu0074, 14
+// bytes), is read whole even when it straddles the cut.
 func redactSlack(token string) int64 {
-	return int64(6*len(token) + len("Bearer "))
+	return int64(14*len(token) + len("Bearer "))
 }

@@ -56,11 +56,14 @@ type Observer interface {
 
 // Options configure the relay.
 type Options struct {
-	Store            Store
-	BaseURL          string // ConversionPath is appended
-	ProviderID       int64
-	Token            string
-	TestMode         bool // every event with ?testMode=true
+	Store      Store
+	BaseURL    string // ConversionPath is appended
+	ProviderID int64
+	Token      string
+	TestMode   bool // every event with ?testMode=true
+	// SendPersonal says when email and IP go upstream
+	// (GLP_SEND_PERSONAL_DATA; "" is sidecar.SendWhenNeeded).
+	SendPersonal     sidecar.SendPolicy
 	Workers          int
 	RequestTimeout   time.Duration
 	RetryInitial     time.Duration
@@ -166,7 +169,7 @@ func (r *Relay) Notify() {
 func (r *Relay) Status() Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.status
+	return r.withStoreReason(r.status) // storestate.go
 }
 
 func (r *Relay) setMode(mode sidecar.RelayMode, reason string, nextProbe time.Time) {

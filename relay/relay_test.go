@@ -182,6 +182,7 @@ func (h *harness) awaitMode(t *testing.T, mode sidecar.RelayMode) relay.Status {
 }
 
 func TestEveryUpstreamAnswerLeadsToItsState(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		fault    mockglp.Fault
@@ -206,16 +207,16 @@ func TestEveryUpstreamAnswerLeadsToItsState(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			u := newUpstream(t, time.Now)
-			h := start(t, u, relay.Options{RequestTimeout: 300 * time.Millisecond})
+			clk := newWallClock()
+			h := startAt(t, u, u.URL, relay.Options{RequestTimeout: 300 * time.Millisecond}, relay.Hooks{Clock: clk})
 			if tt.state == sidecar.StateDuplicate {
 				h.await(t, h.add(t, sidecar.Conversion{ClickID: "seen"}))
 			}
 			u.fault(tt.fault)
 			id := h.add(t, tt.conv)
 			e, attempts := h.await(t, id)
-			if tt.state == sidecar.StateRejected {
-				time.Sleep(150 * time.Millisecond) // longer than any retry interval here
-				e, attempts, _ = h.box.Get(context.Background(), id)
+			if tt.state == sidecar.StateRejected { // never retried
+				e, attempts = h.lookLater(t, clk, id)
 			}
 			if e.State != tt.state || e.Attempts != tt.attempts || len(attempts) != tt.attempts {
 				t.Fatalf("state %s after %d attempts (%d recorded), want %s after %d: %+v", e.State, e.Attempts, len(attempts), tt.state, tt.attempts, attempts)
@@ -236,13 +237,16 @@ func TestEveryUpstreamAnswerLeadsToItsState(t *testing.T) {
 }
 
 func TestRetryAfterIsHonouredInBothForms(t *testing.T) {
+	t.Parallel()
 	for _, form := range []string{"seconds", "date"} {
 		t.Run(form, func(t *testing.T) {
 			u := newUpstream(t, time.Now)
-			h := start(t, u, relay.Options{RetryInitial: 10 * time.Millisecond, RetryMaxInterval: 5 * time.Second})
+			clk := newFastClock(20) // the relay's and the outbox's: a Retry-After of 2 s passes in 0.1 s
+			h := startAt(t, u, u.URL, relay.Options{RetryInitial: 10 * time.Millisecond, RetryMaxInterval: 5 * time.Second},
+				relay.Hooks{Lease: time.Hour, Clock: clk})
 			ra := "1"
 			if form == "date" {
-				ra = time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat)
+				ra = clk.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat)
 			}
 			u.fault(mockglp.Fault{Status: 429, RetryAfter: ra})
 			_, attempts := h.await(t, h.add(t, sidecar.Conversion{ClickID: "ra-" + form}))
@@ -257,6 +261,7 @@ func TestRetryAfterIsHonouredInBothForms(t *testing.T) {
 }
 
 func TestARedirectIsNeverFollowedWithTheToken(t *testing.T) {
+	t.Parallel()
 	var elsewhere atomic.Int32
 	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		elsewhere.Add(1)
@@ -282,6 +287,7 @@ func TestARedirectIsNeverFollowedWithTheToken(t *testing.T) {
 }
 
 func TestBadCredentialsPauseTheRelayUntilTheyAreAccepted(t *testing.T) {
+	t.Parallel()
 	t.Run("401 without a token", func(t *testing.T) {
 		u := newUpstream(t, time.Now)
 		h := start(t, u, relay.Options{Token: "-"})
@@ -337,6 +343,7 @@ func TestBadCredentialsPauseTheRelayUntilTheyAreAccepted(t *testing.T) {
 }
 
 func TestTestEventsAreSentInTestMode(t *testing.T) {
+	t.Parallel()
 	u := newUpstream(t, time.Now)
 	h := start(t, u, relay.Options{})
 	id, _ := h.box.Append(context.Background(), sidecar.NewEvent{Conversion: sidecar.Conversion{ClickID: "t-1"}, Test: true})
@@ -351,6 +358,7 @@ func TestTestEventsAreSentInTestMode(t *testing.T) {
 }
 
 func TestWaitReturnsTheOutcome(t *testing.T) {
+	t.Parallel()
 	u := newUpstream(t, time.Now)
 	h := start(t, u, relay.Options{})
 	id := h.add(t, sidecar.Conversion{ClickID: "w-1"})
@@ -370,6 +378,7 @@ func TestWaitReturnsTheOutcome(t *testing.T) {
 }
 
 func TestShutdownLetsDeliveriesInFlightFinish(t *testing.T) {
+	t.Parallel()
 	u := newUpstream(t, time.Now)
 	h := start(t, u, relay.Options{})
 	u.fault(mockglp.Fault{Delay: mockglp.Duration(300 * time.Millisecond)})
@@ -389,6 +398,7 @@ func TestShutdownLetsDeliveriesInFlightFinish(t *testing.T) {
 }
 
 func TestATokenEchoedEscapedOrAcrossTheCutIsNeverKept(t *testing.T) {
+	t.Parallel()
 	const secret = "s3cr3t+T0ken/abc=ZZ"
 	for name, answer := range map[string]func(tok string) (int, string){
 		"a JSON escape in the error": func(tok string) (int, string) {

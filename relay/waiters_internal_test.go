@@ -17,6 +17,7 @@ func (queuedStore) Get(_ context.Context, id string) (sidecar.Event, []sidecar.A
 }
 
 func TestWaitersBeyondTheCapAreAnsweredAtOnce(t *testing.T) {
+	t.Parallel()
 	r, err := New(Options{Store: queuedStore{}, Workers: 1, RequestTimeout: time.Second, RetryInitial: time.Second, RetryMaxInterval: time.Second, RetryMaxAge: time.Hour})
 	if err != nil {
 		t.Fatal(err)

@@ -29,7 +29,7 @@ as_nobody() { env -i SQLITE_TMPDIR=/data "$@"; }
 
 as_nobody "$chroot" --userspec=65532:65532 "$root" /sidecar version
 
-env -i SQLITE_TMPDIR=/data GLP_PROVIDER_ID=1 GLP_API_TOKEN=t GLP_API_URL=http://127.0.0.1:9 GLP_DB_PATH=/data/glp-sidecar.db \
+env -i SQLITE_TMPDIR=/data GLP_PROVIDER_ID=1 GLP_API_TOKEN=test-token GLP_API_URL=http://127.0.0.1:9 GLP_DB_PATH=/data/glp-sidecar.db \
   GLP_LISTEN_ADDR=127.0.0.1:0 GLP_ADMIN_ADDR=127.0.0.1:0 \
   "$chroot" --userspec=65532:65532 "$root" /sidecar serve > "$work/out" 2> "$work/err" &
 pid=$!

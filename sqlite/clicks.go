@@ -11,7 +11,11 @@ import (
 	sidecar "github.com/glpwinner/glp-sidecar"
 )
 
-const insertClick = `INSERT INTO clicks (click_id, at, ip, user_agent, path, referrer, utm, top_level) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+const insertClick = `INSERT INTO clicks (click_id, at, ip, user_agent, path, referrer, utm, top_level, net) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// pruneClicks makes room in a full click log fairly: see
+// sidecar.FairPruneQuery.
+var pruneClicks = sidecar.FairPruneQuery("?")
 
 // RecordClick appends a landing to the click log, at once and alone.
 func (o *Store) RecordClick(ctx context.Context, c sidecar.Click) error {
@@ -22,7 +26,8 @@ func (o *Store) RecordClick(ctx context.Context, c sidecar.Click) error {
 }
 
 // RecordClicks appends landings to the click log in one transaction and
-// deletes the oldest beyond the newest keep, returning how many. It waits
+// makes room beyond keep from the ranges holding the most (fairly:
+// sidecar.FairPruneQuery), returning how many it deleted. It waits
 // its turn like the relay's records: while accepts keep the writer busy,
 // clicks wait (a quarter of a second at most) and never take a commit
 // from them.
@@ -35,12 +40,19 @@ func (o *Store) RecordClicks(ctx context.Context, clicks []sidecar.Click, keep i
 				return err
 			}
 		}
-		res, err := tx.Exec(`DELETE FROM clicks WHERE id <= (SELECT MAX(id) FROM clicks) - ?`, keep)
-		if err != nil {
+		var n int
+		if err := tx.QueryRow(`SELECT COUNT(*) FROM clicks`).Scan(&n); err != nil {
 			return err
 		}
-		pruned, err = res.RowsAffected()
-		return err
+		if limit := sidecar.FairPruneLimit(n, keep); limit > 0 {
+			res, err := tx.Exec(pruneClicks, limit)
+			if err != nil {
+				return err
+			}
+			pruned, err = res.RowsAffected()
+			return err
+		}
+		return nil
 	}, true)
 	if err != nil {
 		return 0, fmt.Errorf("record clicks: %w", err)

@@ -64,6 +64,7 @@ type Store struct {
 	rdb      *sql.DB              // readers, query-only
 	cdb      *sql.DB              // the checkpointer's connection
 	writer   *writer
+	watch    *fileWatch // the file at path is still the one opened (watch.go)
 
 	ckptEvery    time.Duration
 	stopCkpt     chan struct{}
@@ -120,8 +121,13 @@ func open(opts Options, tune tuning) (_ *Store, err error) {
 		return nil, fmt.Errorf("open outbox %s for checkpoints: %w", opts.Path, err)
 	}
 	o.cdb.SetMaxOpenConns(1)
+	if o.watch, err = newFileWatch(opts.Path, o.log); err != nil {
+		return nil, err
+	}
 	o.writer = newWriter(o.wconn, o.prepared, tune.maxBatch, opts.Observer, o.log)
+	o.writer.guard = o.watch.check
 	go o.writer.run()
+	go o.watch.run()
 	go o.checkpointer()
 	return o, nil
 }
@@ -308,6 +314,7 @@ func (o *Store) Close() error {
 	}
 	close(o.stopCkpt)
 	<-o.checkpointed
+	o.watch.close()
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
 	if _, err := o.wconn.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {

@@ -59,6 +59,8 @@ type writer struct {
 	load       load                  // the burst detector
 
 	relayTurn time.Time // when the relay's lane last had a turn; the writer goroutine's own
+
+	guard func() error // nil, or the file watch's check (watch.go): its error fails a batch before it runs and before it is answered
 }
 
 // op is one write for the group commit: fn runs inside the batch's
@@ -284,8 +286,14 @@ func (w *writer) gatherLazy(batch []*op) []*op {
 // commit runs the batch in one transaction. If that fails, each write is
 // tried alone, so that one bad write never fails its neighbours.
 func (w *writer) commit(batch []*op) {
+	if w.failGuarded(batch) {
+		return
+	}
 	start := time.Now()
 	err := w.runTx(batch)
+	if err == nil && w.failGuarded(batch) {
+		return
+	}
 	if err == nil {
 		if w.observer != nil {
 			w.observer.Committed(len(batch), time.Since(start))

@@ -68,3 +68,46 @@ func testRetentionAlsoErasesSessionTokensAndUpstreamAnswers(t *testing.T, h Harn
 		t.Errorf("an unfinished event was erased: %+v %+v", e, attempts)
 	}
 }
+
+// A full click log makes room from the range that holds the most: a flood
+// from many /64s of one IPv6 /48 trims its own landings, never those of
+// other ranges (issue 31); the bound holds.
+func testAFloodFromOneRangeNeverPushesOutOtherRangesLandings(t *testing.T, h Harness) {
+	clk := newClock()
+	o := h.fresh(t, clk.now)
+	const keep = 200
+	var real []string
+	for b := 0; b < 20; b++ {
+		var batch []sidecar.Click
+		for i := 0; i < 50; i++ {
+			batch = append(batch, sidecar.Click{ClickID: fmt.Sprintf("flood-%d-%d", b, i), At: clk.now(),
+				IP: fmt.Sprintf("2001:db8:1:%x::1", b*50+i), UserAgent: "flood", TopLevel: true})
+		}
+		id := fmt.Sprintf("real-%d", b)
+		ip := fmt.Sprintf("198.51.%d.7", b) // a /24 of its own
+		if b%2 == 1 {
+			ip = fmt.Sprintf("2001:db8:%x::7", 100+b) // a /48 of its own
+		}
+		batch = append(batch, sidecar.Click{ClickID: id, At: clk.now(), IP: ip, UserAgent: "real", TopLevel: true})
+		real = append(real, id)
+		if _, err := o.RecordClicks(ctx, batch, keep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clicks, err := o.Clicks(ctx, 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(clicks) > keep {
+		t.Errorf("%d clicks kept: the bound is %d", len(clicks), keep)
+	}
+	kept := map[string]bool{}
+	for _, c := range clicks {
+		kept[c.ClickID] = true
+	}
+	for _, id := range real {
+		if !kept[id] {
+			t.Errorf("the real landing %s was pushed out by a flood from another range", id)
+		}
+	}
+}

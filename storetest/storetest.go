@@ -68,6 +68,8 @@ func Run(t *testing.T, h Harness) {
 		{"UnconfirmedEventsAreCountedApartAndRetryableByHand", testUnconfirmedEventsAreCountedApartAndRetryableByHand},
 		{"TheReportCountsEachDayByStateLiveApartFromTest", testTheReportCountsEachDayByStateLiveApartFromTest},
 		{"RecordClicksKeepsTheNewestAndOnlyTopLevelLandingsMatch", testRecordClicksKeepsTheNewestAndOnlyTopLevelLandingsMatch},
+		{"AFloodFromOneRangeNeverPushesOutOtherRangesLandings", testAFloodFromOneRangeNeverPushesOutOtherRangesLandings},
+		{"TheClickKeyIsOnePerDatabaseAndLandingsAreFoundByClickID", testTheClickKeyIsOnePerDatabaseAndLandingsAreFoundByClickID},
 		{"RetentionAlsoErasesSessionTokensAndUpstreamAnswers", testRetentionAlsoErasesSessionTokensAndUpstreamAnswers},
 		{"TextOfAnyBytesIsKeptByEveryStore", testTextOfAnyBytesIsKeptByEveryStore},
 		{"RetryTakesEachIDOnceAndNeverAnErasedEvent", testRetryTakesEachIDOnceAndNeverAnErasedEvent},

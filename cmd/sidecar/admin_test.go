@@ -311,13 +311,14 @@ func TestTheDemoRunsOnEmbeddedDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	cookies := resp.Cookies()
-	if resp.StatusCode != 200 || len(cookies) != 1 || !strings.HasPrefix(cookies[0].Value, "demo-") {
+	cookies := resp.Cookies() // _glp_cid and its signed companion, _glp_cid_sig
+	if resp.StatusCode != 200 || len(cookies) != 2 || cookies[0].Name != "_glp_cid" || !strings.HasPrefix(cookies[0].Value, "demo-") || cookies[1].Name != "_glp_cid_sig" {
 		t.Fatalf("landing %s: %d %v", landing, resp.StatusCode, cookies)
 	}
 	public := landing[:strings.Index(landing, "/?")]
 	req, _ := newJSONRequest(public+"/api/glp-s2s-conversion", "", `{"email":"pat@example.com"}`)
 	req.AddCookie(cookies[0])
+	req.AddCookie(cookies[1])
 	resp, err = httpClient.Do(req)
 	if err != nil || resp.StatusCode != 202 {
 		t.Fatalf("demo sign-up: %v %v", resp, err)
@@ -394,16 +395,18 @@ func TestTheDashboardStopsAskingWhileItsTabIsHidden(t *testing.T) {
 		return n
 	}
 	if err := chromedp.Do(tab, chromedp.Navigate(s.admin+"/admin/"), chromedp.WaitVisible(chromedp.CSS(`.tile`)),
-		chromedp.Evaluate[chromedp.Void](countThenHide), chromedp.Sleep(5*time.Second)); err != nil {
+		chromedp.Evaluate[chromedp.Void](countThenHide)); err != nil {
 		t.Fatal(err)
 	}
+	elapse(t, tab, 5000) // the page's 5 s, on its virtual clock
 	hidden := asked()
 	if hidden != 0 {
 		t.Errorf("a hidden tab asked for the stats %d times in 5 s", hidden)
 	}
-	if err := chromedp.Do(tab, chromedp.Evaluate[chromedp.Void](show), chromedp.Sleep(5*time.Second)); err != nil {
+	if err := chromedp.Do(tab, chromedp.Evaluate[chromedp.Void](show)); err != nil {
 		t.Fatal(err)
 	}
+	elapse(t, tab, 5000)
 	if n := asked() - hidden; n < 2 || n > 4 {
 		t.Errorf("a visible tab asked for the stats %d times in 5 s, want 2 to 4: once when shown, then every 2 s", n)
 	}
@@ -411,6 +414,7 @@ func TestTheDashboardStopsAskingWhileItsTabIsHidden(t *testing.T) {
 
 func TestBenchPrintsTheTable(t *testing.T) {
 	t.Parallel()
+	skipIfShort(t, "bench's load")
 	cmd := sidecarCmd(t, nil, "bench", "--connections", "4", "--duration", "1s", "--rounds", "2", "--backlog", "300")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

@@ -27,8 +27,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	workers := fl.Int("workers", 8, "GLP_RELAY_WORKERS of the sidecar under test")
 	flood := fl.Bool("flood", false, "measure the accept rate alone and beside a landing flood (one address, many addresses) instead")
 	ceiling := fl.String("serve-ceiling", "", "internal: serve the ceiling handler on this address")
-	dbURL := fl.String("db-url", os.Getenv("GLP_DB_URL"), "measure the outbox on PostgreSQL: each run gets a schema of its own in this database")
+	env, err := config.LoadOutbox() // --db-url's default: GLP_DB_URL or GLP_DB_URL_FILE
+	if err != nil {
+		return err
+	}
+	dbURL := fl.String("db-url", env.DBURL.Value(), "measure the outbox on PostgreSQL: each run gets a schema of its own in this database")
 	fleet := fl.Int("fleet", 20000, "with --db-url: events drained by one, then two sidecars (0 skips)")
+	keyFile := fl.String("data-key-file", "", "GLP_DATA_KEY_FILE of the sidecar under test: measure with personal data sealed at rest")
 	if err := fl.Parse(args); err != nil {
 		return flagError("bench: ", err)
 	}
@@ -86,6 +91,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Dir:         dir,
 		DBURL:       *dbURL,
 		Fleet:       *fleet,
+		DataKeyFile: *keyFile,
 		Out:         stdout,
 	})
 }

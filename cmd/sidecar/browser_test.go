@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 )
 
@@ -20,6 +21,7 @@ import (
 // it the test skips, unless CI is set: CI must run it.
 func browser(t *testing.T) context.Context {
 	t.Helper()
+	skipIfShort(t, "Chromium")
 	var path string
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(name); err == nil {
@@ -44,6 +46,27 @@ func browser(t *testing.T) context.Context {
 		t.Fatalf("start Chromium: %v", err)
 	}
 	return ctx
+}
+
+// elapse lets ms pass on the tab's clock, Chromium's virtual time: the
+// page's timers fire as they would over that time, without waiting for it,
+// and the clock stands still while a fetch is out
+// (pauseIfNetworkFetchesPending), so that each answer comes in its turn. A
+// test of what a page never does, or does every few seconds, lets its time
+// pass so rather than sleeping. The clock stays paused after it.
+func elapse(t *testing.T, tab context.Context, ms float64) {
+	t.Helper()
+	expired := chromedp.Events(tab, emulation.VirtualTimeBudgetExpired) // subscribed before the budget is set
+	if _, err := chromedp.Call(tab, emulation.SetVirtualTimePolicy, emulation.SetVirtualTimePolicyParams{
+		Policy: emulation.VirtualTimePolicyPauseIfNetworkFetchesPending, Budget: &ms}); err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range expired {
+		if err != nil {
+			t.Fatalf("%v ms of virtual time: %v", ms, err)
+		}
+		return
+	}
 }
 
 // signupApp is a provider's small app: a landing page, a pricing page and a
@@ -124,7 +147,9 @@ func TestABrowserSignupIsAttributedToItsClick(t *testing.T) {
 	defer app.Close()
 	appPort := app.URL[strings.LastIndex(app.URL, ":")+1:]
 	appOnOtherSite := "http://localhost:" + appPort // another site than 127.0.0.1: no cookie is shared
-	sc := start(t, serveEnv(t, "GLP_API_URL="+mockURL, "GLP_APP_URL="+app.URL, "GLP_ALLOWED_ORIGINS="+appOnOtherSite), "serve")
+	// always: the mock's record shows the email the page sent (with the
+	// click id, the default sends it no further).
+	sc := start(t, serveEnv(t, "GLP_API_URL="+mockURL, "GLP_APP_URL="+app.URL, "GLP_ALLOWED_ORIGINS="+appOnOtherSite, "GLP_SEND_PERSONAL_DATA=always", corroborated), "serve")
 	base := sc.url(t)
 	sidecarURL.Store(base)
 

@@ -117,9 +117,7 @@ func acknowledge(client *http.Client, base string, c *campaignConv) bool {
 
 func TestTheCrashCampaignAccountsForEveryEventExactly(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("the crash campaign takes a few minutes")
-	}
+	skipIfShort(t, "the crash campaign (a few minutes)")
 	began := time.Now()
 	dir := t.TempDir()
 	mock := &campaignMock{t: t, addr: freeAddr(t), db: filepath.Join(dir, "mock.db")}

@@ -20,9 +20,7 @@ import (
 
 func TestAcknowledgedEventsReachTheUpstreamExactlyOnceThroughSIGKILLs(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("crash test")
-	}
+	skipIfShort(t, "the crash test")
 	mock, err := mockglp.New(mockglp.Options{Providers: map[string]int64{"test-token": 123}})
 	if err != nil {
 		t.Fatal(err)

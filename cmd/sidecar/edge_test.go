@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -73,21 +75,22 @@ func (s stack) clicks(t *testing.T, limit int) []map[string]any {
 	return list
 }
 
-// settledClicks waits until the click log stops growing (it is written in
-// the background) and returns it.
+// settledClicks returns the click log once every landing made before the
+// call is written, or dropped for good. The log is written in the
+// background, in the order landings come: settledClicks lands once more,
+// from an address and with a click id of its own, and waits until that
+// landing is listed; every landing before it is written by then, and none
+// comes later. Its own landing is left out of what it returns.
 func (s stack) settledClicks(t *testing.T) []map[string]any {
 	t.Helper()
-	prev := -1
-	for i := 0; i < 100; i++ {
-		list := s.clicks(t, 500)
-		if len(list) == prev {
-			return list
-		}
-		prev = len(list)
-		time.Sleep(400 * time.Millisecond)
-	}
-	t.Fatal("the click log never settled")
-	return nil
+	marker := fmt.Sprintf("settled-%d", time.Now().UnixNano())
+	send(t, "GET", s.public+"/?glp_click_id="+marker, visitor(fmt.Sprintf("192.0.2.%d", 1+rand.IntN(254)), "Settle/1", navigate), "")
+	var list []map[string]any
+	waitFor(t, func() bool {
+		list = s.clicks(t, 500)
+		return slices.ContainsFunc(list, func(c map[string]any) bool { return c["glp_click_id"] == marker })
+	})
+	return slices.DeleteFunc(list, func(c map[string]any) bool { return c["glp_click_id"] == marker })
 }
 
 // mockConversions are what reached the mock.
@@ -230,7 +233,8 @@ func TestABrowserCallsWaitIsAnsweredAtOnceWithNoUpstreamFields(t *testing.T) {
 
 func TestABrowserCallsIPIsNotWhatReachesTheMock(t *testing.T) {
 	t.Parallel()
-	s := edgeStack(t)
+	// always: with its click id, the default would send no ip at all.
+	s := startStack(t, "GLP_TRUSTED_PROXIES=127.0.0.0/8", "GLP_LOCAL_MATCH=true", "GLP_LOG_LEVEL=warn", "GLP_SEND_PERSONAL_DATA=always")
 	code, out, _ := send(t, "POST", s.public+"/glp-s2s-conversion", visitor("203.0.113.40", "B/1", nil),
 		`{"glpClickId":"ip-browser","ip":"198.51.100.99"}`)
 	if code != 202 {
@@ -329,6 +333,7 @@ func TestALandingFloodFromOneAddressLeavesAHandfulWhileSixtyAddressesAreAllKept(
 
 func TestBenchFloodPrintsTheAcceptRateBesideEachFlood(t *testing.T) {
 	t.Parallel()
+	skipIfShort(t, "bench's load")
 	cmd := sidecarCmd(t, nil, "bench", "--flood", "--connections", "4", "--duration", "2s", "--rounds", "1")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -361,8 +366,16 @@ func TestInChromiumAnImageOrAFrameOnAnotherSitePlantsNothingAndANavigationIsLogg
 	attackerSite := strings.Replace(attacker.URL, "127.0.0.1", "localhost", 1) // another site than the sidecar's 127.0.0.1
 	tab, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := chromedp.Do(tab, chromedp.Navigate(attackerSite), chromedp.WaitVisible("#done"), chromedp.Sleep(500*time.Millisecond),
-		chromedp.Navigate(s.public+"/landing?glp_click_id=real-nav")); err != nil {
+	if err := chromedp.Do(tab, chromedp.Navigate(attackerSite), chromedp.WaitVisible("#done")); err != nil {
+		t.Fatal(err)
+	}
+	// The page's load comes once the image and the frame are answered: by
+	// then the sidecar has taken (or not) whatever they planted.
+	waitFor(t, func() bool {
+		state, _ := chromedp.Run(tab, chromedp.Evaluate[string]("document.readyState"))
+		return state == "complete"
+	})
+	if err := chromedp.Do(tab, chromedp.Navigate(s.public+"/landing?glp_click_id=real-nav")); err != nil {
 		t.Fatal(err)
 	}
 	logged := map[string]any{}

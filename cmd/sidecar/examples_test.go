@@ -101,7 +101,8 @@ func runExample(t *testing.T, dir, base string, env []string, argv ...string) *l
 	t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
+		"NOT_TRACKED_FILE=" + filepath.Join(t.TempDir(), "not-tracked.jsonl")}, env...) // never in the tree; env may name another
 	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -183,13 +184,16 @@ var backendExamples = []backendExample{
 
 func TestEveryBackendExampleGetsItsConversionAttributedToItsClickAndReportsA4xx(t *testing.T) {
 	t.Parallel()
+	skipIfShort(t, "the examples (npm ci, php, python3, go build)")
 	mockURL := serveMockInProcess(t)
 	for i, ex := range backendExamples {
 		t.Run(ex.name, func(t *testing.T) {
 			needRuntime(t, ex.runtime, ex.install)
 			port := freePort(t)
 			appURL := "http://127.0.0.1:" + port
-			env := []string{"GLP_API_URL=" + mockURL, "GLP_INGEST_TOKEN=" + exampleIngestToken}
+			// always: the mock's record shows that the example sent the email
+			// (with its click id, the default sends it no further).
+			env := []string{"GLP_API_URL=" + mockURL, "GLP_INGEST_TOKEN=" + exampleIngestToken, "GLP_SEND_PERSONAL_DATA=always"}
 			if ex.proxied {
 				env = append(env, "GLP_APP_URL="+appURL)
 			}
@@ -323,7 +327,7 @@ func TestTheGlpJsExampleOnAnotherOriginGetsItsConversionAttributedAndReportsA4xx
 	}))
 	defer site.Close()
 	origin := "http://localhost:" + site.URL[strings.LastIndex(site.URL, ":")+1:] // another site than the sidecar's 127.0.0.1
-	sc := start(t, serveEnv(t, "GLP_API_URL="+mockURL, "GLP_ALLOWED_ORIGINS="+origin), "serve")
+	sc := start(t, serveEnv(t, "GLP_API_URL="+mockURL, "GLP_ALLOWED_ORIGINS="+origin, "GLP_SEND_PERSONAL_DATA=always", corroborated), "serve")
 	sidecarURL = sc.url(t)
 
 	click := "ex-glpjs"
@@ -360,7 +364,7 @@ func TestTheGuidesHybridExampleBehindTheSidecarGetsItsConversionAttributedAndRep
 	mockURL := serveMockInProcess(t)
 	app := httptest.NewServer(http.FileServer(http.Dir(examplesDir(t, "hybrid"))))
 	defer app.Close()
-	sc := start(t, serveEnv(t, "GLP_API_URL="+mockURL, "GLP_APP_URL="+app.URL), "serve")
+	sc := start(t, serveEnv(t, "GLP_API_URL="+mockURL, "GLP_APP_URL="+app.URL, "GLP_SEND_PERSONAL_DATA=always", corroborated), "serve")
 	front := sc.url(t)
 
 	hybridSignUp(t, ctx, mockURL, front, "ex-hybrid", "hybrid@example.com")
@@ -408,7 +412,7 @@ func TestTheNextJSExampleKeepsTheClickIdAndForwardsTheConversion(t *testing.T) {
 	needRuntime(t, "npm", "apt-get install -y nodejs npm")
 	mockURL := serveMockInProcess(t)
 	// Next.js reaches the sidecar from this host: its X-Forwarded-For and -Host are believed.
-	sc := start(t, serveEnv(t, "GLP_API_URL="+mockURL, "GLP_TRUSTED_PROXIES=127.0.0.1/32"), "serve")
+	sc := start(t, serveEnv(t, "GLP_API_URL="+mockURL, "GLP_TRUSTED_PROXIES=127.0.0.1/32", "GLP_SEND_PERSONAL_DATA=always", corroborated), "serve")
 	sidecarURL := sc.url(t)
 
 	work := t.TempDir()

@@ -203,9 +203,7 @@ func TestTwoSidecarsOnOneDatabaseShareKeysAndClicks(t *testing.T) {
 // click id (answers are slowed to 40 ms so that a double claim would show).
 func TestAFleetUnderLoadWithASIGKILLDeliversEveryAcknowledgedEventOnce(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("fleet crash test")
-	}
+	skipIfShort(t, "the fleet's crash test")
 	url := pgtest.URL(t)
 	up := newCountingUpstream(t)
 	up.mock.SetFault(mockglp.Fault{Delay: mockglp.Duration(40 * time.Millisecond), Count: -1})
@@ -286,6 +284,7 @@ func TestAFleetUnderLoadWithASIGKILLDeliversEveryAcknowledgedEventOnce(t *testin
 // again: GLP Winner's 200 duplicate then ends it delivered.)
 func TestPostgreSQLStoppedMidLoadGives503sAndTheSidecarRecovers(t *testing.T) {
 	t.Parallel()
+	skipIfShort(t, "a PostgreSQL cluster of its own, stopped and started")
 	cluster := pgtest.Own(t)
 	url := cluster.Database(t)
 	up := newCountingUpstream(t)
@@ -439,7 +438,7 @@ func TestTheOutboxCommandsWorkOnTheFleetsDatabase(t *testing.T) {
 		t.Errorf("report --db-url: %v: %s; want one queued event today", err, out)
 	}
 	out, err = sidecarCmd(t, []string{"GLP_DB_URL=" + url}, "report", "--csv").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), a.ID+",,,cli-click,queued,false,") {
+	if err != nil || !strings.Contains(string(out), `"`+a.ID+`","","","cli-click","queued","false",`) {
 		t.Errorf("report --csv through GLP_DB_URL: %v: %s", err, out)
 	}
 	if out, err = sidecarCmd(t, nil, "report", "--db-url", "mysql://u:hunter2@h/db").CombinedOutput(); err == nil || strings.Contains(string(out), "hunter2") {
@@ -452,6 +451,7 @@ func TestTheOutboxCommandsWorkOnTheFleetsDatabase(t *testing.T) {
 // fleet's delivery rate with one and two sidecars.
 func TestBenchOnPostgreSQLPrintsTheSameTableAndTheFleetRow(t *testing.T) {
 	t.Parallel()
+	skipIfShort(t, "bench's load")
 	url := pgtest.URL(t)
 	cmd := sidecarCmd(t, nil, "bench", "--db-url", url, "--connections", "4", "--duration", "1s", "--rounds", "2", "--backlog", "300", "--fleet", "400")
 	var out, errb bytes.Buffer

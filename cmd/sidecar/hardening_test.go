@@ -454,21 +454,3 @@ func TestStartUpWarnsOfACleartextUpstream(t *testing.T) {
 		}
 	}
 }
-
-func TestOutboxShowQuotesControlCharacters(t *testing.T) {
-	t.Parallel()
-	s := startStackInProcess(t)
-	id := s.convert(t, `{"glpClickId":"ctl-1","conversion_id":"C-\u001b[2J\n{\"level\":\"ERROR\",\"msg\":\"fake\"}"}`)
-	for _, args := range [][]string{{"show", id}, {"list"}} {
-		out, err := sidecarCmd(t, []string{"GLP_DB_PATH=" + s.db}, append([]string{"outbox"}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("outbox %v: %v %s", args, err, out)
-		}
-		if bytes.ContainsRune(out, 0x1b) || bytes.Contains(out, []byte("\n{\"level\"")) {
-			t.Errorf("outbox %v prints control characters raw:\n%q", args, out)
-		}
-		if args[0] == "show" && !bytes.Contains(out, []byte(`\x1b[2J\n{\"level\"`)) {
-			t.Errorf("outbox show does not show the value quoted:\n%s", out)
-		}
-	}
-}

@@ -44,6 +44,7 @@ func commands() []command {
 		{"healthcheck", "[URL | HOST:PORT]", "exit 0 when the admin listener's /healthz (or the URL or address given) answers 200", runHealthcheck, false},
 		{"outbox", "stats|list|show ID|retry ID…|retry --state dead|rejected|unconfirmed|purge|migrate --to URL", "operator commands on the outbox", runOutbox, true},
 		{"report", "[--from D] [--to D] [--tz Z] [--test] [--csv|--json]", "the reconciliation report: events per day by state, or per event as CSV", runReport, true},
+		{"audit", "[--from D] [--to D] [--verify] [--json]", "the admin audit log; --verify checks its hash chain", runAudit, true},
 		{"bench", "[--connections 64,256] [--duration 10s] [--rounds 3] [--backlog N]", "measure the sidecar against this machine's ceiling", runBench, true},
 		{"version", "", "print version, commit and Go version", runVersion, false},
 		{"help", "[COMMAND]", "usage, with the table of environment variables", runHelp, false},
@@ -87,7 +88,7 @@ func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintln(stderr, "sidecar:", err)
+	fmt.Fprintln(stderr, "sidecar:", escapeControl(err.Error())) // a database server's words among them
 	var cerr *config.Error
 	var uerr *usageError
 	if errors.As(err, &cerr) || errors.As(err, &uerr) {

@@ -38,7 +38,14 @@ var (
 // more than the CPUs (go test's default) keeps the CPUs busy.
 const testParallel = 8
 
+// selfChild, in a child's environment, makes this test binary run the
+// sidecar (main) instead of its tests: see buildBinary.
+const selfChild = "SIDECAR_TEST_RUN_MAIN=1"
+
 func TestMain(m *testing.M) {
+	if slices.Contains(os.Environ(), selfChild) {
+		main() // exits
+	}
 	flag.Parse()
 	parallelSet := false
 	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
@@ -59,15 +66,33 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// buildBinary builds the child with the race detector, as the test binary
-// itself is: measured on the crash campaign and the bench table, the child's
-// race detector costs about 15 % more CPU than a plain build (once its
-// exit sleep is off, childRace), for races found in serve under SIGKILL.
-func buildBinary(t *testing.T) string {
+// buildBinary returns the sidecar the child-process tests run, and what
+// its environment needs for it to run as the sidecar.
+//
+// Without -short (CI, the README's command) it is built by go build, as
+// users build it, with the race detector when the test binary has it
+// (raceTest): measured on the crash campaign and the bench table, the
+// child's race detector costs about 15 % more CPU than a plain build (once
+// its exit sleep is off, childRace), for races found in serve under
+// SIGKILL. Under -short (the quick loop) it is this test binary, told by
+// selfChild to run main: the same code, with the test binary's race
+// setting, and no sidecar to link, which was the loop's longest wait.
+func buildBinary(t *testing.T) (string, []string) {
 	t.Helper()
+	if testing.Short() {
+		self, err := os.Executable()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return self, []string{selfChild}
+	}
 	buildOnce.Do(func() {
 		out := filepath.Join(binDir, "sidecar")
-		build := exec.Command("go", "build", "-race", "-o", out, ".")
+		args := []string{"build", "-o", out, "."}
+		if raceTest {
+			args = []string{"build", "-race", "-o", out, "."}
+		}
+		build := exec.Command("go", args...)
 		if msg, err := build.CombinedOutput(); err != nil {
 			buildError = fmt.Errorf("build sidecar: %v\n%s", err, msg)
 			return
@@ -77,7 +102,18 @@ func buildBinary(t *testing.T) string {
 	if buildError != nil {
 		t.Fatal(buildError)
 	}
-	return binary
+	return binary, nil
+}
+
+// skipIfShort skips a test that `go test -short` leaves out (README, "Tests
+// and CI"): it drives Chromium or an example's toolchain, generates real
+// load, restarts PostgreSQL, builds the sidecar or runs a
+// crash campaign. CI runs without -short.
+func skipIfShort(t *testing.T, what string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip(what + ": runs without -short")
+	}
 }
 
 // child is a running sidecar process.
@@ -97,8 +133,9 @@ const childRace = "GORACE=atexit_sleep_ms=0"
 // HOME and childRace), so that the developer's own GLP_ variables never leak in.
 func sidecarCmd(t *testing.T, env []string, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(buildBinary(t), args...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), childRace}, env...)
+	bin, self := buildBinary(t)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), childRace}, self...), env...)
 	cmd.Dir = t.TempDir()
 	return cmd
 }
@@ -151,7 +188,7 @@ func TestBadConfigurationExitsTwoWithOneLineNamingTheVariable(t *testing.T) {
 		args    []string
 		varName string
 	}{
-		{"serve without a provider id", []string{"GLP_API_TOKEN=t"}, []string{"serve"}, "GLP_PROVIDER_ID"},
+		{"serve without a provider id", []string{"GLP_API_TOKEN=test-token"}, []string{"serve"}, "GLP_PROVIDER_ID"},
 		{"mock providers that do not parse", []string{"GLP_MOCK_PROVIDERS=oops"}, []string{"mock"}, "GLP_MOCK_PROVIDERS"},
 		{"an unknown command", nil, []string{"frobnicate"}, "frobnicate"},
 	}
@@ -230,7 +267,14 @@ func httpPost(url, token, body string) (int, error) {
 var baseEnv = []string{
 	"GLP_PROVIDER_ID=123", "GLP_API_TOKEN=test-token", "GLP_API_URL=http://127.0.0.1:9",
 	"GLP_LISTEN_ADDR=127.0.0.1:0", "GLP_ADMIN_ADDR=127.0.0.1:0", "GLP_INGEST_TOKEN=" + testIngestToken,
+	// Tests post browser calls without landing first; those of which
+	// browser calls are queued, and the pages in Chromium, add corroborated
+	// (the default), the demo's own.
+	"GLP_BROWSER_CALLS=open",
 }
+
+// corroborated puts a test's sidecar back on the default GLP_BROWSER_CALLS.
+const corroborated = "GLP_BROWSER_CALLS=corroborated"
 
 // serveEnv is the least configuration serve needs, with an outbox file of
 // the test's own.
@@ -322,12 +366,19 @@ func TestSIGTERMDrainsForTheShutdownDelay(t *testing.T) {
 	u := c.urls(t)
 	pub, adm := u[0], u[1]
 	c.cmd.Process.Signal(syscall.SIGTERM)
-	time.Sleep(200 * time.Millisecond)
-	resp, err := http.Get(adm + "/readyz")
-	if err != nil || resp.StatusCode != 503 {
-		t.Fatalf("readyz while draining: %v %v", resp, err)
+	// Once the signal is taken, readyz answers 503 for the shutdown delay.
+	ready := 200
+	for deadline := time.Now().Add(time.Second); ready != 503 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		resp, err := http.Get(adm + "/readyz")
+		if err != nil {
+			t.Fatalf("readyz while draining: %v", err)
+		}
+		ready = resp.StatusCode
+		resp.Body.Close()
 	}
-	resp.Body.Close()
+	if ready != 503 {
+		t.Fatalf("readyz while draining: %d, want 503", ready)
+	}
 	if status, err := httpPost(pub+"/glp-s2s-conversion", "", `{"glpClickId":"late"}`); err != nil || status != 202 {
 		t.Errorf("a conversion while draining: %d %v", status, err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	sidecar "github.com/glpwinner/glp-sidecar"
 	"github.com/glpwinner/glp-sidecar/config"
+	"github.com/glpwinner/glp-sidecar/internal/seal"
 )
 
 const outboxUsage = `usage: sidecar outbox COMMAND [--db PATH | --db-url postgres://…] [--json]
@@ -26,10 +27,13 @@ const outboxUsage = `usage: sidecar outbox COMMAND [--db PATH | --db-url postgre
   retry --state dead|rejected|unconfirmed
                                  send every event in that state again
   purge [--older-than 720h]      delete delivered and duplicate events finished before then
-  migrate --to postgres://…      copy the file's events (queued ones to be delivered by the fleet) to PostgreSQL
+  migrate [--to postgres://…]    copy the file's events (queued ones to be delivered by the fleet) to PostgreSQL:
+                                 --to, else GLP_DB_URL or GLP_DB_URL_FILE; events PostgreSQL refuses are listed
+  rekey --new-key-file F         re-wrap the data keys under a new GLP_DATA_KEY_FILE (key rotation)
 
-The file is GLP_DB_PATH (glp-sidecar.db), or --db; with GLP_DB_URL or --db-url, the outbox in
-PostgreSQL that the fleet shares. Safe while sidecar serve runs.`
+The file is GLP_DB_PATH (glp-sidecar.db), or --db; with GLP_DB_URL, GLP_DB_URL_FILE or --db-url, the
+outbox in PostgreSQL that the fleet shares. A URL on the command line (--db-url, --to) shows in ps
+with its password: prefer GLP_DB_URL_FILE. Safe while sidecar serve runs.`
 
 // runOutbox runs the operator commands on the outbox: each command is a
 // function of its own (outbox_*.go) that defines only the flags it takes,
@@ -50,6 +54,7 @@ func runOutbox(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		"retry":   outboxRetry,
 		"purge":   outboxPurge,
 		"migrate": outboxMigrate,
+		"rekey":   outboxRekey,
 	}[cmd]
 	if !ok {
 		return &usageError{fmt.Sprintf("unknown outbox command %q; run `sidecar outbox help`", cmd)}
@@ -69,6 +74,7 @@ type outboxFlags struct {
 	db     *string
 	dbURL  *string
 	asJSON *bool
+	key    *seal.Key // GLP_DATA_KEY_FILE
 }
 
 func newOutboxFlags(cmd string, cfg config.OutboxConfig) *outboxFlags {
@@ -86,6 +92,7 @@ func newFileFlags(cmd string, cfg config.OutboxConfig) *outboxFlags {
 		FlagSet: fl,
 		db:      fl.String("db", cfg.DBPath, "the outbox file"),
 		asJSON:  fl.Bool("json", false, "print JSON"),
+		key:     cfg.DataKey,
 	}
 }
 
@@ -106,7 +113,7 @@ func (f *outboxFlags) parse(args []string, stdout io.Writer) (rest []string, hel
 
 // withStore opens the store the flags name, hands it to do and closes it.
 func (f *outboxFlags) withStore(ctx context.Context, do func(sidecar.Store) error) error {
-	box, err := openOperatorStore(ctx, *f.db, *f.dbURL)
+	box, err := openOperatorStore(ctx, *f.db, *f.dbURL, f.key)
 	if err != nil {
 		return err
 	}
@@ -119,11 +126,11 @@ func (f *outboxFlags) printer(w io.Writer) printer { return printer{w: w, json: 
 // openOperatorStore opens the outbox of a running (or stopped) sidecar for
 // an operator's command: the PostgreSQL database at dbURL when it is set,
 // else the file at path, which it never creates.
-func openOperatorStore(ctx context.Context, path, dbURL string) (sidecar.Store, error) {
+func openOperatorStore(ctx context.Context, path, dbURL string, key *seal.Key) (*openedStore, error) {
 	if err := config.CheckDBURL("--db-url", config.Secret(dbURL)); err != nil {
 		return nil, err
 	}
-	o := storeOptions{URL: dbURL, Path: path}
+	o := storeOptions{URL: dbURL, Path: path, Key: key}
 	if !o.shared() {
 		if err := fileExists(path); err != nil {
 			return nil, err

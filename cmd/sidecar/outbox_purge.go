@@ -17,7 +17,7 @@ func outboxPurge(ctx context.Context, cfg config.OutboxConfig, args []string, st
 	if _, help, err := f.parse(args, stdout); help || err != nil {
 		return err
 	}
-	return f.withStore(ctx, func(box sidecar.Store) error {
+	return f.withAudit(ctx, "outbox.purge", "finished before "+olderThan.String()+" ago", func(box sidecar.Store) error {
 		n, err := box.Purge(ctx, *olderThan)
 		if err != nil {
 			return err

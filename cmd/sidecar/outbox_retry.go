@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"strings"
 
 	sidecar "github.com/glpwinner/glp-sidecar"
 	"github.com/glpwinner/glp-sidecar/config"
@@ -19,7 +20,11 @@ func outboxRetry(ctx context.Context, cfg config.OutboxConfig, args []string, st
 	if (*state == "") == (len(ids) == 0) {
 		return &usageError{"outbox retry takes event ids, or --state dead|rejected|unconfirmed (one of the two)"}
 	}
-	return f.withStore(ctx, func(box sidecar.Store) error {
+	target := "events " + strings.Join(ids, " ")
+	if *state != "" {
+		target = "state=" + *state
+	}
+	return f.withAudit(ctx, "outbox.retry", target, func(box sidecar.Store) error {
 		var n int
 		var err error
 		if *state != "" {

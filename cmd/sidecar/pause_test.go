@@ -100,7 +100,11 @@ func TestAWrongTokenPausesTheRelayAndEventsStayQueued(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer mock.Close()
-	up := httptest.NewServer(mock)
+	var probes atomic.Int32
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		probes.Add(1)
+		mock.ServeHTTP(w, r)
+	}))
 	defer up.Close()
 	c := start(t, serveEnv(t, "GLP_API_URL="+up.URL, "GLP_API_TOKEN=rotated-at-glp-winner", "GLP_RETRY_INITIAL=20ms", "GLP_RETRY_MAX_INTERVAL=50ms", "GLP_LOG_LEVEL=warn"), "serve")
 	u := c.urls(t)
@@ -117,7 +121,14 @@ func TestAWrongTokenPausesTheRelayAndEventsStayQueued(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(2 * time.Second) // dozens of probes at this pace
+	// Dozens of probes come at this pace within a second or two; the events
+	// stay queued through them.
+	for deadline := time.Now().Add(10 * time.Second); probes.Load() < 24 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := probes.Load(); n < 24 {
+		t.Errorf("%d probes in 10 s of pause, want dozens", n)
+	}
 	_, st, _ = call(t, "GET", admin+"/admin/api/stats", "", "")
 	relay := st["relay"].(map[string]any)
 	states := st["states"].(map[string]any)

@@ -84,13 +84,17 @@ func runReport(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	box, err := openOperatorStore(ctx, f.db, f.dbURL)
+	box, err := openOperatorStore(ctx, f.db, f.dbURL, cfg.DataKey)
 	if err != nil {
 		return err
 	}
 	defer box.Close()
 	if f.csv {
-		return sidecar.WriteReportCSV(ctx, stdout, box, q)
+		var escape func(string) string
+		if isTerminal(stdout) { // a file keeps the values as they are; a terminal sees them escaped
+			escape = escapeControl
+		}
+		return sidecar.WriteReportCSV(ctx, stdout, box, q, escape)
 	}
 	days, err := box.Report(ctx, q)
 	if err != nil {

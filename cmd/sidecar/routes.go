@@ -12,7 +12,7 @@ import (
 
 // publicRoutes is the public listener: the sidecar's own paths first, then
 // everything else to the app (through click capture).
-func publicRoutes(conversions, script, app http.Handler, instrument mux.MiddlewareFunc) http.Handler {
+func publicRoutes(conversions, landings, script, app http.Handler, instrument mux.MiddlewareFunc) http.Handler {
 	r := mux.NewRouter()
 	r.Use(instrument)
 	r.SkipClean(true) // the app's paths reach it as they came
@@ -21,6 +21,7 @@ func publicRoutes(conversions, script, app http.Handler, instrument mux.Middlewa
 	for _, p := range ingest.Paths() {
 		r.Handle(p, conversions)
 	}
+	r.Handle(ingest.LandingPath, readDeadline(bodyReadTimeout)(landings)) // glp.js's landing reports
 	r.Handle("/glp.js", script).Methods(http.MethodGet, http.MethodHead)
 	r.PathPrefix("/").Handler(app)
 	return r

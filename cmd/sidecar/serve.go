@@ -81,6 +81,7 @@ type Main struct {
 
 	metrics *admin.Metrics
 	store   sidecar.Store
+	audit   sidecar.AuditStore
 	relay   *relay.Relay
 	clicks  *capture.ClickLog
 	public  net.Listener
@@ -113,15 +114,16 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return dataPathError(err)
 	}
-	m.store = box
+	m.store, m.audit = box, box.Audit
 	if m.relay, err = m.newRelay(); err != nil {
 		return err
 	}
 	m.metrics.Watch(m.store, m.relay)
 	m.clicks = capture.NewClickLog(capture.ClickLogOptions{
-		Store:    m.store,
-		Observer: m.metrics,
-		Logger:   m.component("clicklog"),
+		Store:     m.store,
+		Observer:  m.metrics,
+		Logger:    m.component("clicklog"),
+		MaxClicks: m.cfg.MaxClicks,
 	})
 	public, err := m.publicHandler()
 	if err != nil {
@@ -199,6 +201,7 @@ func (m *Main) storeOptions() storeOptions {
 		Path:     m.cfg.DBPath,
 		Logger:   m.component("outbox"),
 		Observer: m.metrics,
+		Key:      m.cfg.DataKey,
 	}
 }
 
@@ -210,6 +213,7 @@ func (m *Main) newRelay() (*relay.Relay, error) {
 		ProviderID:       m.cfg.ProviderID,
 		Token:            m.cfg.APIToken.Value(),
 		TestMode:         m.cfg.TestMode,
+		SendPersonal:     m.cfg.SendPolicy,
 		Workers:          m.cfg.RelayWorkers,
 		RequestTimeout:   m.cfg.RequestTimeout,
 		RetryInitial:     m.cfg.RetryInitial,
@@ -222,7 +226,12 @@ func (m *Main) newRelay() (*relay.Relay, error) {
 // publicHandler is the public listener's: conversions, glp.js, and the
 // app (or a 404 that says how to set one) through click capture.
 func (m *Main) publicHandler() (http.Handler, error) {
+	signer, landings, err := m.browserCallParts()
+	if err != nil {
+		return nil, err
+	}
 	capOpts := capture.Options{
+		Signer:     signer,
 		CookieName: m.cfg.CookieName,
 		MaxAge:     m.cfg.CookieMaxAge,
 		Domain:     m.cfg.CookieDomain,
@@ -231,7 +240,7 @@ func (m *Main) publicHandler() (http.Handler, error) {
 		Recorder:   m.clicks,
 		Logger:     m.component("capture"),
 	}
-	script, err := capture.Script(capOpts, ingest.Paths()[0])
+	script, err := capture.Script(capOpts, ingest.Paths()[0], ingest.LandingPath)
 	if err != nil {
 		return nil, err
 	}
@@ -247,14 +256,14 @@ func (m *Main) publicHandler() (http.Handler, error) {
 			return nil, err
 		}
 	}
-	ing, err := m.newIngest()
+	ing, err := m.newIngest(signer, landings)
 	if err != nil {
 		return nil, err
 	}
-	return publicRoutes(ing, script, capture.Middleware(capOpts)(app), m.metrics.Instrument("public")), nil
+	return publicRoutes(ing, ing.LandingHandler(), script, capture.Middleware(capOpts)(app), m.metrics.Instrument("public")), nil
 }
 
-func (m *Main) newIngest() (*ingest.Handler, error) {
+func (m *Main) newIngest(signer *sidecar.ClickSigner, landings ingest.LandingFinder) (*ingest.Handler, error) {
 	var matcher ingest.ClickMatcher
 	if m.cfg.LocalMatch {
 		matcher = m.store
@@ -273,6 +282,11 @@ func (m *Main) newIngest() (*ingest.Handler, error) {
 		RateBurst:      m.cfg.RateBurst,
 		TestMode:       m.cfg.TestMode,
 		CookieName:     m.cfg.CookieName,
+		BrowserCalls:   m.cfg.BrowserCalls,
+		Signer:         signer,
+		Landings:       landings,
+		LandingWindow:  m.cfg.CookieMaxAge,
+		Reports:        m.clicks,
 		Logger:         m.component("ingest"),
 	})
 }
@@ -289,6 +303,10 @@ func (m *Main) adminHandler() (http.Handler, error) {
 		Metrics: m.metrics,
 		Pprof:   m.cfg.Pprof,
 		Logger:  m.component("admin"),
+		// Patient data (issue 32).
+		Audit:        m.audit,
+		Auth:         m.cfg.AdminAuth,
+		SendPersonal: m.cfg.SendPolicy,
 		Checks: []admin.Check{
 			{Name: "shutdown", Fn: m.checkNotDraining},
 			{Name: "outbox", Fn: m.checkOutboxWritable},
@@ -310,14 +328,26 @@ func (m *Main) checkOutboxWritable(ctx context.Context) error {
 	return m.store.Writable(ctx)
 }
 
-// listen binds both listeners, so that a port in use is an error at
+// listen takes the sockets systemd passed (activation.go), which win over
+// the variables, and binds the others, so that a port in use is an error at
 // start-up, named by its variable.
 func (m *Main) listen() error {
+	passed := fromSystemd()
 	var err error
-	if m.public, err = listenVar("GLP_LISTEN_ADDR", m.cfg.ListenAddr); err != nil {
+	if m.public, m.admin, err = passedListeners(); err != nil {
 		return err
 	}
-	m.admin, err = listenVar("GLP_ADMIN_ADDR", m.cfg.AdminAddr)
+	if passed {
+		m.log.Info("listening on the sockets systemd passed", "public", m.public != nil, "admin", m.admin != nil)
+	}
+	if m.public == nil {
+		if m.public, err = listenVar("GLP_LISTEN_ADDR", m.cfg.ListenAddr); err != nil {
+			return err
+		}
+	}
+	if m.admin == nil {
+		m.admin, err = listenVar("GLP_ADMIN_ADDR", m.cfg.AdminAddr)
+	}
 	return err
 }
 
@@ -332,6 +362,7 @@ func (m *Main) start(ctx context.Context, public, adm http.Handler) {
 		m.store.Maintain(ctx, m.cfg.Retention, sidecar.MaintainEvery(m.cfg.Retention))
 		return nil
 	})
+	g.Go(func() error { retainAudit(ctx, m.audit, m.cfg.AuditRetention, m.component("audit")); return nil })
 	g.Go(func() error { return m.relay.Run(ctx) })
 	g.Go(func() error { m.clicks.Run(ctx); return nil })
 	g.Go(func() error { return m.store.Listen(ctx, m.relay.Notify) }) // events queued by other sidecars and commands

@@ -40,7 +40,7 @@ func TestTheTokenNeverLeaves(t *testing.T) {
 		io.Copy(&seen, resp.Body)
 		resp.Body.Close()
 	}
-	exercise := func(c *child) {
+	exercise := func(c *child) (admin string) {
 		u := c.urls(t)
 		pub, adm := u[0], u[1]
 		for _, body := range []string{
@@ -62,6 +62,7 @@ func TestTheTokenNeverLeaves(t *testing.T) {
 			get("GET", adm+p, "")
 		}
 		get("GET", adm+"/admin/api/events?limit=1", "")
+		return adm
 	}
 
 	// The right token, from a file.
@@ -76,8 +77,12 @@ func TestTheTokenNeverLeaves(t *testing.T) {
 
 	// A wrong token: the relay pauses and says why.
 	paused := start(t, serveEnv(t, "GLP_API_TOKEN="+wrong, "GLP_API_URL="+mockURL, "GLP_LOG_LEVEL=debug"), "serve")
-	exercise(paused)
-	time.Sleep(300 * time.Millisecond)
+	pausedAdmin := exercise(paused)
+	waitFor(t, func() bool {
+		_, st, _ := call(t, "GET", pausedAdmin+"/admin/api/stats", "", "")
+		relay, _ := st["relay"].(map[string]any)
+		return relay["mode"] == "paused"
+	})
 
 	// Configuration errors that concern the token.
 	for _, env := range [][]string{

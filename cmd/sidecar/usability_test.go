@@ -85,7 +85,7 @@ func TestStartUpErrorsExitTwoWithOneLineThatSaysWhatToDo(t *testing.T) {
 	}{
 		{"a provider id of 0", "GLP_PROVIDER_ID", "positive integer", serveEnv(t, "GLP_PROVIDER_ID=0"), []string{"serve"}},
 		{"a negative provider id", "GLP_PROVIDER_ID", "positive integer", serveEnv(t, "GLP_PROVIDER_ID=-4"), []string{"serve"}},
-		{"no provider id", "GLP_PROVIDER_ID", "is required", []string{"GLP_API_TOKEN=t"}, []string{"serve"}},
+		{"no provider id", "GLP_PROVIDER_ID", "is required", []string{"GLP_API_TOKEN=test-token"}, []string{"serve"}},
 		{"a listen address without a port", "GLP_LISTEN_ADDR", "nonsense", serveEnv(t, "GLP_LISTEN_ADDR=nonsense"), []string{"serve"}},
 		{"an admin address in use", "GLP_ADMIN_ADDR", busy.Addr().String(), serveEnv(t, "GLP_ADMIN_ADDR="+busy.Addr().String()), []string{"serve"}},
 		{"a mock address in use", "GLP_MOCK_LISTEN_ADDR", busy.Addr().String(), []string{"GLP_MOCK_LISTEN_ADDR=" + busy.Addr().String()}, []string{"mock"}},
@@ -207,9 +207,7 @@ func writeEmpty(path string) error { return os.WriteFile(path, nil, 0o600) }
 // this machine's go env may switch off) and asks the binary its version.
 func TestVersionShowsTheCommitOfAGitClone(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("builds the sidecar once more")
-	}
+	skipIfShort(t, "a second build of the sidecar, from a clone")
 	git, err := exec.LookPath("git")
 	if err != nil {
 		t.Skip("no git installed")

@@ -7,6 +7,8 @@ module.exports = {
     return [
       { source: '/api/glp-s2s-conversion', destination: `${SIDECAR_URL}/api/glp-s2s-conversion` },
       { source: '/glp.js', destination: `${SIDECAR_URL}/glp.js` },
+      // glp.js reports the landing here, so that the visitor's browser calls are taken as their own
+      { source: '/glp-landing', destination: `${SIDECAR_URL}/glp-landing` },
     ];
   },
 };
