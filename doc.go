@@ -7,7 +7,7 @@
 //     and cookies (conversion.go); a Click of the click log (click.go);
 //   - an event of the outbox: NewEvent, Event, its State, an Attempt and the
 //     Result of one, Stats and the relay's status (event.go, state.go);
-//   - the Store contract that every store (package outbox on SQLite,
+//   - the Store contract that every store (package sqlite,
 //     package postgres) fulfils, and the rules each keeps the same way:
 //     cleaned and clipped text, folded attempt rows (store.go, stored.go);
 //   - the reconciliation report's query, days and rows (report.go);

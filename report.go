@@ -2,6 +2,7 @@ package sidecar
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"strings"
 	"time"
@@ -132,8 +133,35 @@ type ReportRow struct {
 	Test            bool
 }
 
-// ReportCSVHeader is the CSV's first line, in SPEC's order.
+// ReportCSVHeader is the CSV's first line, in the documented order
+// (docs/report.md).
 var ReportCSVHeader = []string{"event_id", "conversion_id", "glp_conversion_id", "glp_click_id", "state", "possible_double", "accepted_at", "finished_at", "test"}
+
+// WriteReportCSV writes the reconciliation CSV of the query's range to w:
+// the header, then one row per event, live and test, oldest first, each
+// cell through escape unless it is nil (a terminal's control characters).
+// An error of the store midway is returned as it is, after the rows written
+// so far: the caller must not present what it wrote as whole.
+func WriteReportCSV(ctx context.Context, w io.Writer, src Reports, q ReportQuery, escape func(string) string) error {
+	cw := NewCSVWriter(w) // every field quoted
+	if err := cw.Write(ReportCSVHeader); err != nil {
+		return err
+	}
+	err := src.ReportRows(ctx, q, func(r ReportRow) error {
+		cells := r.CSV()
+		if escape != nil {
+			for i := range cells {
+				cells[i] = escape(cells[i])
+			}
+		}
+		return cw.Write(cells)
+	})
+	if err != nil {
+		return err
+	}
+	cw.Flush()
+	return cw.Error()
+}
 
 // CSV is the row's cells. Times are RFC 3339 in UTC (finished_at empty
 // while queued). Every cell that a spreadsheet could take for a formula,

@@ -9,19 +9,46 @@ import (
 
 // Store is the outbox: the events waiting for or done with delivery, their
 // attempts, and the click log. Two stores keep it: the SQLite file (package
-// outbox, the default) and PostgreSQL (package postgres, shared by every
-// sidecar that names the same database). The rest of the sidecar sees only
-// this contract; package storetest holds the tests that every store passes.
+// sqlite, the default) and PostgreSQL (package postgres, shared by every
+// sidecar that names the same database); package storetest holds the tests
+// that every store passes. It is made of the parts its users need, each a
+// contract of its own: the relay's Queue, ingest's Intake, the operators'
+// Events and Reports, the ClickLog, Retention, and the store's Health.
+//
+// What a claim, a record, a release, an operator's retry or the retry max
+// age does to an event is decided by Transition: a store reads the event's
+// row, asks it, and writes what it decided in one transaction.
 //
 // Times are kept to the millisecond. Errors that mean "cannot store now"
 // (disk full, database down or read-only) carry the code EUnavailable, which
 // the public listener answers with 503 and a Retry-After.
 type Store interface {
+	Intake
+	Queue
+	Events
+	Reports
+	ClickLog
+	Retention
+	Health
+	// Listen calls wake whenever another process (another sidecar on the
+	// same database, an operator's command) queues or requeues events, until
+	// ctx ends; then it returns nil. It reconnects by itself. A store that
+	// no other process delivers from may just wait for ctx.
+	Listen(ctx context.Context, wake func()) error
+	// Close finishes the writes in progress and closes the store.
+	Close() error
+}
+
+// Intake is the outbox as the conversion endpoint writes to it.
+type Intake interface {
 	// Append stores a new event, queued and due now, and returns its id once
 	// it is durable. An event whose key was already accepted is not stored
 	// again: the answer names the first event and says Duplicate.
 	Append(ctx context.Context, e NewEvent) (Appended, error)
+}
 
+// Queue is the outbox as the relay delivers from it.
+type Queue interface {
 	// Claim leases up to n due queued events for lease and counts an attempt
 	// on each, oldest due first; no event is leased to two claimers at once.
 	// A lease that is neither released nor recorded expires, and the event
@@ -30,10 +57,11 @@ type Store interface {
 	// ClaimProbe leases the queued event that is due first, due or not,
 	// unless it is leased.
 	ClaimProbe(ctx context.Context, lease time.Duration) ([]Event, error)
-	// Record stores one attempt and the event's new state (StateQueued: its
-	// next attempt time) and ends the lease, when the event still holds the
-	// lease the attempt was made under; a late record keeps only its
-	// attempt and what its answer proved (see Result.LeaseUntil).
+	// Record stores one attempt and what it does to the event (Transition):
+	// its new state or next attempt time, and the lease's end, when the
+	// event still holds the lease the attempt was made under; a late record
+	// keeps only its attempt and what its answer proved (see
+	// Result.LeaseUntil).
 	Record(ctx context.Context, r Result) error
 	// Release gives leased events back without counting the attempt.
 	Release(ctx context.Context, ids ...string) error
@@ -47,7 +75,10 @@ type Store interface {
 	ExpireDead(ctx context.Context, maxAge time.Duration) ([]string, error)
 	// NextDue is when the earliest queued event is due; false when none is.
 	NextDue(ctx context.Context) (time.Time, bool, error)
+}
 
+// Events is the outbox as operators read it and send events again.
+type Events interface {
 	// Get returns one event with its attempts, oldest first; a missing id is
 	// an ENotFound error.
 	Get(ctx context.Context, id string) (Event, []Attempt, error)
@@ -58,24 +89,18 @@ type Store interface {
 	// Stats counts events per state (every state present) and finds the
 	// oldest queued event and the next due time.
 	Stats(ctx context.Context) (Stats, error)
-	// Retry requeues rejected or dead events by id, due now, their max age
-	// counted afresh: ENotFound for a missing id, EConflict wrapping
-	// ErrNotRetryable for an event in another state; all or none.
+	// Retry requeues rejected, unconfirmed or dead events by id, due now,
+	// their max age counted afresh: ENotFound for a missing id, EConflict
+	// wrapping ErrNotRetryable for an event in another state or one whose
+	// personal data was erased; all or none.
 	Retry(ctx context.Context, ids ...string) (int, error)
-	// RetryState requeues every event in a retryable state; EInvalid for
-	// another state.
+	// RetryState requeues every event in a retryable state, except those
+	// whose personal data was erased; EInvalid for another state.
 	RetryState(ctx context.Context, state State) (int, error)
-	// Purge deletes delivered and duplicate events finished age ago or
-	// more, with their attempts and idempotency keys, and returns how many.
-	Purge(ctx context.Context, age time.Duration) (int, error)
-	// Retain erases the email, IP and session token of events finished age
-	// ago or more, with the upstream's answers to them (the event's last
-	// body and its attempts' bodies), deletes clicks logged age ago or more,
-	// and returns how many events it erased.
-	Retain(ctx context.Context, age time.Duration) (int, error)
-	// Maintain runs Retain every interval until ctx ends.
-	Maintain(ctx context.Context, retention, every time.Duration)
+}
 
+// Reports is the outbox as the reconciliation report reads it.
+type Reports interface {
 	// Report counts the events accepted on each of the query's days by the
 	// state they are in now, live or test (q.Test), with the possible
 	// doubles among them.
@@ -83,7 +108,10 @@ type Store interface {
 	// ReportRows calls fn with every event, live and test, accepted in the
 	// query's range, oldest first; fn's error ends the walk and is returned.
 	ReportRows(ctx context.Context, q ReportQuery, fn func(ReportRow) error) error
+}
 
+// ClickLog is the log of landings with a click id.
+type ClickLog interface {
 	// RecordClick appends a landing to the click log, at once and alone.
 	RecordClick(ctx context.Context, c Click) error
 	// RecordClicks appends landings to the click log in one transaction,
@@ -96,24 +124,48 @@ type Store interface {
 	// Clicks returns the most recent clicks, newest first, at most limit
 	// (MaxListLimit when limit is 0 or more than that).
 	Clicks(ctx context.Context, limit int) ([]Click, error)
+}
 
+// Retention is what the outbox forgets, and when.
+type Retention interface {
+	// Purge deletes delivered and duplicate events finished age ago or
+	// more, with their attempts and idempotency keys, and returns how many.
+	Purge(ctx context.Context, age time.Duration) (int, error)
+	// Retain erases the email, IP and session token of events finished age
+	// ago or more, with the upstream's answers to them (the event's last
+	// body and its attempts' bodies), deletes clicks logged age ago or more,
+	// and returns how many events it erased.
+	Retain(ctx context.Context, age time.Duration) (int, error)
+	// Maintain runs Retain every interval until ctx ends.
+	Maintain(ctx context.Context, retention, every time.Duration)
+}
+
+// Health is whether the outbox takes writes, for readiness and metrics.
+type Health interface {
 	// Writable reports whether the store takes writes now: nil, or an
 	// EUnavailable error with the reason.
 	Writable(ctx context.Context) error
 	// LastWriteError is the error of the last write that failed for want of
 	// room or of the database, or nil once a write has succeeded since.
 	LastWriteError() error
-	// Listen calls wake whenever another process (another sidecar on the
-	// same database, an operator's command) queues or requeues events, until
-	// ctx ends; then it returns nil. It reconnects by itself. A store that
-	// no other process delivers from may just wait for ctx.
-	Listen(ctx context.Context, wake func()) error
-	// Close finishes the writes in progress and closes the store.
-	Close() error
 }
 
 // MaxListLimit caps one page of Store.List and Store.Clicks.
 const MaxListLimit = 500
+
+// DefaultMaxBatch is the most writes a store gathers into one commit (the
+// SQLite file's group commit, PostgreSQL's batched statements).
+const DefaultMaxBatch = 256
+
+// ErrClosed is a store's answer to a write after Close.
+var ErrClosed = errors.New("outbox is closed")
+
+// CommitObserver is told of every commit a store makes for a batch of
+// writes: how many writes it carried and how long it took, the disk's sync
+// or the database's commit included. Metrics.
+type CommitObserver interface {
+	Committed(writes int, took time.Duration)
+}
 
 // ErrNotRetryable is the cause of retrying an event that is queued,
 // delivered or duplicate.
@@ -141,7 +193,7 @@ func RetainEvery(ctx context.Context, log *slog.Logger, retention, every time.Du
 		if n, err := retain(ctx, retention); err != nil {
 			log.Warn("retention failed", "err", err)
 		} else if n > 0 {
-			log.Info("erased email and IP of finished events", "events", n, "older_than", retention.String())
+			log.Info("erased the personal data of finished events", "events", n, "older_than", retention.String())
 		}
 		select {
 		case <-ctx.Done():

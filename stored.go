@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -132,4 +133,68 @@ func UniqueIDs(ids []string) []string {
 // session token, and be attributed by whatever was left, or not at all.
 func ErasedError(id string) error {
 	return &Error{Code: EConflict, Message: "event " + id + " can no longer be retried: its email, IP and session token were erased after GLP_RETENTION", Err: ErrNotRetryable}
+}
+
+// Times are kept as Unix milliseconds in every store.
+
+// MS is t as a store keeps it: Unix milliseconds.
+func MS(t time.Time) int64 { return t.UnixMilli() }
+
+// FromMS is a time a store kept: 0 is no time.
+func FromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
+
+// EventColumns are the events table's columns, as every store names them,
+// in the order ScanEvent reads them.
+const EventColumns = `id, idem_key, payload, test, click_source, state, attempts, next_attempt_at, lease_until, last_status, last_error, last_body,
+	upstream_conversion_id, upstream_click_id, upstream_recorded_at, created_at, queued_at, updated_at, finished_at, erased,
+	landed, possible_double, refused_alone, last_refused_at`
+
+// Scanner is a row to read: database/sql's Row and Rows, pgx's.
+type Scanner interface {
+	Scan(dest ...any) error
+}
+
+// ScanEvent reads a row of EventColumns, its payload decoded.
+func ScanEvent(row Scanner) (Event, error) {
+	e, payload, err := ScanEventRow(row)
+	if err != nil {
+		return e, err
+	}
+	return e, e.DecodePayload(payload)
+}
+
+// ScanEventRow reads a row of EventColumns, and returns its payload as
+// stored: a record does not need it decoded, and a claim decodes it after
+// its transaction.
+func ScanEventRow(row Scanner) (Event, []byte, error) {
+	var e Event
+	var key *string
+	var payload []byte
+	var next, created, queued, updated int64
+	var lease, finished, refusedAt *int64
+	err := row.Scan(&e.ID, &key, &payload, &e.Test, &e.ClickSource, &e.State, &e.Attempts, &next, &lease, &e.LastStatus, &e.LastError, &e.LastBody,
+		&e.Upstream.ConversionID, &e.Upstream.ClickID, &e.Upstream.RecordedAt, &created, &queued, &updated, &finished, &e.Erased,
+		&e.Landed, &e.PossibleDouble, &e.RefusedAlone, &refusedAt)
+	if err != nil {
+		return e, nil, err
+	}
+	if key != nil {
+		e.Key = *key
+	}
+	e.NextAttemptAt, e.LeaseUntil = FromMS(next), FromMS(deref(lease))
+	e.CreatedAt, e.QueuedAt, e.UpdatedAt, e.FinishedAt = FromMS(created), FromMS(queued), FromMS(updated), FromMS(deref(finished))
+	e.LastRefusedAt, e.MayHaveLanded = FromMS(deref(refusedAt)), e.Landed > 0
+	return e, payload, nil
+}
+
+func deref(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
 }

@@ -218,12 +218,9 @@ func handleReportCSV(store Store, now func() time.Time) http.Handler {
 		h.Set("Content-Type", "text/csv; charset=utf-8")
 		h.Set("Cache-Control", "no-store")
 		h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="glp-conversions-%s-%s.csv"`, q.From.Format(sidecar.DayLayout), q.To.Format(sidecar.DayLayout)))
-		cw := sidecar.NewCSVWriter(w) // every field quoted
-		cw.Write(sidecar.ReportCSVHeader)
-		if err := store.ReportRows(r.Context(), q, func(row sidecar.ReportRow) error { return cw.Write(row.CSV()) }); err != nil {
+		if err := sidecar.WriteReportCSV(r.Context(), w, store, q, nil); err != nil {
 			panic(http.ErrAbortHandler)
 		}
-		cw.Flush()
 	})
 }
 

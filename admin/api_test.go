@@ -12,7 +12,7 @@ import (
 
 	sidecar "github.com/glpwinner/glp-sidecar"
 	"github.com/glpwinner/glp-sidecar/admin"
-	"github.com/glpwinner/glp-sidecar/outbox"
+	"github.com/glpwinner/glp-sidecar/sqlite"
 )
 
 type relay struct{}
@@ -21,15 +21,15 @@ func (relay) Status() sidecar.RelayStatus { return sidecar.RelayStatus{Mode: "ru
 func (relay) Notify()                     {}
 
 // failing is the outbox with a List that fails as a broken disk would.
-type failing struct{ *outbox.Outbox }
+type failing struct{ *sqlite.Store }
 
 func (failing) List(context.Context, sidecar.State, string, int) ([]sidecar.Event, error) {
 	return nil, errors.New("list events: disk I/O error at /var/lib/glp/secret.db")
 }
 
-func adminServer(t *testing.T, store func(*outbox.Outbox) admin.Store) *httptest.Server {
+func adminServer(t *testing.T, store func(*sqlite.Store) admin.Store) *httptest.Server {
 	t.Helper()
-	box, err := outbox.Open(outbox.Options{Path: filepath.Join(t.TempDir(), "outbox.db")})
+	box, err := sqlite.Open(sqlite.Options{Path: filepath.Join(t.TempDir(), "outbox.db")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,8 +47,8 @@ func adminServer(t *testing.T, store func(*outbox.Outbox) admin.Store) *httptest
 // message (and the bad fields), and any other error with a 500 that does not
 // show its cause; every answer is JSON that is never cached.
 func TestTheAdminAPIAnswersErrorsByTheirCode(t *testing.T) {
-	ok := adminServer(t, func(b *outbox.Outbox) admin.Store { return b })
-	broken := adminServer(t, func(b *outbox.Outbox) admin.Store { return failing{b} })
+	ok := adminServer(t, func(b *sqlite.Store) admin.Store { return b })
+	broken := adminServer(t, func(b *sqlite.Store) admin.Store { return failing{b} })
 	for _, tt := range []struct {
 		url    string
 		status int

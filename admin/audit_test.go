@@ -14,15 +14,15 @@ import (
 
 	sidecar "github.com/glpwinner/glp-sidecar"
 	"github.com/glpwinner/glp-sidecar/admin"
-	"github.com/glpwinner/glp-sidecar/outbox"
+	"github.com/glpwinner/glp-sidecar/sqlite"
 )
 
 // auditedServer is an admin server over a real outbox file, audited, with
 // opts' authentication; its handler is called directly, so that a test can
 // choose the peer's address.
-func auditedServer(t *testing.T, opts admin.Options) (http.Handler, *outbox.Outbox) {
+func auditedServer(t *testing.T, opts admin.Options) (http.Handler, *sqlite.Store) {
 	t.Helper()
-	box, err := outbox.Open(outbox.Options{Path: filepath.Join(t.TempDir(), "outbox.db")})
+	box, err := sqlite.Open(sqlite.Options{Path: filepath.Join(t.TempDir(), "outbox.db")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func serve(h http.Handler, peer, method, target string, header map[string]string
 	return w.Code, string(b)
 }
 
-func auditLines(t *testing.T, box *outbox.Outbox) []sidecar.AuditEntry {
+func auditLines(t *testing.T, box *sqlite.Store) []sidecar.AuditEntry {
 	t.Helper()
 	var out []sidecar.AuditEntry
 	if _, err := box.AuditLines(context.Background(), time.Time{}, time.Time{}, func(e sidecar.AuditEntry) error { out = append(out, e); return nil }); err != nil {

@@ -18,12 +18,12 @@ import (
 
 	sidecar "github.com/glpwinner/glp-sidecar"
 	"github.com/glpwinner/glp-sidecar/capture"
-	"github.com/glpwinner/glp-sidecar/outbox"
+	"github.com/glpwinner/glp-sidecar/sqlite"
 )
 
-func openBox(t *testing.T) *outbox.Outbox {
+func openBox(t *testing.T) *sqlite.Store {
 	t.Helper()
-	box, err := outbox.Open(outbox.Options{Path: filepath.Join(t.TempDir(), "outbox.db")})
+	box, err := sqlite.Open(sqlite.Options{Path: filepath.Join(t.TempDir(), "outbox.db")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,17 +14,17 @@ import (
 
 	sidecar "github.com/glpwinner/glp-sidecar"
 	"github.com/glpwinner/glp-sidecar/ingest"
-	"github.com/glpwinner/glp-sidecar/outbox"
+	"github.com/glpwinner/glp-sidecar/sqlite"
 )
 
 type env struct {
 	srv *httptest.Server
-	box *outbox.Outbox
+	box *sqlite.Store
 }
 
 func setup(t *testing.T, opts ingest.Options) env {
 	t.Helper()
-	box, err := outbox.Open(outbox.Options{Path: filepath.Join(t.TempDir(), "outbox.db")})
+	box, err := sqlite.Open(sqlite.Options{Path: filepath.Join(t.TempDir(), "outbox.db")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,7 +399,7 @@ func TestCORSAdmitsOnlyListedOriginsAndTheSameOrigin(t *testing.T) {
 func TestALostClickIdIsRecoveredFromTheClickLog(t *testing.T) {
 	trusted := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	now := time.Now()
-	box, err := outbox.Open(outbox.Options{Path: filepath.Join(t.TempDir(), "outbox.db")})
+	box, err := sqlite.Open(sqlite.Options{Path: filepath.Join(t.TempDir(), "outbox.db")})
 	if err != nil {
 		t.Fatal(err)
 	}

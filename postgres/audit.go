@@ -36,7 +36,7 @@ func (s *Store) AppendAudit(ctx context.Context, e sidecar.AuditEntry) (sidecar.
 		}
 		out = e.Chain(seq, hash)
 		_, err = tx.Exec(ctx, `INSERT INTO audit (seq, at, "user", client, action, target, status, prev, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			out.Seq, ms(out.At), out.User, out.Client, out.Action, out.Target, out.Status, out.Prev, out.Hash)
+			out.Seq, sidecar.MS(out.At), out.User, out.Client, out.Action, out.Target, out.Status, out.Prev, out.Hash)
 		return err
 	})
 	if err != nil {
@@ -53,9 +53,9 @@ func (s *Store) AuditLines(ctx context.Context, from, to time.Time, fn func(side
 	}
 	hi := int64(1<<63 - 1)
 	if !to.IsZero() {
-		hi = ms(to)
+		hi = sidecar.MS(to)
 	}
-	rows, err := s.pool.Query(ctx, `SELECT seq, at, "user", client, action, target, status, prev, hash FROM audit WHERE at >= $1 AND at < $2 ORDER BY seq`, ms(from), hi)
+	rows, err := s.pool.Query(ctx, `SELECT seq, at, "user", client, action, target, status, prev, hash FROM audit WHERE at >= $1 AND at < $2 ORDER BY seq`, sidecar.MS(from), hi)
 	if err != nil {
 		return "", fmt.Errorf("read audit: %w", s.describe(err))
 	}
@@ -66,7 +66,7 @@ func (s *Store) AuditLines(ctx context.Context, from, to time.Time, fn func(side
 		if err := rows.Scan(&e.Seq, &at, &e.User, &e.Client, &e.Action, &e.Target, &e.Status, &e.Prev, &e.Hash); err != nil {
 			return "", err
 		}
-		e.At = fromMS(at)
+		e.At = sidecar.FromMS(at)
 		if err := fn(e); err != nil {
 			return "", err
 		}
@@ -84,7 +84,7 @@ func (s *Store) RetainAudit(ctx context.Context, age time.Duration) (int, error)
 		}
 		var seq int64
 		var hash string
-		err := tx.QueryRow(ctx, `SELECT seq, hash FROM audit WHERE at < $1 ORDER BY seq DESC LIMIT 1`, ms(s.now().Add(-age))).Scan(&seq, &hash)
+		err := tx.QueryRow(ctx, `SELECT seq, hash FROM audit WHERE at < $1 ORDER BY seq DESC LIMIT 1`, sidecar.MS(s.now().Add(-age))).Scan(&seq, &hash)
 		if errors.Is(err, pgx.ErrNoRows) {
 			n = 0
 			return nil

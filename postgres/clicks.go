@@ -65,7 +65,7 @@ func (s *Store) RecordClicks(ctx context.Context, clicks []sidecar.Click, keep i
 func (s *Store) MatchClick(ctx context.Context, ip, userAgent string, since time.Time) (string, bool, error) {
 	var id string
 	err := s.pool.QueryRow(ctx, `SELECT click_id FROM clicks WHERE ip = $1 AND user_agent = $2 AND at >= $3 AND top_level ORDER BY at DESC, id DESC LIMIT 1`,
-		ip, userAgent, ms(since)).Scan(&id)
+		ip, userAgent, sidecar.MS(since)).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", false, nil
 	}
@@ -89,7 +89,7 @@ func (s *Store) Clicks(ctx context.Context, limit int) ([]sidecar.Click, error) 
 		var at int64
 		var utm string
 		err := row.Scan(&c.ClickID, &at, &c.IP, &c.UserAgent, &c.Path, &c.Referrer, &utm, &c.TopLevel)
-		c.At = fromMS(at)
+		c.At = sidecar.FromMS(at)
 		if utm != "" {
 			_ = json.Unmarshal([]byte(utm), &c.UTM)
 		}

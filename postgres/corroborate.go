@@ -34,7 +34,7 @@ func (s *Store) ClickKey(ctx context.Context) ([]byte, error) {
 // ClickLandedFrom returns the addresses that landed on clickID since a time
 // (at most 100, the newest first): what corroborates a browser call.
 func (s *Store) ClickLandedFrom(ctx context.Context, clickID string, since time.Time) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT ip FROM clicks WHERE click_id = $1 AND at >= $2 ORDER BY at DESC LIMIT 100`, clickID, ms(since))
+	rows, err := s.pool.Query(ctx, `SELECT ip FROM clicks WHERE click_id = $1 AND at >= $2 ORDER BY at DESC LIMIT 100`, clickID, sidecar.MS(since))
 	if err != nil {
 		return nil, fmt.Errorf("click landings: %w", s.describe(err))
 	}

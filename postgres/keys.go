@@ -55,7 +55,7 @@ func (s *Store) DataKeys(ctx context.Context) ([]sidecar.DataKey, error) {
 // AddDataKey stores a day's key unless the day has one (another sidecar of
 // the fleet may have stored it first), and returns the day's key.
 func (s *Store) AddDataKey(ctx context.Context, k sidecar.DataKey) (sidecar.DataKey, error) {
-	if _, err := s.exec(ctx, `INSERT INTO data_keys (day, wrapped, created_at) VALUES ($1, $2, $3) ON CONFLICT (day) DO NOTHING`, k.Day, k.Wrapped, ms(s.now())); err != nil {
+	if _, err := s.exec(ctx, `INSERT INTO data_keys (day, wrapped, created_at) VALUES ($1, $2, $3) ON CONFLICT (day) DO NOTHING`, k.Day, k.Wrapped, sidecar.MS(s.now())); err != nil {
 		return k, fmt.Errorf("store data key: %w", err)
 	}
 	out := sidecar.DataKey{Day: k.Day}

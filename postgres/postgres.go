@@ -1,16 +1,18 @@
 // Package postgres keeps the sidecar's outbox and click log in PostgreSQL
 // (GLP_DB_URL), through pgx's pool, shared by every sidecar that names the
-// same database. It has the SQLite file's semantics (package outbox; the
+// same database. It has the SQLite file's semantics (package sqlite; the
 // contract is sidecar.Store and package storetest tests both), and what a
 // fleet adds: claims that skip the rows another sidecar holds (FOR UPDATE
 // SKIP LOCKED), wake-ups across sidecars by LISTEN/NOTIFY, and migrations run
 // on start under an advisory lock.
 //
-// Every write is its own transaction, committed before the method returns:
-// an accept is answered once PostgreSQL has committed it, as durable as the
-// server's synchronous_commit makes it (on, its default, is what an answered
-// 202 needs). The SQL of each method sits in that method, one statement
-// where the contract allows it, so that each costs one round trip.
+// Every write is committed before the method returns: an accept is
+// answered once PostgreSQL has committed it, as durable as the server's
+// synchronous_commit makes it (on, its default, is what an answered 202
+// needs). Concurrent accepts and records share a transaction (writer.go).
+// A change of an event's life reads its rows FOR UPDATE, asks
+// sidecar.Transition, and writes what it decided in the same transaction
+// (transition.go); the files and their functions are the SQLite store's.
 package postgres
 
 import (
@@ -43,31 +45,20 @@ const (
 	listenRetry     = time.Second               // between attempts to listen again after the connection broke
 	finishTimeout   = 10 * time.Second          // writes that finish work, detached from their caller's context
 	unavailableMsg  = "the outbox cannot store events now"
-	DefaultMaxBatch = 256 // appends (records) stored by one statement at most
-	appenders       = 4   // batches of appends in flight at once
-	recorders       = 2   // batches of records in flight at once
+	appenders       = 4 // batches of appends in flight at once
+	recorders       = 2 // batches of records in flight at once
 )
-
-// ErrClosed is returned by appends after Close.
-var ErrClosed = errors.New("outbox is closed")
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
 // Options configure a Store.
 type Options struct {
-	URL      string           // postgres:// or postgresql://; pgx's parameters (pool_max_conns, sslmode…) apply
-	MaxConns int              // 0: the URL's pool_max_conns, else DefaultMaxConns
-	Logger   *slog.Logger     // nil discards
-	Now      func() time.Time // nil is time.Now
-	Observer Observer         // nil: not observed
-}
-
-// Observer is told of every batch committed (appends or records): how many
-// writes it carried and how long its statement took, commit included.
-// Metrics; the SQLite file's group commits are told to the same method.
-type Observer interface {
-	Committed(writes int, took time.Duration)
+	URL      string                 // postgres:// or postgresql://; pgx's parameters (pool_max_conns, sslmode…) apply
+	MaxConns int                    // 0: the URL's pool_max_conns, else DefaultMaxConns
+	Logger   *slog.Logger           // nil discards
+	Now      func() time.Time       // nil is time.Now
+	Observer sidecar.CommitObserver // nil: not observed
 }
 
 // Store is the outbox in PostgreSQL.
@@ -79,7 +70,7 @@ type Store struct {
 	log      *slog.Logger
 
 	maxBatch int
-	observer Observer
+	observer sidecar.CommitObserver
 	lastErr  atomic.Pointer[error]
 	appends  chan *appendReq
 	records  chan *recordReq
@@ -99,7 +90,7 @@ var _ sidecar.Store = (*Store)(nil)
 // that sidecars starting together do not race) and returns the store. Its
 // errors never contain the URL's password.
 func Open(ctx context.Context, opts Options) (*Store, error) {
-	return open(ctx, opts, DefaultMaxBatch)
+	return open(ctx, opts, sidecar.DefaultMaxBatch)
 }
 
 // open is Open with the most appends (records) one statement stores; the
@@ -228,149 +219,9 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// submit hands req to a batch loop through ch and waits for its batch's
-// outcome on done. Once submitted it does not give up when ctx ends: the
-// write is then committed or not as a whole, and the caller learns which.
-func submit[R any](s *Store, ctx context.Context, ch chan R, req R, done chan error) error {
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return ErrClosed
-	}
-	select {
-	case ch <- req:
-	case <-ctx.Done():
-		s.mu.RUnlock()
-		return ctx.Err()
-	}
-	s.mu.RUnlock()
-	return <-done
-}
-
-// batchLoop takes the requests waiting on ch, up to the store's maxBatch, and writes
-// them with run, in one statement and one transaction, until Close: a burst
-// costs a commit per batch rather than per write. Several loops run at
-// once, so that one batch's commit overlaps the next one's statement and
-// PostgreSQL flushes their commits together. A batch that fails for
-// another reason than the database's state is written again one by one,
-// so that one bad write never fails its neighbours.
-func batchLoop[R any](s *Store, ch chan R, run func([]R) error, done func(R) chan error) {
-	defer s.batchers.Done()
-	for {
-		var first R
-		select {
-		case first = <-ch:
-		case <-s.quit:
-			select { // what was submitted before Close
-			case first = <-ch:
-			default:
-				return
-			}
-		}
-		batch := []R{first}
-	gather:
-		for len(batch) < s.maxBatch {
-			select {
-			case r := <-ch:
-				batch = append(batch, r)
-			default:
-				break gather
-			}
-		}
-		start := time.Now()
-		err := s.wrote(run(batch))
-		if err == nil && s.observer != nil {
-			s.observer.Committed(len(batch), time.Since(start))
-		}
-		if err != nil && len(batch) > 1 && sidecar.ErrorCode(err) != sidecar.EUnavailable {
-			for _, r := range batch {
-				done(r) <- s.wrote(run([]R{r}))
-			}
-			continue
-		}
-		for _, r := range batch {
-			done(r) <- err
-		}
-	}
-}
-
-// wake asks the notifier for a NOTIFY: events are queued.
-func (s *Store) wake() {
-	select {
-	case s.poke <- struct{}{}:
-	default:
-	}
-}
-
-// notifier sends one NOTIFY for however many writes poked it meanwhile,
-// after they committed, outside their transactions: a transaction that
-// notifies holds a database-wide lock through its commit, which would
-// serialize the accepts' commits and defeat PostgreSQL's group commit.
-func (s *Store) notifier() {
-	defer close(s.done)
-	for {
-		select {
-		case <-s.poke:
-			s.notify()
-		case <-s.stopNote:
-			select {
-			case <-s.poke:
-				s.notify()
-			default:
-			}
-			return
-		}
-	}
-}
-
-func (s *Store) notify() {
-	ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
-	defer cancel()
-	if _, err := s.pool.Exec(ctx, `SELECT pg_notify($1, '')`, Channel); err != nil {
-		s.log.Debug("notify the fleet failed; relays find the events on their next look", "err", s.scrub(err))
-	}
-}
-
-// Listen calls wake whenever an event is queued or requeued by any sidecar
-// (this one included) or an operator's command, on a connection of its own,
-// until ctx ends. When the connection breaks it connects again, and wakes
-// the relay once it has, for what it may have missed meanwhile.
-func (s *Store) Listen(ctx context.Context, wake func()) error {
-	for ctx.Err() == nil {
-		err := s.listen(ctx, wake)
-		if ctx.Err() != nil {
-			break
-		}
-		s.log.Warn("listening for queued events failed; retrying", "err", s.scrub(err), "in", listenRetry.String())
-		select {
-		case <-ctx.Done():
-		case <-time.After(listenRetry):
-		}
-	}
-	return nil
-}
-
-func (s *Store) listen(ctx context.Context, wake func()) error {
-	conn, err := pgx.ConnectConfig(ctx, s.connCfg)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, `LISTEN `+Channel); err != nil {
-		return err
-	}
-	wake()
-	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
-			return err
-		}
-		wake()
-	}
-}
-
 // Writable rewrites one row to learn whether the database takes writes.
 func (s *Store) Writable(ctx context.Context) error {
-	_, err := s.exec(ctx, `UPDATE probe SET at = $1 WHERE id = 1`, ms(s.now()))
+	_, err := s.exec(ctx, `UPDATE probe SET at = $1 WHERE id = 1`, sidecar.MS(s.now()))
 	return err
 }
 
@@ -442,20 +293,4 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (int, error
 		return 0, err
 	}
 	return int(tag.RowsAffected()), nil
-}
-
-// Maintain erases personal data of events finished more than retention ago,
-// every interval, until ctx ends. Every sidecar of a fleet runs it; the
-// statements are idempotent.
-func (s *Store) Maintain(ctx context.Context, retention, every time.Duration) {
-	sidecar.RetainEvery(ctx, s.log, retention, every, s.Retain)
-}
-
-func ms(t time.Time) int64 { return t.UnixMilli() }
-
-func fromMS(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(v).UTC()
 }

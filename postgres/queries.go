@@ -11,31 +11,6 @@ import (
 	sidecar "github.com/glpwinner/glp-sidecar"
 )
 
-const eventColumns = `id, idem_key, payload, test, click_source, state, attempts, next_attempt_at, lease_until, last_status, last_error, last_body,
-	upstream_conversion_id, upstream_click_id, upstream_recorded_at, created_at, queued_at, updated_at, finished_at, erased,
-	landed, possible_double, refused_alone, last_refused_at`
-
-func scanEvent(row pgx.Row) (sidecar.Event, error) {
-	var e sidecar.Event
-	var key *string
-	var payload []byte
-	var next, created, queued, updated int64
-	var lease, finished, refusedAt *int64
-	err := row.Scan(&e.ID, &key, &payload, &e.Test, &e.ClickSource, &e.State, &e.Attempts, &next, &lease, &e.LastStatus, &e.LastError, &e.LastBody,
-		&e.Upstream.ConversionID, &e.Upstream.ClickID, &e.Upstream.RecordedAt, &created, &queued, &updated, &finished, &e.Erased,
-		&e.Landed, &e.PossibleDouble, &e.RefusedAlone, &refusedAt)
-	if err != nil {
-		return e, err
-	}
-	if key != nil {
-		e.Key = *key
-	}
-	e.NextAttemptAt, e.LeaseUntil = fromMS(next), fromMS(deref(lease))
-	e.CreatedAt, e.QueuedAt, e.UpdatedAt, e.FinishedAt = fromMS(created), fromMS(queued), fromMS(updated), fromMS(deref(finished))
-	e.LastRefusedAt, e.MayHaveLanded = fromMS(deref(refusedAt)), e.Landed > 0
-	return e, e.DecodePayload(payload)
-}
-
 func deref(p *int64) int64 {
 	if p == nil {
 		return 0
@@ -46,7 +21,7 @@ func deref(p *int64) int64 {
 // Get returns one event with its attempts, oldest first; a missing id is a
 // sidecar ENotFound error.
 func (s *Store) Get(ctx context.Context, id string) (sidecar.Event, []sidecar.Attempt, error) {
-	e, err := scanEvent(s.pool.QueryRow(ctx, `SELECT `+eventColumns+` FROM events WHERE id = $1`, id))
+	e, err := sidecar.ScanEvent(s.pool.QueryRow(ctx, `SELECT `+sidecar.EventColumns+` FROM events WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return e, nil, &sidecar.Error{Code: sidecar.ENotFound, Message: "no event " + id}
 	}
@@ -63,7 +38,7 @@ func (s *Store) Get(ctx context.Context, id string) (sidecar.Event, []sidecar.At
 		var started, us int64
 		var last *int64
 		err := row.Scan(&a.N, &started, &us, &a.Status, &a.Error, &a.Body, &a.Outcome, &a.MayHaveLanded, &a.Repeats, &last)
-		a.StartedAt, a.Duration, a.LastAt = fromMS(started), time.Duration(us)*time.Microsecond, fromMS(deref(last))
+		a.StartedAt, a.Duration, a.LastAt = sidecar.FromMS(started), time.Duration(us)*time.Microsecond, sidecar.FromMS(deref(last))
 		return a, err
 	})
 	if err != nil {
@@ -81,7 +56,7 @@ func (s *Store) List(ctx context.Context, state sidecar.State, before string, li
 	if limit <= 0 || limit > sidecar.MaxListLimit {
 		limit = sidecar.MaxListLimit
 	}
-	q, args := `SELECT `+eventColumns+` FROM events WHERE true`, []any{}
+	q, args := `SELECT `+sidecar.EventColumns+` FROM events WHERE true`, []any{}
 	if state != "" {
 		args = append(args, string(state))
 		q += fmt.Sprintf(` AND state = $%d`, len(args))
@@ -96,7 +71,7 @@ func (s *Store) List(ctx context.Context, state sidecar.State, before string, li
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", s.describe(err))
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (sidecar.Event, error) { return scanEvent(row) })
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (sidecar.Event, error) { return sidecar.ScanEvent(row) })
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", s.describe(err))
 	}
@@ -127,7 +102,7 @@ func (s *Store) Stats(ctx context.Context) (sidecar.Stats, error) {
 		(SELECT COUNT(*) FROM events WHERE possible_double)`).Scan(&oldest, &next, &st.PossibleDouble); err != nil {
 		return st, fmt.Errorf("oldest queued event: %w", s.describe(err))
 	}
-	st.OldestQueued, st.NextDue = fromMS(deref(oldest)), fromMS(deref(next))
+	st.OldestQueued, st.NextDue = sidecar.FromMS(deref(oldest)), sidecar.FromMS(deref(next))
 	return st, nil
 }
 
@@ -138,5 +113,5 @@ func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 	if err := s.pool.QueryRow(ctx, `SELECT MIN(next_attempt_at) FROM events WHERE state = 'queued'`).Scan(&next); err != nil {
 		return time.Time{}, false, fmt.Errorf("next due event: %w", s.describe(err))
 	}
-	return fromMS(deref(next)), next != nil, nil
+	return sidecar.FromMS(deref(next)), next != nil, nil
 }

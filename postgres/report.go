@@ -23,7 +23,7 @@ func (s *Store) Report(ctx context.Context, q sidecar.ReportQuery) ([]sidecar.Re
 	days := q.Days()
 	starts, ends := make([]int64, len(days)), make([]int64, len(days))
 	for i, d := range days {
-		starts[i], ends[i] = ms(d.Start), ms(d.End)
+		starts[i], ends[i] = sidecar.MS(d.Start), sidecar.MS(d.End)
 	}
 	rows, err := s.pool.Query(ctx, reportDays, starts, ends, q.Test)
 	if err != nil {
@@ -47,7 +47,7 @@ func (s *Store) Report(ctx context.Context, q sidecar.ReportQuery) ([]sidecar.Re
 func (s *Store) ReportRows(ctx context.Context, q sidecar.ReportQuery, fn func(sidecar.ReportRow) error) error {
 	rows, err := s.pool.Query(ctx, `SELECT id, payload->>'conversion_id', payload->>'transaction_id',
 			upstream_conversion_id, upstream_click_id, state, possible_double, created_at, finished_at, test
-		FROM events WHERE created_at >= $1 AND created_at < $2 ORDER BY created_at, id`, ms(q.From), ms(q.End()))
+		FROM events WHERE created_at >= $1 AND created_at < $2 ORDER BY created_at, id`, sidecar.MS(q.From), sidecar.MS(q.End()))
 	if err != nil {
 		return fmt.Errorf("report rows: %w", s.describe(err))
 	}
@@ -58,7 +58,7 @@ func (s *Store) ReportRows(ctx context.Context, q sidecar.ReportQuery, fn func(s
 	var fnErr error
 	_, err = pgx.ForEachRow(rows, []any{&r.EventID, &conv, &click, &r.GLPConversionID, &r.GLPClickID, &r.State, &r.PossibleDouble, &created, &finished, &r.Test}, func() error {
 		row := r
-		row.ConversionID, row.AcceptedAt, row.FinishedAt = derefString(conv), fromMS(created), fromMS(deref(finished))
+		row.ConversionID, row.AcceptedAt, row.FinishedAt = derefString(conv), sidecar.FromMS(created), sidecar.FromMS(deref(finished))
 		if row.GLPClickID == "" {
 			row.GLPClickID = derefString(click)
 		}

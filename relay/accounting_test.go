@@ -18,8 +18,8 @@ import (
 
 	sidecar "github.com/glpwinner/glp-sidecar"
 	"github.com/glpwinner/glp-sidecar/mockglp"
-	"github.com/glpwinner/glp-sidecar/outbox"
 	"github.com/glpwinner/glp-sidecar/relay"
+	"github.com/glpwinner/glp-sidecar/sqlite"
 )
 
 // session logs a click through the mock's session service, as GLP
@@ -335,7 +335,7 @@ func TestUncountedAttemptRowsOfOneEventAreCapped(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	h.stop() // every attempt made is recorded
-	box, err := outbox.Open(outbox.Options{Path: h.box.Path()})
+	box, err := sqlite.Open(sqlite.Options{Path: h.path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,7 +353,7 @@ func TestUncountedAttemptRowsOfOneEventAreCapped(t *testing.T) {
 // leaseCheck is the outbox, checking that every record names the lease of
 // the claim its attempt was made under.
 type leaseCheck struct {
-	*outbox.Outbox
+	*sqlite.Store
 	mu      sync.Mutex
 	leases  map[string]time.Time // by event: the lease of its last claim
 	records int
@@ -370,11 +370,11 @@ func (l *leaseCheck) claimed(evs []sidecar.Event, err error) ([]sidecar.Event, e
 }
 
 func (l *leaseCheck) Claim(ctx context.Context, n int, lease time.Duration) ([]sidecar.Event, error) {
-	return l.claimed(l.Outbox.Claim(ctx, n, lease))
+	return l.claimed(l.Store.Claim(ctx, n, lease))
 }
 
 func (l *leaseCheck) ClaimProbe(ctx context.Context, lease time.Duration) ([]sidecar.Event, error) {
-	return l.claimed(l.Outbox.ClaimProbe(ctx, lease))
+	return l.claimed(l.Store.ClaimProbe(ctx, lease))
 }
 
 func (l *leaseCheck) Record(ctx context.Context, r sidecar.Result) error {
@@ -384,7 +384,7 @@ func (l *leaseCheck) Record(ctx context.Context, r sidecar.Result) error {
 		l.wrong = append(l.wrong, fmt.Sprintf("%s recorded under lease %v, claimed until %v", r.EventID, r.LeaseUntil, want))
 	}
 	l.mu.Unlock()
-	return l.Outbox.Record(ctx, r)
+	return l.Store.Record(ctx, r)
 }
 
 // A record that comes after its lease ran out and another claim took the
@@ -393,12 +393,12 @@ func (l *leaseCheck) Record(ctx context.Context, r sidecar.Result) error {
 func TestEveryRecordNamesTheLeaseOfItsClaim(t *testing.T) {
 	t.Parallel()
 	u := newUpstream(t, time.Now)
-	box, err := outbox.Open(outbox.Options{Path: t.TempDir() + "/outbox.db"})
+	box, err := sqlite.Open(sqlite.Options{Path: t.TempDir() + "/outbox.db"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer box.Close()
-	store := &leaseCheck{Outbox: box, leases: map[string]time.Time{}}
+	store := &leaseCheck{Store: box, leases: map[string]time.Time{}}
 	r, err := relay.New(relay.Options{Store: store, BaseURL: u.URL, ProviderID: 123, Token: token, Workers: 2,
 		RequestTimeout: 2 * time.Second, RetryInitial: 10 * time.Millisecond, RetryMaxInterval: 50 * time.Millisecond, RetryMaxAge: time.Hour})
 	if err != nil {

@@ -21,6 +21,11 @@ const (
 	pause                    // 401, 403, redirects, 404, 405: the configuration is wrong; stop and probe
 )
 
+// reply is the verdict as the rules of an event's life read it.
+func (v verdict) reply() sidecar.Reply {
+	return [...]sidecar.Reply{sidecar.ReplyCreated, sidecar.ReplyDuplicate, sidecar.ReplyRefused, sidecar.ReplyFailed, sidecar.ReplyPaused}[v]
+}
+
 func (v verdict) String() string {
 	return [...]string{"delivered", "duplicate", "rejected", "retry", "paused"}[v]
 }

@@ -48,7 +48,7 @@ func (r *Relay) deliver(e sidecar.Event, probe bool) report {
 		defer func() { <-r.recording; r.records.Done() }()
 		r.record(e, res, v, reason)
 	}()
-	return report{verdict: v, reason: reason, probe: probe, wait: min(a.retryAfter, r.opts.RetryMaxInterval)}
+	return report{verdict: v, reason: reason, probe: probe, retryAfter: a.retryAfter}
 }
 
 // latest keeps the later of v and t.
@@ -106,10 +106,8 @@ func (r *Relay) record(e sidecar.Event, res sidecar.Result, v verdict, reason st
 }
 
 // result is what the outbox records for an attempt: the state the answer
-// and the event's history come to. An earlier attempt that may have landed
-// makes a 200 duplicate its own conversion (delivered) and a refusal
-// unconfirmed; a soft-matched event that more than one attempt may have
-// recorded may be held twice.
+// and the event's history come to (sidecar.Answered), with what it means
+// for the operator, and the next attempt's time when it failed.
 func (r *Relay) result(e sidecar.Event, a answer, v verdict, reason string, started time.Time, took time.Duration) sidecar.Result {
 	now := r.clock.Now()
 	res := sidecar.Result{
@@ -117,30 +115,27 @@ func (r *Relay) result(e sidecar.Event, a answer, v verdict, reason string, star
 		LeaseUntil: e.LeaseUntil,
 		Attempt:    sidecar.Attempt{N: e.Attempts, StartedAt: started, Duration: took, Status: a.status, Error: reason, Body: string(a.body), MayHaveLanded: a.landed},
 	}
+	res.State, res.PossibleDouble = sidecar.Answered(e, v.reply(), a.landed)
 	switch v {
-	case delivered:
-		res.State, res.Upstream = sidecar.StateDelivered, upstreamResult(a.body)
-	case duplicate:
-		res.State, res.Upstream = sidecar.StateDuplicate, upstreamResult(a.body)
-		if e.MayHaveLanded {
-			res.State, res.Attempt.Error = sidecar.StateDelivered, "already tracked: by an earlier attempt of this event, which may have landed unanswered"
+	case delivered, duplicate:
+		res.Upstream = upstreamResult(a.body)
+		if v == duplicate && res.State == sidecar.StateDelivered {
+			res.Attempt.Error = "already tracked: by an earlier attempt of this event, which may have landed unanswered"
 		}
 	case rejected:
-		res.State = sidecar.StateRejected
-		if e.MayHaveLanded {
-			res.State, res.Attempt.Error = sidecar.StateUnconfirmed, reason+"; an earlier attempt may have landed: most likely recorded by it"
+		if res.State == sidecar.StateUnconfirmed {
+			res.Attempt.Error = reason + "; an earlier attempt may have landed: most likely recorded by it"
 		}
 	case pause:
 		// Not the event's fault, as far as anyone can tell yet: it stays
 		// queued, due at once (behind every event due before it, so that
 		// probes rotate), and the attempt does not count toward its retries.
-		res.State, res.NextAttemptAt, res.Uncounted, res.RefusedAlone = sidecar.StateQueued, now, true, true
+		res.NextAttemptAt, res.Uncounted, res.RefusedAlone = now, true, true
 		res.Attempt.Outcome = "paused"
 	case retry:
 		r.scheduleRetry(&res, e, a, now)
 	}
-	if res.State != sidecar.StateQueued && possibleDouble(e, a, v) {
-		res.PossibleDouble = true
+	if res.PossibleDouble {
 		res.Attempt.Error = strings.TrimPrefix(res.Attempt.Error+"; ", "; ") + "soft-matched, and GLP Winner may have recorded more than one of its attempts: it may hold it twice"
 	}
 	if res.Attempt.Outcome == "" {
@@ -149,38 +144,22 @@ func (r *Relay) result(e sidecar.Event, a answer, v verdict, reason string, star
 	return res
 }
 
-// scheduleRetry sets when a failed event is tried again, or makes it dead
-// once it is older than the retry age.
+// scheduleRetry sets when a failed event is tried again (the policy's
+// schedule), or makes it dead once it is older than the retry age.
 func (r *Relay) scheduleRetry(res *sidecar.Result, e sidecar.Event, a answer, now time.Time) {
-	deadline := e.QueuedAt.Add(r.opts.RetryMaxAge)
-	if !now.Before(deadline) {
+	next, ok := r.policy.next(e, a.retryAfter, now)
+	if !ok {
 		res.State = sidecar.StateDead
 		res.Attempt.Error += "; undelivered after " + r.opts.RetryMaxAge.String()
+		landed := e.Landed
+		if a.landed {
+			landed++
+		}
+		res.PossibleDouble = sidecar.PossibleDouble(e.Conversion, landed)
 		return
-	}
-	wait := max(r.retryDelay(e.Attempts), min(a.retryAfter, r.opts.RetryMaxInterval))
-	next := now.Add(wait)
-	if next.After(deadline) {
-		next = deadline // one last attempt at the deadline
 	}
 	res.State, res.NextAttemptAt = sidecar.StateQueued, next
 	res.Attempt.Outcome = "retry"
-}
-
-// possibleDouble reports whether GLP Winner may hold a finished event more
-// than once: it can only soft-match it (no click id, no session token:
-// nothing dedups a resend), and its attempts that may have recorded it
-// (those that may have landed, this one included, and a 201) come to two
-// or more.
-func possibleDouble(e sidecar.Event, a answer, v verdict) bool {
-	if e.Conversion.ClickID != "" || e.Conversion.SessionToken != "" {
-		return false
-	}
-	recorded := e.Landed
-	if a.landed || v == delivered {
-		recorded++
-	}
-	return recorded >= 2
 }
 
 // payload is the upstream's body: providerId and the conversion's fields.

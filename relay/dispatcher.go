@@ -7,22 +7,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
-
 	sidecar "github.com/glpwinner/glp-sidecar"
 )
 
 // Queue is the outbox as the dispatcher and its workers use it.
-type Queue interface {
-	Claim(ctx context.Context, n int, lease time.Duration) ([]sidecar.Event, error)
-	ClaimProbe(ctx context.Context, lease time.Duration) ([]sidecar.Event, error)
-	NextDue(ctx context.Context) (time.Time, bool, error)
-	Record(ctx context.Context, r sidecar.Result) error
-	Release(ctx context.Context, ids ...string) error
-	ResetBackoff(ctx context.Context) (int, error)
-	RestartAge(ctx context.Context) (int, error)
-	ExpireDead(ctx context.Context, maxAge time.Duration) ([]string, error)
-}
+type Queue = sidecar.Queue
 
 // job is a claimed event for a worker.
 type job struct {
@@ -32,11 +21,11 @@ type job struct {
 
 // report is a worker's word to the dispatcher on a job.
 type report struct {
-	verdict  verdict
-	reason   string
-	probe    bool
-	released bool          // given back unsent: the relay stopped fanning out, or is stopping
-	wait     time.Duration // Retry-After
+	verdict    verdict
+	reason     string
+	probe      bool
+	released   bool          // given back unsent: the relay stopped fanning out, or is stopping
+	retryAfter time.Duration // the upstream's Retry-After
 }
 
 // dispatcher is Run's loop and its state: it claims what the mode and the
@@ -52,12 +41,11 @@ type dispatcher struct {
 	reports chan report // one per job
 	workers sync.WaitGroup
 
-	inFlight   int                         // jobs handed out and not yet reported
-	probing    bool                        // a probe is out: no other is claimed until it reports
-	nextProbe  time.Time                   // while not running: when the next probe may go
-	lastExpire time.Time                   // when overdue events were last dead-lettered
-	backoff    *backoff.ExponentialBackOff // the probes' pace
-	stopping   atomic.Bool                 // Run's context ended: workers give back what they take
+	inFlight   int         // jobs handed out and not yet reported
+	probing    bool        // a probe is out: no other is claimed until it reports
+	nextProbe  time.Time   // while not running: when the next probe may go
+	lastExpire time.Time   // when overdue events were last dead-lettered
+	stopping   atomic.Bool // Run's context ended: workers give back what they take
 }
 
 // Run delivers until ctx ends, then lets deliveries in flight finish (each
@@ -77,7 +65,6 @@ func (r *Relay) Run(ctx context.Context) error {
 		queue:   r.opts.Store,
 		jobs:    make(chan job, capacity),
 		reports: make(chan report, capacity),
-		backoff: r.newBackoff(min(r.opts.RetryMaxInterval, MaxProbeInterval)),
 	}
 	for i := 0; i < r.opts.Workers; i++ {
 		d.workers.Add(1)
@@ -168,7 +155,31 @@ func (d *dispatcher) probe(ctx context.Context, now time.Time, free int) time.Ti
 	for _, e := range evs {
 		d.start(e, true)
 	}
+	if len(evs) == 0 {
+		d.nothingToProbe(ctx)
+	}
 	return now.Add(idlePoll)
+}
+
+// nothingToProbe settles the mode when no event is left to probe with: the
+// last queued one finished (dead at the retry max age, or delivered by
+// another sidecar). Backing off from an upstream that nothing waits for is
+// over: the relay is running, and the next event is sent at once (and backs
+// the relay off again if the upstream still fails). A pause stays, for the
+// credentials are still refused, with no probe due until an event is queued.
+func (d *dispatcher) nothingToProbe(ctx context.Context) {
+	if _, queued, err := d.queue.NextDue(ctx); err != nil || queued {
+		return // leased by another sidecar, or unknown: the probes go on
+	}
+	st := d.r.Status()
+	switch st.Mode {
+	case sidecar.RelayBackingOff:
+		d.r.policy.recovered()
+		d.r.setMode(sidecar.RelayRunning, "", time.Time{})
+		d.r.opts.Logger.Info("relay running: no event is left to deliver", "was", st.Mode)
+	case sidecar.RelayPaused:
+		d.r.setMode(sidecar.RelayPaused, st.Reason, time.Time{})
+	}
 }
 
 // claim takes as many due events as there are idle workers, and returns
@@ -248,12 +259,12 @@ func (d *dispatcher) fail(rep report, mode sidecar.RelayMode) {
 	if was != sidecar.RelayRunning && !rep.probe && was == mode {
 		return // a straggler of the fan-out: the probes keep their pace
 	}
-	wait := max(d.backoff.NextBackOff(), rep.wait)
-	d.nextProbe = d.r.clock.Now().Add(wait)
+	now := d.r.clock.Now()
+	d.nextProbe = d.r.policy.nextProbe(rep.retryAfter, now)
 	d.r.setMode(mode, rep.reason, d.nextProbe)
 	if was != mode {
 		d.r.opts.Logger.Warn("relay "+strings.ReplaceAll(string(mode), "_", " "),
-			"reason", rep.reason, "next_probe_in", wait.Round(time.Millisecond).String())
+			"reason", rep.reason, "next_probe_in", d.nextProbe.Sub(now).Round(time.Millisecond).String())
 	}
 }
 
@@ -265,7 +276,7 @@ func (d *dispatcher) resume(ctx context.Context) {
 	if was == sidecar.RelayRunning {
 		return
 	}
-	d.backoff.Reset()
+	d.r.policy.recovered()
 	d.r.setMode(sidecar.RelayRunning, "", time.Time{})
 	n, err := d.queue.ResetBackoff(context.WithoutCancel(ctx))
 	if err != nil {
@@ -292,5 +303,8 @@ func (d *dispatcher) expire(ctx context.Context) {
 	for _, id := range ids {
 		d.r.opts.Logger.Warn("event dead", "event_id", id, "state", sidecar.StateDead, "reason", "undelivered after "+maxAge.String())
 		d.r.waiters.finish(sidecar.Event{ID: id, State: sidecar.StateDead})
+	}
+	if len(ids) > 0 && d.r.Status().Mode != sidecar.RelayRunning {
+		d.nothingToProbe(ctx)
 	}
 }

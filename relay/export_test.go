@@ -21,5 +21,5 @@ func WithHooks(opts Options, h Hooks) Options {
 	return opts
 }
 
-// RetryDelay is retryDelay.
-func (r *Relay) RetryDelay(n int) time.Duration { return r.retryDelay(n) }
+// RetryDelay is the policy's delay after n failed attempts of an event.
+func (r *Relay) RetryDelay(n int) time.Duration { return r.policy.delay(n) }

@@ -199,6 +199,30 @@ func TestEventsGoDeadOnlyAfterTheMaxAge(t *testing.T) {
 	}
 }
 
+func TestTheRelayIsRunningOnceItsLastEventWentDead(t *testing.T) {
+	clk := newFastClock(2000)
+	u := newUpstream(t, clk.Now)
+	h := startAt(t, u, u.URL, relay.Options{
+		RetryInitial: time.Second, RetryMaxInterval: time.Minute, RetryMaxAge: 5 * time.Minute,
+	}, relay.Hooks{Lease: time.Hour, Clock: clk})
+	u.fault(mockglp.Fault{Status: 503, Count: -1})
+	id := h.add(t, sidecar.Conversion{ClickID: "the-last-one"})
+	h.awaitMode(t, sidecar.RelayBackingOff)
+	if e, _ := h.await(t, id); e.State != sidecar.StateDead {
+		t.Fatalf("%s, want dead", e.State)
+	}
+	// Nothing is left to deliver: within a probe's interval the relay says
+	// so, rather than backing off with a next probe in the past.
+	clk.until(clk.Now().Add(2 * relay.MaxProbeInterval))
+	if st := h.relay.Status(); st.Mode != sidecar.RelayRunning || !st.NextProbe.IsZero() {
+		t.Errorf("relay %+v after its last event went dead, want running with no probe due", st)
+	}
+	// The next event finds the upstream still failing: backing off again.
+	h.add(t, sidecar.Conversion{ClickID: "the-next-one"})
+	h.relay.Notify()
+	h.awaitMode(t, sidecar.RelayBackingOff)
+}
+
 func TestTheRetryScheduleGrowsToTheMaximum(t *testing.T) {
 	t.Parallel()
 	r, err := relay.New(relay.Options{Store: nopStore{}, Workers: 1, RequestTimeout: time.Second,

@@ -8,10 +8,12 @@
 // One event's way, in dispatcher.go and deliver.go: dispatcher.claim takes
 // it from the Queue and hands it to a worker (dispatcher.work); Relay.deliver
 // posts it (post), reads the answer (classify), works out what the outbox
-// records (result) and records it (record), which tells the event's waiters
-// (waiters.go); the worker reports to the dispatcher, which moves the relay
-// between running, backing off and paused on what the answer meant
-// (dispatcher.settle).
+// records (result: the state by sidecar.Answered, the next attempt by the
+// retry policy, policy.go) and records it (record), which tells the
+// event's waiters (waiters.go); the outbox applies the record to the event
+// by sidecar.Transition. The worker reports to the dispatcher, which moves
+// the relay between running, backing off and paused on what the answer
+// meant (dispatcher.settle), at the probe pace of the same policy.
 package relay
 
 import (
@@ -23,8 +25,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/cenkalti/backoff/v4"
 
 	sidecar "github.com/glpwinner/glp-sidecar"
 )
@@ -89,6 +89,7 @@ type Relay struct {
 	clock   clock
 	kick    chan struct{}
 	waiters *waiters
+	policy  *policy
 
 	mu     sync.Mutex
 	status Status
@@ -130,6 +131,7 @@ func New(opts Options) (*Relay, error) {
 		clock:     opts.clock,
 		kick:      make(chan struct{}, 1),
 		waiters:   newWaiters(opts.Store),
+		policy:    newPolicy(opts, opts.clock),
 		status:    Status{Mode: sidecar.RelayRunning, Since: opts.clock.Now()},
 		recording: make(chan struct{}, 4*opts.Workers),
 	}
@@ -183,31 +185,4 @@ func (r *Relay) setInFlight(n int) {
 	r.mu.Lock()
 	r.status.InFlight = n
 	r.mu.Unlock()
-}
-
-// newBackoff is backoff/v4's exponential backoff without an end: the retry
-// state lives in the outbox, never in a timer that gives up.
-func (r *Relay) newBackoff(maxInterval time.Duration) *backoff.ExponentialBackOff {
-	b := &backoff.ExponentialBackOff{
-		InitialInterval:     r.opts.RetryInitial,
-		RandomizationFactor: randomization,
-		Multiplier:          multiplier,
-		MaxInterval:         maxInterval,
-		MaxElapsedTime:      0,
-		Stop:                backoff.Stop,
-		Clock:               r.clock,
-	}
-	b.Reset()
-	return b
-}
-
-// retryDelay is the wait before attempt n+1 of an event whose n-th attempt
-// failed: exponential from RetryInitial to RetryMaxInterval, with jitter.
-func (r *Relay) retryDelay(n int) time.Duration {
-	b := r.newBackoff(r.opts.RetryMaxInterval)
-	d := b.NextBackOff()
-	for i := 1; i < min(n, 64); i++ {
-		d = b.NextBackOff()
-	}
-	return d
 }

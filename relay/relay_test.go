@@ -15,8 +15,8 @@ import (
 
 	sidecar "github.com/glpwinner/glp-sidecar"
 	"github.com/glpwinner/glp-sidecar/mockglp"
-	"github.com/glpwinner/glp-sidecar/outbox"
 	"github.com/glpwinner/glp-sidecar/relay"
+	"github.com/glpwinner/glp-sidecar/sqlite"
 )
 
 const token = "test-token"
@@ -72,7 +72,8 @@ func (u *upstream) conversions(t *testing.T) []map[string]any {
 }
 
 type harness struct {
-	box   *outbox.Outbox
+	box   *sqlite.Store
+	path  string // the outbox file
 	relay *relay.Relay
 	up    *upstream
 	stop  func()
@@ -92,7 +93,8 @@ func startAt(t *testing.T, u *upstream, base string, opts relay.Options, hooks r
 	if hooks.Clock != nil {
 		now = hooks.Clock.Now
 	}
-	box, err := outbox.Open(outbox.Options{Path: filepath.Join(t.TempDir(), "outbox.db"), Now: now})
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	box, err := sqlite.Open(sqlite.Options{Path: path, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +125,7 @@ func startAt(t *testing.T, u *upstream, base string, opts relay.Options, hooks r
 	stopped := make(chan error)
 	go func() { stopped <- r.Run(ctx) }()
 	var once sync.Once
-	h := &harness{box: box, relay: r, up: u}
+	h := &harness{box: box, path: path, relay: r, up: u}
 	h.stop = func() {
 		once.Do(func() {
 			cancel()
@@ -385,7 +387,7 @@ func TestShutdownLetsDeliveriesInFlightFinish(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	h.stop()
-	box, err := outbox.Open(outbox.Options{Path: h.box.Path()})
+	box, err := sqlite.Open(sqlite.Options{Path: h.path})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"sync"
+	"time"
 
 	sidecar "github.com/glpwinner/glp-sidecar"
 )
@@ -107,5 +108,49 @@ func (l *LimitedWaiter) Wait(ctx context.Context, id string) (sidecar.Event, boo
 	default:
 		l.full()
 		return sidecar.Event{}, false
+	}
+}
+
+// FleetPoll is how often a FleetWaiter reads the event: another sidecar of
+// the fleet may be the one that delivers it.
+const FleetPoll = 100 * time.Millisecond
+
+// Waiter waits for an event's final state (the conversion endpoint's
+// ?wait=): the relay, a LimitedWaiter, a FleetWaiter.
+type Waiter interface {
+	Wait(ctx context.Context, id string) (sidecar.Event, bool)
+}
+
+// FleetWaiter waits for an event's final state whoever delivers it, for a
+// store that a fleet shares: this sidecar's relay (Local) tells at once,
+// and the store (Events), read every FleetPoll, tells when another sidecar
+// did.
+type FleetWaiter struct {
+	Local  Waiter
+	Events EventReader
+}
+
+// Wait returns the event once its delivery ends in a final state, or false
+// when ctx ends first or Local gives up.
+func (w FleetWaiter) Wait(ctx context.Context, id string) (sidecar.Event, bool) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type answer struct {
+		e  sidecar.Event
+		ok bool
+	}
+	local := make(chan answer, 1)
+	go func() { e, ok := w.Local.Wait(ctx, id); local <- answer{e, ok} }()
+	t := time.NewTicker(FleetPoll)
+	defer t.Stop()
+	for {
+		select {
+		case a := <-local:
+			return a.e, a.ok
+		case <-t.C:
+			if e, _, err := w.Events.Get(ctx, id); err == nil && e.State != sidecar.StateQueued {
+				return e, true
+			}
+		}
 	}
 }

@@ -8,7 +8,7 @@ import (
 	sidecar "github.com/glpwinner/glp-sidecar"
 )
 
-// The accounting of issue 21: what GLP Winner may hold after every lost
+// The accounting: what GLP Winner may hold after every lost
 // answer, and the reconciliation report.
 
 func testALeaseThatRunsOutCountsAsAnAttemptThatMayHaveLanded(t *testing.T, h Harness) {

@@ -8,7 +8,7 @@ import (
 	sidecar "github.com/glpwinner/glp-sidecar"
 )
 
-// The bounded click log (issue 20) and erasure (issue 24).
+// The bounded click log, and the erasure of personal data after GLP_RETENTION.
 
 func testRecordClicksKeepsTheNewestAndOnlyTopLevelLandingsMatch(t *testing.T, h Harness) {
 	clk := newClock()

@@ -33,11 +33,12 @@ import (
 	"github.com/google/uuid"
 	_ "github.com/mattn/go-sqlite3"
 
+	sidecar "github.com/glpwinner/glp-sidecar"
 	"github.com/glpwinner/glp-sidecar/bench"
-	"github.com/glpwinner/glp-sidecar/outbox"
+	"github.com/glpwinner/glp-sidecar/sqlite"
 )
 
-// insert is Append's statement (outbox/events.go).
+// insert is Append's statement (sqlite/events.go).
 const insert = `INSERT INTO events (id, idem_key, payload, test, click_source, state, next_attempt_at, created_at, queued_at, updated_at)
 	VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)`
 
@@ -106,7 +107,7 @@ func openFile(path string, plain bool) (*sql.DB, error) {
 	if _, err := os.Stat(path); err == nil {
 		return nil, fmt.Errorf("%s exists: give a new file", path)
 	}
-	o, err := outbox.Open(outbox.Options{Path: path})
+	o, err := sqlite.Open(sqlite.Options{Path: path})
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +134,7 @@ func writer(db *sql.DB, stmt string, writes chan *write) {
 	for {
 		batch := []*write{<-writes}
 	gather:
-		for len(batch) < outbox.DefaultMaxBatch {
+		for len(batch) < sidecar.DefaultMaxBatch {
 			select {
 			case w := <-writes:
 				batch = append(batch, w)

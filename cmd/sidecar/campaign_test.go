@@ -15,7 +15,7 @@ import (
 	"time"
 
 	sidecar "github.com/glpwinner/glp-sidecar"
-	"github.com/glpwinner/glp-sidecar/outbox"
+	"github.com/glpwinner/glp-sidecar/sqlite"
 )
 
 // The campaign's size: enough kills to meet every moment of a delivery
@@ -227,7 +227,7 @@ func TestTheCrashCampaignAccountsForEveryEventExactly(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	box, err := outbox.Open(outbox.Options{Path: db})
+	box, err := sqlite.Open(sqlite.Options{Path: db})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 
 	sidecar "github.com/glpwinner/glp-sidecar"
 	"github.com/glpwinner/glp-sidecar/mockglp"
-	"github.com/glpwinner/glp-sidecar/outbox"
+	"github.com/glpwinner/glp-sidecar/sqlite"
 )
 
 func TestAcknowledgedEventsReachTheUpstreamExactlyOnceThroughSIGKILLs(t *testing.T) {
@@ -65,7 +65,7 @@ func TestAcknowledgedEventsReachTheUpstreamExactlyOnceThroughSIGKILLs(t *testing
 	mock.SetFault(mockglp.Fault{})
 	c := start(t, env, "serve")
 	c.url(t)
-	box, err := outbox.Open(outbox.Options{Path: db})
+	box, err := sqlite.Open(sqlite.Options{Path: db})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,8 +22,8 @@ import (
 	sidecar "github.com/glpwinner/glp-sidecar"
 	"github.com/glpwinner/glp-sidecar/internal/pgtest"
 	"github.com/glpwinner/glp-sidecar/mockglp"
-	"github.com/glpwinner/glp-sidecar/outbox"
 	"github.com/glpwinner/glp-sidecar/postgres"
+	"github.com/glpwinner/glp-sidecar/sqlite"
 )
 
 // countingUpstream is the mock GLP Winner behind a handler that counts the
@@ -491,7 +491,7 @@ func TestOutboxMigrateCopiesTheFilesEventsToPostgreSQL(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "outbox.db")
-	file, err := outbox.Open(outbox.Options{Path: path})
+	file, err := sqlite.Open(sqlite.Options{Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -131,12 +131,13 @@ func openOperatorStore(ctx context.Context, path, dbURL string, key *seal.Key) (
 	if err := config.CheckDBURL("--db-url", config.Secret(dbURL)); err != nil {
 		return nil, err
 	}
-	if dbURL == "" {
+	o := storeOptions{URL: dbURL, Path: path, Key: key}
+	if !o.shared() {
 		if err := fileExists(path); err != nil {
 			return nil, err
 		}
 	}
-	return openStore(ctx, storeOptions{URL: dbURL, Path: path, Key: key})
+	return openStore(ctx, o)
 }
 
 // fileExists says, when there is no outbox file at path, where to point the

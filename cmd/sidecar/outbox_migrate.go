@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/glpwinner/glp-sidecar/config"
-	"github.com/glpwinner/glp-sidecar/outbox"
 	"github.com/glpwinner/glp-sidecar/postgres"
+	"github.com/glpwinner/glp-sidecar/sqlite"
 )
 
 // outboxMigrate copies the outbox file to PostgreSQL: the database of --to,
@@ -37,7 +37,7 @@ func migrateOutbox(ctx context.Context, path, to string, out printer) error {
 	if err := fileExists(path); err != nil {
 		return err
 	}
-	file, err := outbox.Open(outbox.Options{Path: path})
+	file, err := sqlite.Open(sqlite.Options{Path: path})
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,7 @@ import (
 
 	sidecar "github.com/glpwinner/glp-sidecar"
 	"github.com/glpwinner/glp-sidecar/internal/pgtest"
-	"github.com/glpwinner/glp-sidecar/outbox"
+	"github.com/glpwinner/glp-sidecar/sqlite"
 )
 
 // TestOutboxMigrateSkipsAndListsWhatPostgreSQLRefuses: an event whose
@@ -22,7 +22,7 @@ func TestOutboxMigrateSkipsAndListsWhatPostgreSQLRefuses(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "outbox.db")
-	file, err := outbox.Open(outbox.Options{Path: path})
+	file, err := sqlite.Open(sqlite.Options{Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}

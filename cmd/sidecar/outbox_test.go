@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/glpwinner/glp-sidecar/outbox"
+	"github.com/glpwinner/glp-sidecar/sqlite"
 )
 
 // Each outbox command takes only its own flags: one that does not apply is
@@ -15,7 +15,7 @@ import (
 // the flags that do apply still work. In process: no binary is built.
 func TestEachOutboxCommandRefusesTheFlagsThatDoNotApply(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "outbox.db")
-	box, err := outbox.Open(outbox.Options{Path: db})
+	box, err := sqlite.Open(sqlite.Options{Path: db})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -91,22 +91,11 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer box.Close()
 	if f.csv {
-		w := sidecar.NewCSVWriter(stdout) // every field quoted
-		w.Write(sidecar.ReportCSVHeader)
-		tty := isTerminal(stdout) // a file keeps the values as they are; a terminal sees them escaped
-		if err := box.ReportRows(ctx, q, func(r sidecar.ReportRow) error {
-			cells := r.CSV()
-			for i := range cells {
-				if tty {
-					cells[i] = escapeControl(cells[i])
-				}
-			}
-			return w.Write(cells)
-		}); err != nil {
-			return err
+		var escape func(string) string
+		if isTerminal(stdout) { // a file keeps the values as they are; a terminal sees them escaped
+			escape = escapeControl
 		}
-		w.Flush()
-		return w.Error()
+		return sidecar.WriteReportCSV(ctx, stdout, box, q, escape)
 	}
 	days, err := box.Report(ctx, q)
 	if err != nil {

@@ -11,14 +11,14 @@ import (
 
 	sidecar "github.com/glpwinner/glp-sidecar"
 	"github.com/glpwinner/glp-sidecar/internal/seal"
-	"github.com/glpwinner/glp-sidecar/outbox"
+	"github.com/glpwinner/glp-sidecar/sqlite"
 )
 
 // benchStores are the outbox file in the clear and sealed, opened alike.
 func benchStores(b *testing.B) map[string]sidecar.Store {
 	out := map[string]sidecar.Store{}
 	for _, name := range []string{"plain", "sealed"} {
-		o, err := outbox.Open(outbox.Options{Path: filepath.Join(b.TempDir(), "outbox.db")})
+		o, err := sqlite.Open(sqlite.Options{Path: filepath.Join(b.TempDir(), "outbox.db")})
 		if err != nil {
 			b.Fatal(err)
 		}

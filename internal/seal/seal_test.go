@@ -16,8 +16,8 @@ import (
 	sidecar "github.com/glpwinner/glp-sidecar"
 	"github.com/glpwinner/glp-sidecar/internal/pgtest"
 	"github.com/glpwinner/glp-sidecar/internal/seal"
-	"github.com/glpwinner/glp-sidecar/outbox"
 	"github.com/glpwinner/glp-sidecar/postgres"
+	"github.com/glpwinner/glp-sidecar/sqlite"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -52,7 +52,7 @@ func stores() []kind {
 	return []kind{
 		{"sqlite", func(t *testing.T, now func() time.Time) (seal.Inner, func() []byte) {
 			path := filepath.Join(t.TempDir(), "outbox.db")
-			o, err := outbox.Open(outbox.Options{Path: path, Now: now})
+			o, err := sqlite.Open(sqlite.Options{Path: path, Now: now})
 			if err != nil {
 				t.Fatal(err)
 			}

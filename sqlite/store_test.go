@@ -1,4 +1,4 @@
-package outbox_test
+package sqlite_test
 
 import (
 	"path/filepath"
@@ -6,7 +6,7 @@ import (
 	"time"
 
 	sidecar "github.com/glpwinner/glp-sidecar"
-	"github.com/glpwinner/glp-sidecar/outbox"
+	"github.com/glpwinner/glp-sidecar/sqlite"
 	"github.com/glpwinner/glp-sidecar/storetest"
 )
 
@@ -14,7 +14,7 @@ func TestTheFileKeepsTheStoreContract(t *testing.T) {
 	storetest.Run(t, storetest.Harness{
 		NewDB: func(t *testing.T) string { return filepath.Join(t.TempDir(), "data", "outbox.db") },
 		Open: func(t *testing.T, path string, now func() time.Time) sidecar.Store {
-			return open(t, outbox.Options{Path: path, Now: now})
+			return open(t, sqlite.Options{Path: path, Now: now})
 		},
 	})
 }

@@ -1,4 +1,4 @@
-package outbox
+package sqlite
 
 import (
 	"context"
@@ -83,7 +83,7 @@ func fillReport(b *testing.B, path string, n int, from time.Time, days int) {
 	states := []sidecar.State{sidecar.StateDuplicate, sidecar.StateRejected, sidecar.StateUnconfirmed, sidecar.StateDead, sidecar.StateQueued}
 	step := time.Duration(days) * 24 * time.Hour / time.Duration(n)
 	for i := 0; i < n; i++ {
-		at := ms(from.Add(time.Duration(i) * step))
+		at := sidecar.MS(from.Add(time.Duration(i) * step))
 		st := sidecar.StateDelivered
 		if i%10 < len(states) && i%20 >= 10 {
 			st = states[i%10]

@@ -1,4 +1,4 @@
-package outbox
+package sqlite
 
 // SQLite is C (mattn/go-sqlite3): without cgo the build stops on
 // needcgo's message, not on undefined sqlite3 names.

@@ -1,4 +1,4 @@
-package outbox
+package sqlite
 
 import (
 	"context"
@@ -10,33 +10,10 @@ import (
 	sidecar "github.com/glpwinner/glp-sidecar"
 )
 
-const eventColumns = `id, idem_key, payload, test, click_source, state, attempts, next_attempt_at, lease_until, last_status, last_error, last_body,
-	upstream_conversion_id, upstream_click_id, upstream_recorded_at, created_at, queued_at, updated_at, finished_at, erased,
-	landed, possible_double, refused_alone, last_refused_at`
-
-func scanEvent(row interface{ Scan(...any) error }) (sidecar.Event, error) {
-	var e sidecar.Event
-	var key sql.NullString
-	var payload []byte
-	var next, created, queued, updated int64
-	var lease, finished, refusedAt sql.NullInt64
-	err := row.Scan(&e.ID, &key, &payload, &e.Test, &e.ClickSource, &e.State, &e.Attempts, &next, &lease, &e.LastStatus, &e.LastError, &e.LastBody,
-		&e.Upstream.ConversionID, &e.Upstream.ClickID, &e.Upstream.RecordedAt, &created, &queued, &updated, &finished, &e.Erased,
-		&e.Landed, &e.PossibleDouble, &e.RefusedAlone, &refusedAt)
-	if err != nil {
-		return e, err
-	}
-	e.Key = key.String
-	e.NextAttemptAt, e.LeaseUntil = fromMS(next), fromMS(lease.Int64)
-	e.CreatedAt, e.QueuedAt, e.UpdatedAt, e.FinishedAt = fromMS(created), fromMS(queued), fromMS(updated), fromMS(finished.Int64)
-	e.LastRefusedAt, e.MayHaveLanded = fromMS(refusedAt.Int64), e.Landed > 0
-	return e, e.DecodePayload(payload)
-}
-
 // Get returns one event with its attempts, oldest first; a missing id is a
 // sidecar ENotFound error.
-func (o *Outbox) Get(ctx context.Context, id string) (sidecar.Event, []sidecar.Attempt, error) {
-	e, err := scanEvent(o.rdb.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events WHERE id = ?`, id))
+func (o *Store) Get(ctx context.Context, id string) (sidecar.Event, []sidecar.Attempt, error) {
+	e, err := sidecar.ScanEvent(o.rdb.QueryRowContext(ctx, `SELECT `+sidecar.EventColumns+` FROM events WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return e, nil, &sidecar.Error{Code: sidecar.ENotFound, Message: "no event " + id}
 	}
@@ -57,7 +34,7 @@ func (o *Outbox) Get(ctx context.Context, id string) (sidecar.Event, []sidecar.A
 		if err := rows.Scan(&a.N, &started, &us, &a.Status, &a.Error, &a.Body, &a.Outcome, &a.MayHaveLanded, &a.Repeats, &last); err != nil {
 			return e, nil, err
 		}
-		a.StartedAt, a.Duration, a.LastAt = fromMS(started), time.Duration(us)*time.Microsecond, fromMS(last.Int64)
+		a.StartedAt, a.Duration, a.LastAt = sidecar.FromMS(started), time.Duration(us)*time.Microsecond, sidecar.FromMS(last.Int64)
 		attempts = append(attempts, a)
 	}
 	return e, attempts, rows.Err()
@@ -68,11 +45,11 @@ const MaxListLimit = sidecar.MaxListLimit
 
 // List returns events newest first: in one state unless state is "", older
 // than the event before unless it is "" (for paging), at most limit.
-func (o *Outbox) List(ctx context.Context, state sidecar.State, before string, limit int) ([]sidecar.Event, error) {
+func (o *Store) List(ctx context.Context, state sidecar.State, before string, limit int) ([]sidecar.Event, error) {
 	if limit <= 0 || limit > MaxListLimit {
 		limit = MaxListLimit
 	}
-	q := `SELECT ` + eventColumns + ` FROM events WHERE 1 = 1`
+	q := `SELECT ` + sidecar.EventColumns + ` FROM events WHERE 1 = 1`
 	var args []any
 	if state != "" {
 		q += ` AND state = ?`
@@ -91,7 +68,7 @@ func (o *Outbox) List(ctx context.Context, state sidecar.State, before string, l
 	defer rows.Close()
 	out := []sidecar.Event{}
 	for rows.Next() {
-		e, err := scanEvent(rows)
+		e, err := sidecar.ScanEvent(rows)
 		if err != nil {
 			return nil, err
 		}
@@ -101,7 +78,7 @@ func (o *Outbox) List(ctx context.Context, state sidecar.State, before string, l
 }
 
 // Stats counts events per state and finds the oldest queued event.
-func (o *Outbox) Stats(ctx context.Context) (sidecar.Stats, error) {
+func (o *Store) Stats(ctx context.Context) (sidecar.Stats, error) {
 	s := sidecar.Stats{States: map[sidecar.State]int{}}
 	for _, st := range sidecar.States() {
 		s.States[st] = 0
@@ -128,17 +105,17 @@ func (o *Outbox) Stats(ctx context.Context) (sidecar.Stats, error) {
 		(SELECT COUNT(*) FROM events INDEXED BY events_double WHERE possible_double = 1)`).Scan(&oldest, &next, &s.PossibleDouble); err != nil {
 		return s, fmt.Errorf("oldest queued event: %w", err)
 	}
-	s.OldestQueued, s.NextDue = fromMS(oldest.Int64), fromMS(next.Int64)
+	s.OldestQueued, s.NextDue = sidecar.FromMS(oldest.Int64), sidecar.FromMS(next.Int64)
 	s.Burst = o.writer.load.bursting()
 	return s, nil
 }
 
 // NextDue is when the earliest queued event is due, and false when none is
 // queued.
-func (o *Outbox) NextDue(ctx context.Context) (time.Time, bool, error) {
+func (o *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var next sql.NullInt64
 	if err := o.rdb.QueryRowContext(ctx, `SELECT MIN(next_attempt_at) FROM events INDEXED BY events_due WHERE state = 'queued'`).Scan(&next); err != nil {
 		return time.Time{}, false, fmt.Errorf("next due event: %w", err)
 	}
-	return fromMS(next.Int64), next.Valid, nil
+	return sidecar.FromMS(next.Int64), next.Valid, nil
 }

@@ -1,4 +1,4 @@
-package outbox
+package sqlite
 
 import (
 	"context"
@@ -10,20 +10,20 @@ import (
 	sidecar "github.com/glpwinner/glp-sidecar"
 )
 
-var _ sidecar.AuditStore = (*Outbox)(nil)
+var _ sidecar.AuditStore = (*Store)(nil)
 
 // AppendAudit chains the line to the last one and stores it; the writer
 // takes one write at a time.
-func (o *Outbox) AppendAudit(ctx context.Context, e sidecar.AuditEntry) (sidecar.AuditEntry, error) {
+func (o *Store) AppendAudit(ctx context.Context, e sidecar.AuditEntry) (sidecar.AuditEntry, error) {
 	var out sidecar.AuditEntry
-	err := o.writer.write(ctx, func(tx *sql.Tx) error {
+	err := o.writer.write(ctx, func(tx *txn) error {
 		seq, hash, err := lastAudit(tx)
 		if err != nil {
 			return err
 		}
 		out = e.Chain(seq, hash)
 		_, err = tx.Exec(`INSERT INTO audit (seq, at, user, client, action, target, status, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			out.Seq, ms(out.At), out.User, out.Client, out.Action, out.Target, out.Status, out.Prev, out.Hash)
+			out.Seq, sidecar.MS(out.At), out.User, out.Client, out.Action, out.Target, out.Status, out.Prev, out.Hash)
 		return err
 	})
 	if err != nil {
@@ -33,7 +33,7 @@ func (o *Outbox) AppendAudit(ctx context.Context, e sidecar.AuditEntry) (sidecar
 }
 
 // lastAudit is the last line's seq and hash, else the anchor's.
-func lastAudit(tx *sql.Tx) (int64, string, error) {
+func lastAudit(tx *txn) (int64, string, error) {
 	var seq int64
 	var hash string
 	err := tx.QueryRow(`SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
@@ -47,16 +47,16 @@ func lastAudit(tx *sql.Tx) (int64, string, error) {
 }
 
 // AuditLines walks the lines in [from, to) in order.
-func (o *Outbox) AuditLines(ctx context.Context, from, to time.Time, fn func(sidecar.AuditEntry) error) (string, error) {
+func (o *Store) AuditLines(ctx context.Context, from, to time.Time, fn func(sidecar.AuditEntry) error) (string, error) {
 	var anchor string
 	if err := o.rdb.QueryRowContext(ctx, `SELECT hash FROM audit_anchor WHERE id = 1`).Scan(&anchor); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("read audit anchor: %w", err)
 	}
 	hi := int64(1<<63 - 1)
 	if !to.IsZero() {
-		hi = ms(to)
+		hi = sidecar.MS(to)
 	}
-	rows, err := o.rdb.QueryContext(ctx, `SELECT seq, at, user, client, action, target, status, prev, hash FROM audit WHERE at >= ? AND at < ? ORDER BY seq`, ms(from), hi)
+	rows, err := o.rdb.QueryContext(ctx, `SELECT seq, at, user, client, action, target, status, prev, hash FROM audit WHERE at >= ? AND at < ? ORDER BY seq`, sidecar.MS(from), hi)
 	if err != nil {
 		return "", fmt.Errorf("read audit: %w", err)
 	}
@@ -67,7 +67,7 @@ func (o *Outbox) AuditLines(ctx context.Context, from, to time.Time, fn func(sid
 		if err := rows.Scan(&e.Seq, &at, &e.User, &e.Client, &e.Action, &e.Target, &e.Status, &e.Prev, &e.Hash); err != nil {
 			return "", err
 		}
-		e.At = fromMS(at)
+		e.At = sidecar.FromMS(at)
 		if err := fn(e); err != nil {
 			return "", err
 		}
@@ -77,12 +77,12 @@ func (o *Outbox) AuditLines(ctx context.Context, from, to time.Time, fn func(sid
 
 // RetainAudit deletes the lines older than age and keeps the last one's
 // hash as the anchor.
-func (o *Outbox) RetainAudit(ctx context.Context, age time.Duration) (int, error) {
+func (o *Store) RetainAudit(ctx context.Context, age time.Duration) (int, error) {
 	var n int64
-	err := o.writer.write(ctx, func(tx *sql.Tx) error {
+	err := o.writer.write(ctx, func(tx *txn) error {
 		var seq int64
 		var hash string
-		err := tx.QueryRow(`SELECT seq, hash FROM audit WHERE at < ? ORDER BY seq DESC LIMIT 1`, ms(o.now().Add(-age))).Scan(&seq, &hash)
+		err := tx.QueryRow(`SELECT seq, hash FROM audit WHERE at < ? ORDER BY seq DESC LIMIT 1`, sidecar.MS(o.now().Add(-age))).Scan(&seq, &hash)
 		if errors.Is(err, sql.ErrNoRows) {
 			n = 0
 			return nil

@@ -1,4 +1,4 @@
-package outbox
+package sqlite
 
 import (
 	"context"
@@ -18,7 +18,7 @@ const insertClick = `INSERT INTO clicks (click_id, at, ip, user_agent, path, ref
 var pruneClicks = sidecar.FairPruneQuery("?")
 
 // RecordClick appends a landing to the click log, at once and alone.
-func (o *Outbox) RecordClick(ctx context.Context, c sidecar.Click) error {
+func (o *Store) RecordClick(ctx context.Context, c sidecar.Click) error {
 	if _, err := o.exec(ctx, insertClick, c.Columns()...); err != nil {
 		return fmt.Errorf("record click: %w", err)
 	}
@@ -31,9 +31,9 @@ func (o *Outbox) RecordClick(ctx context.Context, c sidecar.Click) error {
 // its turn like the relay's records: while accepts keep the writer busy,
 // clicks wait (a quarter of a second at most) and never take a commit
 // from them.
-func (o *Outbox) RecordClicks(ctx context.Context, clicks []sidecar.Click, keep int) (int, error) {
+func (o *Store) RecordClicks(ctx context.Context, clicks []sidecar.Click, keep int) (int, error) {
 	var pruned int64
-	err := o.writer.writeRelay(ctx, func(tx *sql.Tx) error {
+	err := o.writer.writeRelay(ctx, func(tx *txn) error {
 		pruned = 0
 		for _, c := range clicks {
 			if _, err := tx.Exec(insertClick, c.Columns()...); err != nil {
@@ -62,10 +62,10 @@ func (o *Outbox) RecordClicks(ctx context.Context, clicks []sidecar.Click, keep 
 
 // MatchClick returns the click id of the most recent top-level landing
 // since the given time from the same address and user agent.
-func (o *Outbox) MatchClick(ctx context.Context, ip, userAgent string, since time.Time) (string, bool, error) {
+func (o *Store) MatchClick(ctx context.Context, ip, userAgent string, since time.Time) (string, bool, error) {
 	var id string
 	err := o.rdb.QueryRowContext(ctx, `SELECT click_id FROM clicks WHERE ip = ? AND user_agent = ? AND at >= ? AND top_level = 1 ORDER BY at DESC, id DESC LIMIT 1`,
-		ip, userAgent, ms(since)).Scan(&id)
+		ip, userAgent, sidecar.MS(since)).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
 	}
@@ -76,7 +76,7 @@ func (o *Outbox) MatchClick(ctx context.Context, ip, userAgent string, since tim
 }
 
 // Clicks returns the most recent clicks, newest first.
-func (o *Outbox) Clicks(ctx context.Context, limit int) ([]sidecar.Click, error) {
+func (o *Store) Clicks(ctx context.Context, limit int) ([]sidecar.Click, error) {
 	if limit <= 0 || limit > MaxListLimit {
 		limit = MaxListLimit
 	}
@@ -93,7 +93,7 @@ func (o *Outbox) Clicks(ctx context.Context, limit int) ([]sidecar.Click, error)
 		if err := rows.Scan(&c.ClickID, &at, &c.IP, &c.UserAgent, &c.Path, &c.Referrer, &utm, &c.TopLevel); err != nil {
 			return nil, err
 		}
-		c.At = fromMS(at)
+		c.At = sidecar.FromMS(at)
 		if utm != "" {
 			_ = json.Unmarshal([]byte(utm), &c.UTM)
 		}

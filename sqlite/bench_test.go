@@ -1,4 +1,4 @@
-package outbox_test
+package sqlite_test
 
 import (
 	"fmt"
@@ -8,7 +8,7 @@ import (
 	"time"
 
 	sidecar "github.com/glpwinner/glp-sidecar"
-	"github.com/glpwinner/glp-sidecar/outbox"
+	"github.com/glpwinner/glp-sidecar/sqlite"
 )
 
 // BenchmarkAppend compares one commit per event with the group commit,
@@ -19,7 +19,7 @@ func BenchmarkAppend(b *testing.B) {
 		maxBatch int
 	}{{"commit-per-event", 1}, {"group-commit", 0}} {
 		b.Run(bc.name, func(b *testing.B) {
-			o := openTuned(b, outbox.Options{}, outbox.Tuning{MaxBatch: bc.maxBatch})
+			o := openTuned(b, sqlite.Options{}, sqlite.Tuning{MaxBatch: bc.maxBatch})
 			var n atomic.Int64
 			b.SetParallelism(32) // × GOMAXPROCS callers
 			b.ResetTimer()
@@ -40,7 +40,7 @@ func BenchmarkAppend(b *testing.B) {
 var filled atomic.Int64
 
 // fillBacklog appends n queued events from 64 goroutines, as a burst would.
-func fillBacklog(b *testing.B, o *outbox.Outbox, n int) {
+func fillBacklog(b *testing.B, o *sqlite.Store, n int) {
 	b.Helper()
 	base := int(filled.Add(int64(n))) - n
 	var wg sync.WaitGroup
@@ -63,7 +63,7 @@ func fillBacklog(b *testing.B, o *outbox.Outbox, n int) {
 
 // BenchmarkClaim claims batches of 32 from a large backlog.
 func BenchmarkClaim(b *testing.B) {
-	o := open(b, outbox.Options{})
+	o := open(b, sqlite.Options{})
 	fillBacklog(b, o, 100000)
 	b.ResetTimer()
 	claimed := 0
@@ -86,7 +86,7 @@ func BenchmarkClaim(b *testing.B) {
 // workers' worth of events, and record each as delivered without waiting,
 // as the workers do, with at most 32 records not yet on disk.
 func BenchmarkClaimAndRecord(b *testing.B) {
-	o := open(b, outbox.Options{})
+	o := open(b, sqlite.Options{})
 	fillBacklog(b, o, 100000)
 	b.ResetTimer()
 	done := 0
@@ -112,9 +112,9 @@ func BenchmarkClaimAndRecord(b *testing.B) {
 // relay's window) measure that wait; a full batch's worth (256) never waits
 // on it and measures the mark's own cost.
 func BenchmarkRecord(b *testing.B) {
-	for _, window := range []int{32, outbox.DefaultMaxBatch} {
+	for _, window := range []int{32, sidecar.DefaultMaxBatch} {
 		b.Run(fmt.Sprintf("%d-pending", window), func(b *testing.B) {
-			o := open(b, outbox.Options{})
+			o := open(b, sqlite.Options{})
 			fillBacklog(b, o, b.N)
 			var evs []sidecar.Event
 			for len(evs) < b.N {
@@ -138,12 +138,12 @@ func BenchmarkRecord(b *testing.B) {
 // recorder records claimed events as delivered the way the relay's workers
 // do: each without waiting for the one before, at most window not yet on disk.
 type recorder struct {
-	o       *outbox.Outbox
+	o       *sqlite.Store
 	pending chan struct{}
 	wg      sync.WaitGroup
 }
 
-func newRecorder(o *outbox.Outbox, window int) *recorder {
+func newRecorder(o *sqlite.Store, window int) *recorder {
 	return &recorder{o: o, pending: make(chan struct{}, window)}
 }
 

@@ -1,4 +1,4 @@
-package outbox
+package sqlite
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 // Report counts the events accepted on each of the query's days by the
 // state they are in now, live or test. Each day is one range of the
 // events_report index, which covers the count: the table is not read.
-func (o *Outbox) Report(ctx context.Context, q sidecar.ReportQuery) ([]sidecar.ReportDay, error) {
+func (o *Store) Report(ctx context.Context, q sidecar.ReportQuery) ([]sidecar.ReportDay, error) {
 	days := q.Days()
 	stmt, err := o.rdb.PrepareContext(ctx, `SELECT state, COUNT(*), SUM(possible_double) FROM events INDEXED BY events_report
 		WHERE created_at >= ? AND created_at < ? AND test = ? GROUP BY state`)
@@ -28,7 +28,7 @@ func (o *Outbox) Report(ctx context.Context, q sidecar.ReportQuery) ([]sidecar.R
 }
 
 func countDay(ctx context.Context, stmt *sql.Stmt, d *sidecar.ReportDay, test bool) error {
-	rows, err := stmt.QueryContext(ctx, ms(d.Start), ms(d.End), test)
+	rows, err := stmt.QueryContext(ctx, sidecar.MS(d.Start), sidecar.MS(d.End), test)
 	if err != nil {
 		return err
 	}
@@ -47,10 +47,10 @@ func countDay(ctx context.Context, stmt *sql.Stmt, d *sidecar.ReportDay, test bo
 // ReportRows calls fn with every event, live and test, accepted in the
 // query's range, oldest first, for the reconciliation CSV; fn's error ends
 // the walk and is returned.
-func (o *Outbox) ReportRows(ctx context.Context, q sidecar.ReportQuery, fn func(sidecar.ReportRow) error) error {
+func (o *Store) ReportRows(ctx context.Context, q sidecar.ReportQuery, fn func(sidecar.ReportRow) error) error {
 	rows, err := o.rdb.QueryContext(ctx, `SELECT id, json_extract(payload, '$.conversion_id'), json_extract(payload, '$.transaction_id'),
 			upstream_conversion_id, upstream_click_id, state, possible_double, created_at, finished_at, test
-		FROM events INDEXED BY events_report WHERE created_at >= ? AND created_at < ? ORDER BY created_at, id`, ms(q.From), ms(q.End()))
+		FROM events INDEXED BY events_report WHERE created_at >= ? AND created_at < ? ORDER BY created_at, id`, sidecar.MS(q.From), sidecar.MS(q.End()))
 	if err != nil {
 		return fmt.Errorf("report rows: %w", err)
 	}
@@ -63,7 +63,7 @@ func (o *Outbox) ReportRows(ctx context.Context, q sidecar.ReportQuery, fn func(
 		if err := rows.Scan(&r.EventID, &conv, &click, &r.GLPConversionID, &r.GLPClickID, &r.State, &r.PossibleDouble, &created, &finished, &r.Test); err != nil {
 			return fmt.Errorf("report rows: %w", err)
 		}
-		r.ConversionID, r.AcceptedAt, r.FinishedAt = conv.String, fromMS(created), fromMS(finished.Int64)
+		r.ConversionID, r.AcceptedAt, r.FinishedAt = conv.String, sidecar.FromMS(created), sidecar.FromMS(finished.Int64)
 		if r.GLPClickID == "" {
 			r.GLPClickID = click.String
 		}

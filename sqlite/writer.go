@@ -1,4 +1,4 @@
-package outbox
+package sqlite
 
 import (
 	"context"
@@ -11,8 +11,7 @@ import (
 	sidecar "github.com/glpwinner/glp-sidecar"
 )
 
-// The writer's tuning; BENCHMARKS.md, "The writer (issue 19)", has what
-// each is worth.
+// The writer's tuning; BENCHMARKS.md has what each is worth.
 const (
 	batchTimeout = 30 * time.Second       // one group commit, busy waits included
 	lazyWait     = 2 * time.Millisecond   // how long a batch of lazy writes alone waits for company
@@ -28,7 +27,7 @@ const (
 // A caller of write or writeRelay gets nil once its write is committed and
 // on disk (synchronous=FULL): durable. Otherwise it gets fn's own error, an
 // EUnavailable sidecar error when SQLite cannot write now (a full disk, a
-// read-only file, a lock held past the busy timeout), ErrClosed after
+// read-only file, a lock held past the busy timeout), sidecar.ErrClosed after
 // close, or ctx's error if ctx ended before the write was queued; once
 // queued, a write is committed or not as a whole whatever ctx does, and its
 // caller learns which. A batch that fails is tried again write by write, so
@@ -42,9 +41,10 @@ const (
 // batchTimeout; the relay's writes wait relayMaxWait more at most, and a
 // batch of lazy writes alone (records, clicks) up to lazyWait for company.
 type writer struct {
-	conn     *sql.Conn // the one writer connection, held for life
+	conn     *sql.Conn            // the one writer connection, held for life
+	prepared map[string]*sql.Stmt // the statements every batch runs, prepared once on conn
 	maxBatch int
-	observer Observer // nil: not observed
+	observer sidecar.CommitObserver // nil: not observed
 	log      *slog.Logger
 
 	callers chan *op     // the callers' lane
@@ -69,15 +69,16 @@ type writer struct {
 // waiting on its answer in a hurry: a batch of lazy ops alone waits a little
 // for more to share its commit.
 type op struct {
-	fn    func(*sql.Tx) error
+	fn    func(*txn) error
 	done  chan error
 	relay bool
 	lazy  bool
 }
 
-func newWriter(conn *sql.Conn, maxBatch int, observer Observer, log *slog.Logger) *writer {
+func newWriter(conn *sql.Conn, prepared map[string]*sql.Stmt, maxBatch int, observer sidecar.CommitObserver, log *slog.Logger) *writer {
 	return &writer{
 		conn:     conn,
+		prepared: prepared,
 		maxBatch: maxBatch,
 		observer: observer,
 		log:      log,
@@ -89,14 +90,14 @@ func newWriter(conn *sql.Conn, maxBatch int, observer Observer, log *slog.Logger
 }
 
 // write submits a caller's fn to the group commit and waits for its answer.
-func (w *writer) write(ctx context.Context, fn func(*sql.Tx) error) error {
+func (w *writer) write(ctx context.Context, fn func(*txn) error) error {
 	return w.submit(ctx, &op{fn: fn, done: make(chan error, 1)})
 }
 
 // writeRelay is write for the relay's lane. A lazy write (a record) can
 // also wait a few milliseconds for company, rather than pay a commit of its
 // own between the claims.
-func (w *writer) writeRelay(ctx context.Context, fn func(*sql.Tx) error, lazy bool) error {
+func (w *writer) writeRelay(ctx context.Context, fn func(*txn) error, lazy bool) error {
 	return w.submit(ctx, &op{fn: fn, done: make(chan error, 1), relay: true, lazy: lazy})
 }
 
@@ -104,7 +105,7 @@ func (w *writer) submit(ctx context.Context, o *op) error {
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
-		return ErrClosed
+		return sidecar.ErrClosed
 	}
 	lane := w.callers
 	if o.relay {
@@ -328,10 +329,11 @@ func (w *writer) fail(o *op, err error) {
 func (w *writer) runTx(batch []*op) error {
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
-	tx, err := w.conn.BeginTx(ctx, nil)
+	sqlTx, err := w.conn.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
+	tx := &txn{Tx: sqlTx, prepared: w.prepared}
 	for _, o := range batch {
 		if err := o.fn(tx); err != nil {
 			tx.Rollback()
@@ -339,6 +341,51 @@ func (w *writer) runTx(batch []*op) error {
 		}
 	}
 	return tx.Commit()
+}
+
+// txn is a batch's transaction. The statements its writes run through exec
+// are prepared once a batch, not once a write: a batch of records or claims
+// runs the same few statements for every event.
+type txn struct {
+	*sql.Tx
+	prepared map[string]*sql.Stmt // the writer's, prepared once on its connection
+	stmts    map[string]*sql.Stmt
+}
+
+// exec runs query with args through the batch's prepared statement.
+func (t *txn) exec(query string, args ...any) (sql.Result, error) {
+	st, err := t.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.Exec(args...)
+}
+
+// queryRow is QueryRow through the batch's prepared statement.
+func (t *txn) queryRow(query string, args ...any) *sql.Row {
+	st, err := t.stmt(query)
+	if err != nil {
+		return t.QueryRow(query, args...) // fails the same way, with its error
+	}
+	return st.QueryRow(args...)
+}
+
+func (t *txn) stmt(query string) (*sql.Stmt, error) {
+	if st, ok := t.stmts[query]; ok {
+		return st, nil
+	}
+	var st *sql.Stmt
+	var err error
+	if p, ok := t.prepared[query]; ok {
+		st = t.Stmt(p) // prepared on this connection already: no new prepare
+	} else if st, err = t.Prepare(query); err != nil {
+		return nil, err
+	}
+	if t.stmts == nil {
+		t.stmts = map[string]*sql.Stmt{}
+	}
+	t.stmts[query] = st
+	return st, nil
 }
 
 // load is the burst detector. A burst is when, in the last loadWindow, the

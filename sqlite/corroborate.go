@@ -1,4 +1,4 @@
-package outbox
+package sqlite
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 
 // ClickKey returns the key that signs click cookies: made at random by the
 // first call and kept in the keys table, so that it outlives restarts.
-func (o *Outbox) ClickKey(ctx context.Context) ([]byte, error) {
+func (o *Store) ClickKey(ctx context.Context) ([]byte, error) {
 	key := make([]byte, sidecar.ClickKeySize)
 	rand.Read(key)
 	if _, err := o.exec(ctx, `INSERT INTO keys (name, value) VALUES ('click', ?) ON CONFLICT (name) DO NOTHING`, key); err != nil {
@@ -31,8 +31,8 @@ func (o *Outbox) ClickKey(ctx context.Context) ([]byte, error) {
 
 // ClickLandedFrom returns the addresses that landed on clickID since a time
 // (at most 100, the newest first): what corroborates a browser call.
-func (o *Outbox) ClickLandedFrom(ctx context.Context, clickID string, since time.Time) ([]string, error) {
-	rows, err := o.rdb.QueryContext(ctx, `SELECT ip FROM clicks WHERE click_id = ? AND at >= ? ORDER BY at DESC LIMIT 100`, clickID, ms(since))
+func (o *Store) ClickLandedFrom(ctx context.Context, clickID string, since time.Time) ([]string, error) {
+	rows, err := o.rdb.QueryContext(ctx, `SELECT ip FROM clicks WHERE click_id = ? AND at >= ? ORDER BY at DESC LIMIT 100`, clickID, sidecar.MS(since))
 	if err != nil {
 		return nil, fmt.Errorf("click landings: %w", err)
 	}

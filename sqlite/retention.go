@@ -1,8 +1,7 @@
-package outbox
+package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -19,7 +18,7 @@ const (
 
 // Maintain erases personal data of events finished more than retention ago,
 // and the clicks logged before then, every interval, until ctx ends.
-func (o *Outbox) Maintain(ctx context.Context, retention, every time.Duration) {
+func (o *Store) Maintain(ctx context.Context, retention, every time.Duration) {
 	sidecar.RetainEvery(ctx, o.log, retention, every, o.Retain)
 }
 
@@ -30,10 +29,10 @@ func (o *Outbox) Maintain(ctx context.Context, retention, every time.Duration) {
 // unreadable in the files too: SQLite zeroes what it deletes or overwrites
 // (secure_delete), free pages are given back, and the WAL, which still holds
 // the pages as they were, is copied into the file and truncated.
-func (o *Outbox) Retain(ctx context.Context, age time.Duration) (int, error) {
-	cutoff := ms(o.now().Add(-age))
+func (o *Store) Retain(ctx context.Context, age time.Duration) (int, error) {
+	cutoff := sidecar.MS(o.now().Add(-age))
 	var events, clicks int64
-	err := o.writer.write(ctx, func(tx *sql.Tx) error {
+	err := o.writer.write(ctx, func(tx *txn) error {
 		res, err := tx.Exec(`UPDATE events SET payload = json_remove(payload, '$.email', '$.ip', '$.session_token'), last_body = '', erased = 1
 			WHERE finished_at IS NOT NULL AND erased = 0 AND finished_at <= ?`, cutoff)
 		if err != nil {
@@ -59,7 +58,7 @@ func (o *Outbox) Retain(ctx context.Context, age time.Duration) (int, error) {
 	}
 	// Free pages (from this pass, from purges, from delivered backlogs) go
 	// back to the file system every pass.
-	if err := o.writer.write(ctx, func(tx *sql.Tx) error {
+	if err := o.writer.write(ctx, func(tx *txn) error {
 		_, err := tx.Exec(fmt.Sprintf("PRAGMA incremental_vacuum(%d)", vacuumPages))
 		return err
 	}); err != nil {
@@ -76,7 +75,7 @@ func (o *Outbox) Retain(ctx context.Context, age time.Duration) (int, error) {
 // truncateWAL copies the WAL into the file and cuts it to nothing, so that
 // the pages as they were before an erasure are gone from it. A reader that
 // holds an old snapshot keeps it from finishing: it tries a few times.
-func (o *Outbox) truncateWAL(ctx context.Context) error {
+func (o *Store) truncateWAL(ctx context.Context) error {
 	var busy, frames, copied int
 	for try := 0; try < truncateTries; try++ {
 		if err := o.cdb.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &copied); err != nil {
@@ -95,7 +94,7 @@ func (o *Outbox) truncateWAL(ctx context.Context) error {
 // able to give free pages back: the setting only takes effect on a file
 // that is rebuilt, once, by VACUUM, which also drops whatever its free
 // pages still held.
-func (o *Outbox) convertAutoVacuum(ctx context.Context) error {
+func (o *Store) convertAutoVacuum(ctx context.Context) error {
 	var mode int
 	if err := o.wconn.QueryRowContext(ctx, "PRAGMA auto_vacuum").Scan(&mode); err != nil {
 		return fmt.Errorf("outbox: read auto_vacuum: %w", err)
@@ -112,4 +111,18 @@ func (o *Outbox) convertAutoVacuum(ctx context.Context) error {
 	}
 	o.log.Info("outbox file rebuilt once for incremental vacuum", "took_ms", time.Since(start).Milliseconds())
 	return nil
+}
+
+// Purge deletes delivered and duplicate events finished more than age ago,
+// with their attempts, and returns how many. Their idempotency keys are
+// forgotten with them.
+func (o *Store) Purge(ctx context.Context, age time.Duration) (int, error) {
+	n, err := o.exec(ctx, `DELETE FROM events WHERE state IN ('delivered', 'duplicate') AND finished_at <= ?`, sidecar.MS(o.now().Add(-age)))
+	if err != nil {
+		return 0, fmt.Errorf("purge events: %w", err)
+	}
+	if n > 0 { // the WAL's frames still hold the rows as they were written
+		return n, o.truncateWAL(ctx)
+	}
+	return n, nil
 }

@@ -1,4 +1,4 @@
-package outbox_test
+package sqlite_test
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	sidecar "github.com/glpwinner/glp-sidecar"
-	"github.com/glpwinner/glp-sidecar/outbox"
+	"github.com/glpwinner/glp-sidecar/sqlite"
 )
 
 type syncBuffer struct {
@@ -70,7 +70,7 @@ func TestAWriteToAFileNoLongerAtItsPathIsNeverAcknowledged(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			logs := &syncBuffer{}
 			path := filepath.Join(t.TempDir(), "data", "outbox.db")
-			o := open(t, outbox.Options{Path: path, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+			o := open(t, sqlite.Options{Path: path, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 			if _, err := o.Append(ctx, conv(1)); err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-package outbox
+package sqlite
 
 import (
 	"context"
@@ -9,11 +9,11 @@ import (
 	sidecar "github.com/glpwinner/glp-sidecar"
 )
 
-var _ sidecar.KeyStore = (*Outbox)(nil)
+var _ sidecar.KeyStore = (*Store)(nil)
 
 // KeyFingerprint is the fingerprint of the file key the outbox was written
 // with, "" for none.
-func (o *Outbox) KeyFingerprint(ctx context.Context) (string, error) {
+func (o *Store) KeyFingerprint(ctx context.Context) (string, error) {
 	var fp string
 	err := o.rdb.QueryRowContext(ctx, `SELECT fingerprint FROM data_key_file WHERE id = 1`).Scan(&fp)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -23,8 +23,8 @@ func (o *Outbox) KeyFingerprint(ctx context.Context) (string, error) {
 }
 
 // SetKeyFingerprint records the file key's fingerprint, once.
-func (o *Outbox) SetKeyFingerprint(ctx context.Context, fp string) error {
-	return o.writer.write(ctx, func(tx *sql.Tx) error {
+func (o *Store) SetKeyFingerprint(ctx context.Context, fp string) error {
+	return o.writer.write(ctx, func(tx *txn) error {
 		var cur string
 		err := tx.QueryRow(`SELECT fingerprint FROM data_key_file WHERE id = 1`).Scan(&cur)
 		switch {
@@ -41,7 +41,7 @@ func (o *Outbox) SetKeyFingerprint(ctx context.Context, fp string) error {
 }
 
 // DataKeys returns the data keys not destroyed.
-func (o *Outbox) DataKeys(ctx context.Context) ([]sidecar.DataKey, error) {
+func (o *Store) DataKeys(ctx context.Context) ([]sidecar.DataKey, error) {
 	rows, err := o.rdb.QueryContext(ctx, `SELECT day, wrapped FROM data_keys ORDER BY day`)
 	if err != nil {
 		return nil, fmt.Errorf("read data keys: %w", err)
@@ -60,10 +60,10 @@ func (o *Outbox) DataKeys(ctx context.Context) ([]sidecar.DataKey, error) {
 
 // AddDataKey stores a day's key unless the day has one, and returns the
 // day's key.
-func (o *Outbox) AddDataKey(ctx context.Context, k sidecar.DataKey) (sidecar.DataKey, error) {
+func (o *Store) AddDataKey(ctx context.Context, k sidecar.DataKey) (sidecar.DataKey, error) {
 	out := sidecar.DataKey{Day: k.Day}
-	err := o.writer.write(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.Exec(`INSERT INTO data_keys (day, wrapped, created_at) VALUES (?, ?, ?) ON CONFLICT (day) DO NOTHING`, k.Day, k.Wrapped, ms(o.now())); err != nil {
+	err := o.writer.write(ctx, func(tx *txn) error {
+		if _, err := tx.Exec(`INSERT INTO data_keys (day, wrapped, created_at) VALUES (?, ?, ?) ON CONFLICT (day) DO NOTHING`, k.Day, k.Wrapped, sidecar.MS(o.now())); err != nil {
 			return err
 		}
 		return tx.QueryRow(`SELECT wrapped FROM data_keys WHERE day = ?`, k.Day).Scan(&out.Wrapped)
@@ -74,9 +74,9 @@ func (o *Outbox) AddDataKey(ctx context.Context, k sidecar.DataKey) (sidecar.Dat
 // DestroyDataKeys deletes the keys of the days before the given one, then
 // cuts the WAL, which still held their rows (the file zeroes what it
 // deletes: secure_delete).
-func (o *Outbox) DestroyDataKeys(ctx context.Context, before string) ([]string, error) {
+func (o *Store) DestroyDataKeys(ctx context.Context, before string) ([]string, error) {
 	var days []string
-	err := o.writer.write(ctx, func(tx *sql.Tx) error {
+	err := o.writer.write(ctx, func(tx *txn) error {
 		days = days[:0]
 		rows, err := tx.Query(`DELETE FROM data_keys WHERE day < ? RETURNING day`, before)
 		if err != nil {
@@ -100,8 +100,8 @@ func (o *Outbox) DestroyDataKeys(ctx context.Context, before string) ([]string, 
 
 // RewrapDataKeys replaces the wrapped keys and the fingerprint at once,
 // then cuts the WAL, which held them wrapped by the old key.
-func (o *Outbox) RewrapDataKeys(ctx context.Context, keys []sidecar.DataKey, fp string) error {
-	err := o.writer.write(ctx, func(tx *sql.Tx) error {
+func (o *Store) RewrapDataKeys(ctx context.Context, keys []sidecar.DataKey, fp string) error {
+	err := o.writer.write(ctx, func(tx *txn) error {
 		for _, k := range keys {
 			if _, err := tx.Exec(`UPDATE data_keys SET wrapped = ? WHERE day = ?`, k.Wrapped, k.Day); err != nil {
 				return err

@@ -1,4 +1,4 @@
-package outbox_test
+package sqlite_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"time"
 
 	sidecar "github.com/glpwinner/glp-sidecar"
-	"github.com/glpwinner/glp-sidecar/outbox"
+	"github.com/glpwinner/glp-sidecar/sqlite"
 )
 
 type clock struct {
@@ -25,17 +25,17 @@ func newClock() *clock                   { return &clock{t: time.Date(2026, 11, 
 func (c *clock) now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
-func open(t testing.TB, opts outbox.Options) *outbox.Outbox {
+func open(t testing.TB, opts sqlite.Options) *sqlite.Store {
 	t.Helper()
-	return openTuned(t, opts, outbox.Tuning{})
+	return openTuned(t, opts, sqlite.Tuning{})
 }
 
-func openTuned(t testing.TB, opts outbox.Options, tune outbox.Tuning) *outbox.Outbox {
+func openTuned(t testing.TB, opts sqlite.Options, tune sqlite.Tuning) *sqlite.Store {
 	t.Helper()
 	if opts.Path == "" {
 		opts.Path = filepath.Join(t.TempDir(), "data", "outbox.db")
 	}
-	o, err := outbox.OpenTuned(opts, tune)
+	o, err := sqlite.OpenTuned(opts, tune)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ var ctx = context.Background()
 
 func TestTheFileAndItsDirectoryAreOwnerOnly(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "new", "dir", "outbox.db")
-	o := open(t, outbox.Options{Path: path})
+	o := open(t, sqlite.Options{Path: path})
 	o.Append(ctx, conv(1))
 	for p, want := range map[string]os.FileMode{path: 0o600, filepath.Dir(path): 0o700, path + "-wal": 0o600} {
 		st, err := os.Stat(p)
@@ -71,14 +71,14 @@ func TestAPathThatCannotBeWrittenIsAnErrorNamingIt(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "plain-file")
 	os.WriteFile(file, nil, 0o600)
 	path := filepath.Join(file, "outbox.db") // a directory that is a file
-	_, err := outbox.Open(outbox.Options{Path: path})
+	_, err := sqlite.Open(sqlite.Options{Path: path})
 	if err == nil || !strings.Contains(err.Error(), file) || !strings.Contains(err.Error(), "not a directory") {
 		t.Errorf("error %v: want the path and the reason", err)
 	}
 }
 
 func TestAFullDiskRefusesWithoutPartialRowsAndRecoversWithoutRestart(t *testing.T) {
-	o := open(t, outbox.Options{})
+	o := open(t, sqlite.Options{})
 	if _, err := o.Append(ctx, conv(0)); err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestAFullDiskRefusesWithoutPartialRowsAndRecoversWithoutRestart(t *testing.
 // the WAL file's header.
 func TestTheWALStartsAfreshUnderSteadyWrites(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "outbox.db")
-	o := openTuned(t, outbox.Options{Path: path}, outbox.Tuning{CheckpointEvery: 20 * time.Millisecond})
+	o := openTuned(t, sqlite.Options{Path: path}, sqlite.Tuning{CheckpointEvery: 20 * time.Millisecond})
 	stop := time.Now().Add(time.Second)
 	var wg sync.WaitGroup
 	for g := 0; g < 16; g++ {
@@ -169,7 +169,7 @@ func TestTheWALStartsAfreshUnderSteadyWrites(t *testing.T) {
 // and never longer; once the burst is over they go at once. The stats (the
 // dashboard's and the metrics') say when a burst is on.
 func TestTheRelayYieldsToABurstOfAppendsButIsNeverStarved(t *testing.T) {
-	o := open(t, outbox.Options{})
+	o := open(t, sqlite.Options{})
 	burst, stop := make(chan struct{}), make(chan struct{})
 	var appenders sync.WaitGroup
 	var appended atomic.Int64

@@ -1,4 +1,4 @@
-package outbox
+package sqlite
 
 import (
 	"context"
@@ -13,13 +13,13 @@ type Tuning struct {
 }
 
 // OpenTuned is Open with the tests' tuning.
-func OpenTuned(opts Options, t Tuning) (*Outbox, error) {
+func OpenTuned(opts Options, t Tuning) (*Store, error) {
 	return open(opts, tuning{maxBatch: t.MaxBatch, checkpointEvery: t.CheckpointEvery})
 }
 
 // IntegrityCheck runs SQLite's integrity check and returns its complaint,
 // or nil when the file is sound.
-func (o *Outbox) IntegrityCheck(ctx context.Context) error {
+func (o *Store) IntegrityCheck(ctx context.Context) error {
 	var res string
 	if err := o.rdb.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&res); err != nil {
 		return err

@@ -1,4 +1,4 @@
-package outbox_test
+package sqlite_test
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 	"time"
 
 	sidecar "github.com/glpwinner/glp-sidecar"
-	"github.com/glpwinner/glp-sidecar/outbox"
+	"github.com/glpwinner/glp-sidecar/sqlite"
 )
 
 // TestAnOldFileIsRebuiltForIncrementalVacuum opens a file made without
@@ -38,7 +38,7 @@ func TestAnOldFileIsRebuiltForIncrementalVacuum(t *testing.T) {
 	if b, _ := os.ReadFile(path); !bytes.Contains(b, []byte("deleted-patient@example.com")) {
 		t.Fatal("the deleted value is not in the old file's free pages: the test would prove nothing")
 	}
-	o, err := outbox.Open(outbox.Options{Path: path})
+	o, err := sqlite.Open(sqlite.Options{Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestAnOldFileIsRebuiltForIncrementalVacuum(t *testing.T) {
 func TestAPurgeLeavesThePurgedEventsNowhereInTheFiles(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "outbox.db")
 	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
-	o, err := outbox.Open(outbox.Options{Path: path, Now: func() time.Time { return now }})
+	o, err := sqlite.Open(sqlite.Options{Path: path, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,9 @@
-// Package outbox is the sidecar's store in one SQLite file: the events
+// Package sqlite is the sidecar's outbox in one SQLite file: the events
 // waiting for or done with delivery, their attempts, and the click log;
 // migrations; a group-commit writer, so that each write is answered only
 // once it is on disk and a burst costs one fsync per batch rather than per
 // write; the claim with a lease; queries, stats and the report; retention.
-package outbox
+package sqlite
 
 import (
 	"context"
@@ -28,7 +28,6 @@ import (
 
 // Defaults.
 const (
-	DefaultMaxBatch = 256         // writes gathered into one transaction at most
 	busyTimeoutMS   = 10000       // another process (the outbox CLI) holding the write lock
 	writerCacheKiB  = 16384       // the writer's page cache: the indexes of a large backlog stay in memory
 	checkpointEvery = time.Second // WAL checkpoints, mostly off the writer's path
@@ -39,60 +38,54 @@ const (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Options configure an Outbox.
+// Options configure a Store.
 type Options struct {
 	Path     string
-	Logger   *slog.Logger     // nil discards
-	Now      func() time.Time // nil is time.Now
-	Observer Observer         // nil: not observed
+	Logger   *slog.Logger           // nil discards
+	Now      func() time.Time       // nil is time.Now
+	Observer sidecar.CommitObserver // nil: not observed
 }
 
 // tuning is what the tests set beside Options (export_test.go).
 type tuning struct {
-	maxBatch        int           // 0: DefaultMaxBatch; 1 commits every write alone
+	maxBatch        int           // 0: sidecar.DefaultMaxBatch; 1 commits every write alone
 	checkpointEvery time.Duration // 0: every second
 }
 
-// Observer is told of every group commit: how many writes it carried and
-// how long its transaction took, disk sync included. Metrics.
-type Observer interface {
-	Committed(writes int, took time.Duration)
-}
-
-// Outbox is the open SQLite file.
-type Outbox struct {
+// Store is the outbox in an open SQLite file.
+type Store struct {
 	path string
 	now  func() time.Time
 	log  *slog.Logger
 
-	wdb    *sql.DB   // the one writer connection's pool
-	wconn  *sql.Conn // the writer connection, the writer's for life
-	rdb    *sql.DB   // readers, query-only
-	cdb    *sql.DB   // the checkpointer's connection
-	writer *writer
-	watch  *fileWatch // the file at path is still the one opened (watch.go)
+	wdb      *sql.DB              // the one writer connection's pool
+	wconn    *sql.Conn            // the writer connection, the writer's for life
+	prepared map[string]*sql.Stmt // statements prepared on it once (prepare)
+	rdb      *sql.DB              // readers, query-only
+	cdb      *sql.DB              // the checkpointer's connection
+	writer   *writer
+	watch    *fileWatch // the file at path is still the one opened (watch.go)
 
 	ckptEvery    time.Duration
 	stopCkpt     chan struct{}
 	checkpointed chan struct{}
 }
 
-// ErrClosed is returned by writes after Close.
-var ErrClosed = errors.New("outbox is closed")
+var _ sidecar.Store = (*Store)(nil)
 
 // Open creates or opens the outbox file, owner-only, and migrates it.
-func Open(opts Options) (*Outbox, error) {
+func Open(opts Options) (*Store, error) {
 	return open(opts, tuning{})
 }
 
-func open(opts Options, tune tuning) (_ *Outbox, err error) {
+func open(opts Options, tune tuning) (_ *Store, err error) {
 	if opts.Path == "" {
 		return nil, errors.New("outbox: no path")
 	}
 	if err := prepareFile(opts.Path); err != nil {
 		return nil, err
 	}
-	o := &Outbox{
+	o := &Store{
 		path:         opts.Path,
 		now:          opts.Now,
 		log:          opts.Logger,
@@ -110,7 +103,7 @@ func open(opts Options, tune tuning) (_ *Outbox, err error) {
 		o.ckptEvery = checkpointEvery
 	}
 	if tune.maxBatch <= 0 {
-		tune.maxBatch = DefaultMaxBatch
+		tune.maxBatch = sidecar.DefaultMaxBatch
 	}
 	defer func() {
 		if err != nil {
@@ -131,7 +124,7 @@ func open(opts Options, tune tuning) (_ *Outbox, err error) {
 	if o.watch, err = newFileWatch(opts.Path, o.log); err != nil {
 		return nil, err
 	}
-	o.writer = newWriter(o.wconn, tune.maxBatch, opts.Observer, o.log)
+	o.writer = newWriter(o.wconn, o.prepared, tune.maxBatch, opts.Observer, o.log)
 	o.writer.guard = o.watch.check
 	go o.writer.run()
 	go o.watch.run()
@@ -141,7 +134,7 @@ func open(opts Options, tune tuning) (_ *Outbox, err error) {
 
 // openWriter opens the writer connection and readies the file on it:
 // migrations, WAL settings, auto_vacuum.
-func (o *Outbox) openWriter() error {
+func (o *Store) openWriter() error {
 	var err error
 	if o.wdb, err = sql.Open("sqlite3", dsn(o.path, false)+fmt.Sprintf("&_cache_size=-%d", writerCacheKiB)+
 		// On a new file auto_vacuum takes effect with the first table; an old
@@ -172,12 +165,40 @@ func (o *Outbox) openWriter() error {
 	if _, err := o.wconn.ExecContext(ctx, fmt.Sprintf("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = %d", walSizeLimit)); err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
-	return o.convertAutoVacuum(ctx)
+	if err := o.convertAutoVacuum(ctx); err != nil {
+		return err
+	}
+	return o.prepare(ctx)
+}
+
+// prepare readies the statements every batch runs, once: prepared on the
+// writer's pool, they are prepared on its one connection, which the
+// writer's transactions reuse (a statement prepared on a sql.Conn would be
+// prepared again in every transaction). The connection goes back to the
+// pool for the time it takes.
+func (o *Store) prepare(ctx context.Context) error {
+	err := o.wconn.Close()
+	o.wconn = nil
+	if err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	o.prepared = map[string]*sql.Stmt{}
+	for _, q := range []string{insertEvent, selectEvent, insertAttempt} {
+		st, err := o.wdb.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("outbox: prepare: %w", describe(err))
+		}
+		o.prepared[q] = st
+	}
+	if o.wconn, err = o.wdb.Conn(ctx); err != nil {
+		return fmt.Errorf("open outbox %s: %w", o.path, describe(err))
+	}
+	return nil
 }
 
 // closeFiles closes the connections opened so far, the last first: all of
 // them on Close, what Open had opened when it fails.
-func (o *Outbox) closeFiles() error {
+func (o *Store) closeFiles() error {
 	var errs []error
 	if o.cdb != nil {
 		errs = append(errs, o.cdb.Close())
@@ -275,21 +296,19 @@ func migrate(ctx context.Context, conn *sql.Conn) error {
 }
 
 // SetMaxPages changes the cap on the file's size, in pages (PRAGMA
-// max_page_count), while it is open; it is how the tests make the disk full
-// and free again (ingest's among them, hence exported).
-func (o *Outbox) SetMaxPages(pages int) error {
-	return o.writer.write(context.Background(), func(tx *sql.Tx) error {
+// max_page_count), while it is open: a disk that fills up and frees again,
+// for tests, ingest's among them (another package's, hence not in
+// export_test.go).
+func (o *Store) SetMaxPages(pages int) error {
+	return o.writer.write(context.Background(), func(tx *txn) error {
 		_, err := tx.Exec(fmt.Sprintf("PRAGMA max_page_count = %d", pages))
 		return err
 	})
 }
 
-// Path is the file's path.
-func (o *Outbox) Path() string { return o.path }
-
 // Close finishes the writes already submitted, checkpoints the WAL and
 // closes the file.
-func (o *Outbox) Close() error {
+func (o *Store) Close() error {
 	if !o.writer.close() {
 		return nil
 	}
@@ -312,7 +331,7 @@ func (o *Outbox) Close() error {
 // after each one the writer is asked to copy the few frames added meanwhile
 // between two batches, on its own connection, where nothing can write
 // behind it; its next transaction then starts the WAL from the beginning.
-func (o *Outbox) checkpointer() {
+func (o *Store) checkpointer() {
 	defer close(o.checkpointed)
 	t := time.NewTicker(o.ckptEvery)
 	defer t.Stop()
@@ -357,8 +376,8 @@ func describe(err error) error {
 // Writable reports whether the outbox can take writes: it rewrites one row
 // through the group commit. A failure is an EUnavailable error with the
 // reason.
-func (o *Outbox) Writable(ctx context.Context) error {
-	return o.writer.write(ctx, func(tx *sql.Tx) error {
+func (o *Store) Writable(ctx context.Context) error {
+	return o.writer.write(ctx, func(tx *txn) error {
 		_, err := tx.Exec(`UPDATE probe SET at = ? WHERE id = 1`, o.now().UnixMilli())
 		return err
 	})
@@ -366,4 +385,4 @@ func (o *Outbox) Writable(ctx context.Context) error {
 
 // LastWriteError is the error of the last write that failed for want of
 // disk, or nil once a write has succeeded since.
-func (o *Outbox) LastWriteError() error { return o.writer.lastError() }
+func (o *Store) LastWriteError() error { return o.writer.lastError() }

@@ -1,4 +1,4 @@
-package outbox_test
+package sqlite_test
 
 import (
 	"bufio"
@@ -15,7 +15,7 @@ import (
 	"time"
 
 	sidecar "github.com/glpwinner/glp-sidecar"
-	"github.com/glpwinner/glp-sidecar/outbox"
+	"github.com/glpwinner/glp-sidecar/sqlite"
 )
 
 const crashChildEnv = "GLP_OUTBOX_CRASH_CHILD"
@@ -28,7 +28,7 @@ func TestCrashChild(t *testing.T) {
 	if path == "" {
 		t.Skip("only runs as the child of TestAcknowledgedEventsSurviveSIGKILL")
 	}
-	o, err := outbox.Open(outbox.Options{Path: path})
+	o, err := sqlite.Open(sqlite.Options{Path: path})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(3)
@@ -97,7 +97,7 @@ func TestAcknowledgedEventsSurviveSIGKILL(t *testing.T) {
 			acked[k] = v
 		}
 
-		o, err := outbox.Open(outbox.Options{Path: path})
+		o, err := sqlite.Open(sqlite.Options{Path: path})
 		if err != nil {
 			t.Fatalf("round %d: reopen: %v", round, err)
 		}
@@ -107,7 +107,7 @@ func TestAcknowledgedEventsSurviveSIGKILL(t *testing.T) {
 		stored := map[string]string{}
 		before := ""
 		for {
-			page, err := o.List(context.Background(), "", before, outbox.MaxListLimit)
+			page, err := o.List(context.Background(), "", before, sqlite.MaxListLimit)
 			if err != nil {
 				t.Fatalf("round %d: list: %v", round, err)
 			}
@@ -117,7 +117,7 @@ func TestAcknowledgedEventsSurviveSIGKILL(t *testing.T) {
 				}
 				stored[e.Key] = e.ID
 			}
-			if len(page) < outbox.MaxListLimit {
+			if len(page) < sqlite.MaxListLimit {
 				break
 			}
 			before = page[len(page)-1].ID
