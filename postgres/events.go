@@ -47,13 +47,14 @@ type appendReq struct {
 
 // appendEvents is a batch of accepts in one statement: new events, queued
 // and due now, except those whose idempotency key was already accepted (or
-// is taken by an earlier row of the same batch). It returns the ids it
-// stored.
+// is taken by an earlier row of the same batch) and those whose id is
+// already stored (the same batch sent again after its answer was lost:
+// ambiguous.go). It returns the ids it stored.
 const appendEvents = `INSERT INTO events (id, idem_key, payload, test, click_source, state, next_attempt_at, created_at, queued_at, updated_at)
 	SELECT id, NULLIF(key, ''), payload::jsonb, test, source, 'queued', $6, $6, $6, $6
 	FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::text[]) WITH ORDINALITY AS u(id, key, payload, test, source, n)
 	ORDER BY n
-	ON CONFLICT (idem_key) DO NOTHING RETURNING id`
+	ON CONFLICT DO NOTHING RETURNING id`
 
 // firstEvents names the events that hold keys: the duplicates' answers. A
 // later statement than the insert, so it sees a key that a concurrent
@@ -75,10 +76,13 @@ func (s *Store) appendBatch(batch []*appendReq) error {
 	ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
 	defer cancel()
 	rows, err := s.pool.Query(ctx, appendEvents, ids, keys, payloads, tests, sources, sidecar.MS(s.now()))
-	if err != nil {
-		return err
+	var stored []string
+	if err == nil {
+		stored, err = pgx.CollectRows(rows, pgx.RowTo[string])
 	}
-	stored, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if ambiguous(err) { // the commit was sent and its answer lost: find out before answering
+		stored, err = s.settle(ids, keys, payloads, tests, sources, err)
+	}
 	if err != nil {
 		return err
 	}

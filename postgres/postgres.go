@@ -253,7 +253,8 @@ func (s *Store) wrote(err error) error {
 // public listener answers with 503 and a Retry-After.
 func (s *Store) describe(err error) error {
 	err = s.scrub(err)
-	if err == nil || errors.Is(err, context.Canceled) {
+	var described *sidecar.Error
+	if err == nil || errors.Is(err, context.Canceled) || errors.As(err, &described) {
 		return err
 	}
 	var pe *pgconn.PgError
