@@ -98,6 +98,10 @@ func (h *Handler) errorAnswer(err error) (int, any) {
 	}
 	e := errorBody{ErrorBody: body}
 	e.outcome, e.reason, e.fix = refusalWords(code)
+	if errors.Is(err, sidecar.ErrDataRefused) { // the database's refusal, not the caller's field rules: logged here, once a second at most
+		h.dataError.refused(err)
+		e.reason = ""
+	}
 	if code == sidecar.ENothing {
 		e.fix = h.nothingHint()
 	}
