@@ -160,6 +160,19 @@ const DefaultMaxBatch = 256
 // ErrClosed is a store's answer to a write after Close.
 var ErrClosed = errors.New("outbox is closed")
 
+// ErrStoredUnknown is in the chain of an EUnavailable append error when the
+// store cannot tell whether the write committed (the connection broke after
+// the commit was sent and the store could not find out in time): the
+// public listener's 503 then says "stored":"unknown", not "nothing was
+// stored", and a retry with the same key is a duplicate if it was stored.
+var ErrStoredUnknown = errors.New("whether the event was stored is unknown")
+
+// ErrDataRefused is in the chain of an EInvalid error when the database,
+// not the sidecar's own checks, refused a value as invalid data
+// (PostgreSQL's SQLSTATE class 22, an invalid byte sequence say): the
+// listener answers 400 and logs a flood of them once a second at most.
+var ErrDataRefused = errors.New("the database refused a value as invalid data")
+
 // CommitObserver is told of every commit a store makes for a batch of
 // writes: how many writes it carried and how long it took, the disk's sync
 // or the database's commit included. Metrics.

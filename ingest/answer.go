@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -55,6 +56,7 @@ func waited(e sidecar.Event) (int, any) {
 // with, and, for the metrics and the log, why it was given.
 type errorBody struct {
 	web.ErrorBody
+	Stored  string `json:"stored,omitempty"` // "unknown": a 503 whose write may have been stored (sidecar.ErrStoredUnknown)
 	outcome string // the word of glp_conversions_received_total
 	reason  string // a refusal's Reason…; "" for the sidecar's own failures
 	fix     string // for the log: what to change
@@ -86,10 +88,20 @@ func (h *Handler) errorAnswer(err error) (int, any) {
 		code = sidecar.EInternal
 	case http.StatusServiceUnavailable:
 		h.notStored.refused(err)
+		if errors.Is(err, sidecar.ErrStoredUnknown) { // the commit's answer was lost and could not be learnt in time
+			e := errorBody{ErrorBody: web.ErrorBody{Error: "The outbox could not confirm whether the conversion was stored (the database connection broke after the write was sent); " +
+				"retry with the same Idempotency-Key: if it was stored, the retry is answered as a duplicate"}, Stored: "unknown"}
+			e.outcome, e.reason, e.fix = refusalWords(code)
+			return status, e
+		}
 		body = web.ErrorBody{Error: "The outbox cannot store conversions now (" + body.Error + "); nothing was stored, retry later"}
 	}
 	e := errorBody{ErrorBody: body}
 	e.outcome, e.reason, e.fix = refusalWords(code)
+	if errors.Is(err, sidecar.ErrDataRefused) { // the database's refusal, not the caller's field rules: logged here, once a second at most
+		h.dataError.refused(err)
+		e.reason = ""
+	}
 	if code == sidecar.ENothing {
 		e.fix = h.nothingHint()
 	}

@@ -114,6 +114,7 @@ type Handler struct {
 	logLimits *limit.Table[string]       // log lines per refusal reason (and per dropped-ip reason)
 	tokenSum  [sha256.Size]byte          // of "Bearer " + the ingest token
 	notStored *notStoredLog              // 503s: once a second at most (unavailable.go)
+	dataError *notStoredLog              // 400s for a value the database refused (sidecar.ErrDataRefused): once a second at most
 }
 
 // New returns the endpoint's handler.
@@ -146,6 +147,7 @@ func New(opts Options) (*Handler, error) {
 	}
 	h := &Handler{opts: opts, origins: map[string]bool{}, logLimits: limit.New[string](1.0/logEvery, logBurst, 64)}
 	h.notStored = &notStoredLog{log: opts.Logger, now: opts.Now}
+	h.dataError = &notStoredLog{log: opts.Logger, now: opts.Now, msg: "conversion refused by the database as invalid data"}
 	if opts.IngestToken != "" {
 		h.tokenSum = sha256.Sum256([]byte("Bearer " + opts.IngestToken))
 	}

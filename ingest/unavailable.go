@@ -18,6 +18,7 @@ const notStoredEvery = time.Second
 type notStoredLog struct {
 	log *slog.Logger
 	now func() time.Time
+	msg string // the line's message: "conversion not stored" unless set
 
 	mu      sync.Mutex
 	last    time.Time
@@ -36,5 +37,9 @@ func (l *notStoredLog) refused(err error) {
 	skipped := l.skipped
 	l.last, l.skipped = now, 0
 	l.mu.Unlock()
-	l.log.Error("conversion not stored", "err", err, "also_refused_since_last_line", skipped)
+	msg := l.msg
+	if msg == "" {
+		msg = "conversion not stored"
+	}
+	l.log.Error(msg, "err", err, "also_refused_since_last_line", skipped)
 }

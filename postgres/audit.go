@@ -18,7 +18,7 @@ var _ sidecar.AuditStore = (*Store)(nil)
 // has no fork.
 func (s *Store) AppendAudit(ctx context.Context, e sidecar.AuditEntry) (sidecar.AuditEntry, error) {
 	var out sidecar.AuditEntry
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `LOCK TABLE audit IN SHARE ROW EXCLUSIVE MODE`); err != nil {
 			return err
 		}
@@ -78,7 +78,7 @@ func (s *Store) AuditLines(ctx context.Context, from, to time.Time, fn func(side
 // hash as the anchor.
 func (s *Store) RetainAudit(ctx context.Context, age time.Duration) (int, error) {
 	var n int64
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `LOCK TABLE audit IN SHARE ROW EXCLUSIVE MODE`); err != nil {
 			return err
 		}

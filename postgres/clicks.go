@@ -38,7 +38,7 @@ func (s *Store) RecordClicks(ctx context.Context, clicks []sidecar.Click, keep i
 		b.Queue(insertClick, c.Columns()...)
 	}
 	var pruned int
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}

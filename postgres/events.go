@@ -47,13 +47,14 @@ type appendReq struct {
 
 // appendEvents is a batch of accepts in one statement: new events, queued
 // and due now, except those whose idempotency key was already accepted (or
-// is taken by an earlier row of the same batch). It returns the ids it
-// stored.
+// is taken by an earlier row of the same batch) and those whose id is
+// already stored (the same batch sent again after its answer was lost:
+// ambiguous.go). It returns the ids it stored.
 const appendEvents = `INSERT INTO events (id, idem_key, payload, test, click_source, state, next_attempt_at, created_at, queued_at, updated_at)
 	SELECT id, NULLIF(key, ''), payload::jsonb, test, source, 'queued', $6, $6, $6, $6
 	FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::text[]) WITH ORDINALITY AS u(id, key, payload, test, source, n)
 	ORDER BY n
-	ON CONFLICT (idem_key) DO NOTHING RETURNING id`
+	ON CONFLICT DO NOTHING RETURNING id`
 
 // firstEvents names the events that hold keys: the duplicates' answers. A
 // later statement than the insert, so it sees a key that a concurrent
@@ -74,11 +75,17 @@ func (s *Store) appendBatch(batch []*appendReq) error {
 	// the commit its neighbours wait for; the statement is bounded instead.
 	ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
 	defer cancel()
-	rows, err := s.pool.Query(ctx, appendEvents, ids, keys, payloads, tests, sources, sidecar.MS(s.now()))
-	if err != nil {
+	var stored []string
+	err := retryConflicts(ctx, func() error { // its own transaction, serializable under such a default (tx.go)
+		rows, err := s.pool.Query(ctx, appendEvents, ids, keys, payloads, tests, sources, sidecar.MS(s.now()))
+		if err == nil {
+			stored, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		}
 		return err
+	})
+	if ambiguous(err) { // the commit was sent and its answer lost: find out before answering
+		stored, err = s.settle(ids, keys, payloads, tests, sources, err)
 	}
-	stored, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		return err
 	}
@@ -101,7 +108,7 @@ func (s *Store) appendBatch(batch []*appendReq) error {
 		return nil
 	}
 	holders := map[string]string{}
-	rows, err = s.pool.Query(ctx, firstEvents, dupKeys)
+	rows, err := s.pool.Query(ctx, firstEvents, dupKeys)
 	if err == nil {
 		var key, id string
 		_, err = pgx.ForEachRow(rows, []any{&key, &id}, func() error { holders[key] = id; return nil })
@@ -150,7 +157,7 @@ func (s *Store) claim(ctx context.Context, query string, n int, lease time.Durat
 	defer cancel()
 	var events []sidecar.Event
 	var payloads [][]byte
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		if events, payloads, err = readEvents(ctx, tx, query, sidecar.MS(now), n); err != nil {
 			return err
@@ -209,7 +216,7 @@ func (s *Store) recordBatch(batch []*recordReq) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
 	defer cancel()
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
 		rows, _, err := readEvents(ctx, tx, `SELECT `+sidecar.EventColumns+` FROM events WHERE id = ANY($1) ORDER BY id FOR UPDATE`, sidecar.UniqueIDs(ids))
 		if err != nil {
 			return err
@@ -306,7 +313,7 @@ func attemptRows(ctx context.Context, tx pgx.Tx, eventID string) (sidecar.Attemp
 func (s *Store) change(ctx context.Context, h sidecar.Happening, query string, args ...any) ([]sidecar.Event, error) {
 	now := s.clock()
 	var changed []sidecar.Event
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		events, payloads, err := readEvents(ctx, tx, query, args...)
 		if err != nil {
 			return err
@@ -350,7 +357,7 @@ func (s *Store) Release(ctx context.Context, ids ...string) error {
 func (s *Store) Retry(ctx context.Context, ids ...string) (int, error) {
 	now := s.clock()
 	ids = sidecar.UniqueIDs(ids)
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		events, _, err := readEvents(ctx, tx, `SELECT `+sidecar.EventColumns+` FROM events WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
 		if err != nil {
 			return err
@@ -394,7 +401,7 @@ func (s *Store) RetryState(ctx context.Context, state sidecar.State) (int, error
 	}
 	now := s.clock()
 	n := 0
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		events, _, err := readEvents(ctx, tx, `SELECT `+sidecar.EventColumns+` FROM events WHERE state = $1 ORDER BY id FOR UPDATE`, string(state))
 		if err != nil {
 			return err
@@ -485,7 +492,7 @@ func (s *Store) Import(ctx context.Context, events []sidecar.Event) (int, error)
 			sidecar.MS(e.CreatedAt), sidecar.MS(e.QueuedAt), sidecar.MS(e.UpdatedAt), finished, e.Erased, e.Landed, e.PossibleDouble, e.RefusedAlone, msOrZero(e.LastRefusedAt))
 	}
 	copied := 0
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		copied = 0
 		res := tx.SendBatch(ctx, b)
 		for range events {

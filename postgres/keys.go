@@ -91,7 +91,7 @@ func (s *Store) vacuumKeys(ctx context.Context) {
 // RewrapDataKeys replaces the wrapped keys and the fingerprint in one
 // transaction.
 func (s *Store) RewrapDataKeys(ctx context.Context, keys []sidecar.DataKey, fp string) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		for _, k := range keys {
 			if _, err := tx.Exec(ctx, `UPDATE data_keys SET wrapped = $1 WHERE day = $2`, k.Wrapped, k.Day); err != nil {
 				return err

@@ -253,7 +253,8 @@ func (s *Store) wrote(err error) error {
 // public listener answers with 503 and a Retry-After.
 func (s *Store) describe(err error) error {
 	err = s.scrub(err)
-	if err == nil || errors.Is(err, context.Canceled) {
+	var described *sidecar.Error
+	if err == nil || errors.Is(err, context.Canceled) || errors.As(err, &described) {
 		return err
 	}
 	var pe *pgconn.PgError
@@ -266,6 +267,11 @@ func (s *Store) describe(err error) error {
 			strings.HasPrefix(pe.Code, "58"), // system error: I/O
 			poolerFault(pe.Code):             // a pooler lost a prepared statement (pooler.go)
 			return &sidecar.Error{Code: sidecar.EUnavailable, Message: unavailableMsg + ": " + pe.Message, Err: err}
+		case conflict(err): // still conflicting after conflictRetries runs (tx.go): rolled back, nothing stored
+			return &sidecar.Error{Code: sidecar.EUnavailable, Message: unavailableMsg + ": its transactions kept conflicting with others'", Err: err}
+		case strings.HasPrefix(pe.Code, "22"): // data exception: a value the database cannot store (an invalid byte sequence, say)
+			return &sidecar.Error{Code: sidecar.EInvalid, Message: "The database refused a value of this conversion as invalid data (" + pe.Message + "); nothing was stored",
+				Fields: map[string]string{"body": "a value the database cannot store: " + pe.Message}, Err: errors.Join(sidecar.ErrDataRefused, err)}
 		}
 		return err
 	}
@@ -288,7 +294,8 @@ func unreachable(err error) bool {
 // exec runs one statement, notes the write, and returns how many rows it
 // changed.
 func (s *Store) exec(ctx context.Context, query string, args ...any) (int, error) {
-	tag, err := s.pool.Exec(ctx, query, args...)
+	var tag pgconn.CommandTag
+	err := retryConflicts(ctx, func() (err error) { tag, err = s.pool.Exec(ctx, query, args...); return err })
 	if err := s.wrote(err); err != nil {
 		return 0, err
 	}

@@ -147,20 +147,7 @@ type backendExample struct {
 var backendExamples = []backendExample{
 	{name: "node-express", dir: "node-express", runtime: "npm", install: "apt-get install -y nodejs npm", proxied: true,
 		command: func(t *testing.T, dir string) (string, []string) {
-			work := t.TempDir() // npm ci's node_modules never lands in the tree
-			for _, f := range []string{"package.json", "package-lock.json", "server.js"} {
-				b, err := os.ReadFile(filepath.Join(dir, f))
-				if err != nil {
-					t.Fatal(err)
-				}
-				os.WriteFile(filepath.Join(work, f), b, 0o600)
-			}
-			npm := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
-			npm.Dir = work
-			if out, err := npm.CombinedOutput(); err != nil {
-				t.Fatalf("npm ci: %v\n%s", err, out)
-			}
-			return work, []string{"node", "server.js"}
+			return npmCI(t, dir, "server.js"), []string{"node", "server.js"}
 		}},
 	{name: "php", dir: "php", runtime: "php", install: "apt-get install -y php-cli", proxied: true,
 		command: func(t *testing.T, dir string) (string, []string) {
@@ -438,4 +425,25 @@ func TestTheNextJSExampleKeepsTheClickIdAndForwardsTheConversion(t *testing.T) {
 	front := "http://127.0.0.1:" + port
 	runExample(t, work, front, env, "node_modules/.bin/next", "start", "-H", "127.0.0.1", "-p", port)
 	hybridSignUp(t, ctx, mockURL, front, "ex-nextjs", "nextjs@example.com")
+}
+
+// npmCI copies a Node example's package files and the named files from dir
+// into a temporary directory, runs npm ci there (node_modules never lands
+// in the tree) and returns it.
+func npmCI(t *testing.T, dir string, files ...string) string {
+	t.Helper()
+	work := t.TempDir()
+	for _, f := range append([]string{"package.json", "package-lock.json"}, files...) {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(work, f), b, 0o600)
+	}
+	npm := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
+	npm.Dir = work
+	if out, err := npm.CombinedOutput(); err != nil {
+		t.Fatalf("npm ci: %v\n%s", err, out)
+	}
+	return work
 }
