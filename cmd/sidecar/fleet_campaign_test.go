@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	sidecar "github.com/glpwinner/glp-sidecar"
 	"github.com/glpwinner/glp-sidecar/internal/pgtest"
 	"github.com/glpwinner/glp-sidecar/mockglp"
@@ -22,9 +24,9 @@ import (
 // retry as a client would; each round one sidecar is SIGKILLed and
 // restarted, every fifth round PostgreSQL crashes (alternately `pg_ctl stop
 // -m immediate` and a SIGKILL of the postmaster) and comes back, the mock
-// loses answers, answers 503 or answers late; twice a sidecar is SIGSTOPped
-// past its lease and resumed while the others send (a sidecar stopped
-// between its claim and its send wakes with its lease run out). Then it
+// loses answers, answers 503 or answers late; three times a sidecar is SIGSTOPped
+// between its claim and its send, past its lease, and resumed while the others
+// send its events (see stall). Then it
 // counts:
 //   - lost: an acknowledged event not delivered, or not recorded once at the mock;
 //   - sent twice at once: two POSTs of one click id in flight at the mock at once;
@@ -46,13 +48,16 @@ func TestTheFleetCampaignLosesNothingAndNeverSendsAnEventTwiceAtOnce(t *testing.
 	const lease = 7 * time.Second
 
 	keys := &campaignKeys{byKey: map[string]*keyLog{}}
-	var stopLoad atomic.Bool
+	var stopLoad, pauseLoad atomic.Bool
 	var load sync.WaitGroup
 	for w := range 6 {
 		load.Add(1)
 		go func() {
 			defer load.Done()
 			for i := 0; !stopLoad.Load(); i++ {
+				for pauseLoad.Load() {
+					time.Sleep(50 * time.Millisecond)
+				}
 				keys.send(f, fmt.Sprintf("fc-w%d-%d", w, i), w+i)
 			}
 		}()
@@ -67,7 +72,7 @@ func TestTheFleetCampaignLosesNothingAndNeverSendsAnEventTwiceAtOnce(t *testing.
 	pgCrashes := 0
 	for r := range rounds {
 		up.mock.SetFault(faults[r%len(faults)])
-		time.Sleep(800 * time.Millisecond)
+		time.Sleep(600 * time.Millisecond)
 		f.kill(r % sidecars)
 		f.restart(r % sidecars)
 		if r%5 == 4 {
@@ -81,14 +86,8 @@ func TestTheFleetCampaignLosesNothingAndNeverSendsAnEventTwiceAtOnce(t *testing.
 				t.Fatal(err)
 			}
 		}
-		if r == 6 || r == 13 {
-			// Slow answers: the others' sends are in flight when it wakes.
-			up.mock.SetFault(mockglp.Fault{Delay: mockglp.Duration(500 * time.Millisecond), Count: -1})
-			victim := f.proc((r + 1) % sidecars)
-			victim.cmd.Process.Signal(syscall.SIGSTOP)
-			time.Sleep(lease + 1500*time.Millisecond)
-			victim.cmd.Process.Signal(syscall.SIGCONT)
-			time.Sleep(1500 * time.Millisecond)
+		if r == 3 || r == 9 || r == 15 {
+			stall(t, f, keys, f.proc((r+1)%sidecars), dbURL, up, &pauseLoad, lease)
 		}
 	}
 	up.mock.SetFault(mockglp.Fault{})
@@ -114,7 +113,7 @@ func TestTheFleetCampaignLosesNothingAndNeverSendsAnEventTwiceAtOnce(t *testing.
 	examples := up.overlaps[:min(5, len(up.overlaps))]
 	up.mu.Unlock()
 	tally.stuck = stuck
-	t.Logf("fleet campaign, %d rounds (%d PostgreSQL crashes, 2 SIGSTOPs past the lease): %s", rounds, pgCrashes, tally)
+	t.Logf("fleet campaign, %d rounds (%d PostgreSQL crashes, 3 SIGSTOPs past the lease): %s", rounds, pgCrashes, tally)
 	if tally.acked == 0 {
 		t.Fatal("nothing was acknowledged")
 	}
@@ -133,6 +132,69 @@ func TestTheFleetCampaignLosesNothingAndNeverSendsAnEventTwiceAtOnce(t *testing.
 	if tally.stuck != 0 {
 		t.Errorf("%d events still queued a minute after the load", tally.stuck)
 	}
+}
+
+// stall SIGSTOPs the sidecar between a claim and its send, past the claim's
+// lease, and SIGCONTs it while another sidecar sends what it claimed. To
+// catch it there: the load pauses and the queue drains; a burst of
+// conversions meets slow answers, so that some wait; the events table is
+// locked (every write waits) until each relay, its workers answered, waits
+// in its next claim; the sidecar is stopped and the table unlocked, so its
+// claim is taken while it sleeps. The others drain the rest at full speed;
+// then answers slow down, and it wakes, its lease run out, as another
+// sidecar takes its event and sends it.
+func stall(t *testing.T, f *fleet, keys *campaignKeys, victim *child, dbURL string, up *countingUpstream, pauseLoad *atomic.Bool, lease time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	table := "events"
+	var glp *string
+	if conn.QueryRow(ctx, `SELECT to_regclass('glp.events')::text`).Scan(&glp); glp != nil {
+		table = *glp
+	}
+	queued := func() (n int) {
+		conn.QueryRow(ctx, `SELECT count(*) FROM `+table+` WHERE state = 'queued'`).Scan(&n)
+		return n
+	}
+	pauseLoad.Store(true)
+	up.mock.SetFault(mockglp.Fault{})
+	for deadline := time.Now().Add(30 * time.Second); queued() > 0 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	slow := mockglp.Fault{Delay: mockglp.Duration(800 * time.Millisecond), Count: -1}
+	up.mock.SetFault(slow)
+	var burst sync.WaitGroup
+	for i := range 60 {
+		burst.Add(1)
+		go func() { defer burst.Done(); keys.send(f, fmt.Sprintf("fc-stall-%d-%d", time.Now().UnixNano(), i), i) }()
+	}
+	burst.Wait()
+	time.Sleep(300 * time.Millisecond)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "LOCK TABLE "+table+" IN EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // every worker answered: every relay waits in a claim
+	victim.cmd.Process.Signal(syscall.SIGSTOP)
+	stopped := time.Now()
+	up.mock.SetFault(mockglp.Fault{})
+	tx.Rollback(ctx)
+	time.Sleep(lease - 1500*time.Millisecond)
+	up.mock.SetFault(slow)
+	time.Sleep(time.Until(stopped.Add(lease + 300*time.Millisecond)))
+	left := queued()
+	victim.cmd.Process.Signal(syscall.SIGCONT)
+	asleep := time.Since(stopped)
+	time.Sleep(1500 * time.Millisecond)
+	pauseLoad.Store(false)
+	t.Logf("a sidecar SIGSTOPped for %v (its lease: %v); %d events queued when it woke", asleep.Round(100*time.Millisecond), lease, left)
 }
 
 // fleet is the campaign's sidecars, each restarted in its slot.
