@@ -309,7 +309,7 @@ func (s *Store) change(ctx context.Context, h sidecar.Happening, query string, a
 
 // changeEach is change with a happening of each event's own.
 func (s *Store) changeEach(ctx context.Context, happening func(sidecar.Event) sidecar.Happening, query string, args ...any) ([]sidecar.Event, error) {
-	h := happening(sidecar.Event{})
+	h := happening(sidecar.Event{}) // its kind: the same for every event
 	now := s.clock()
 	var changed []sidecar.Event
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
