@@ -110,6 +110,17 @@ type Result struct {
 	LeaseUntil time.Time
 }
 
+// Lease names a claim's hold on an event: the event and the end of the
+// lease the claim got, which is the holder's token (see Event.Holds). A
+// release is accepted only from the holder of the event's current lease.
+type Lease struct {
+	EventID string
+	Until   time.Time
+}
+
+// Lease is the hold of the claim that handed e out.
+func (e Event) Lease() Lease { return Lease{EventID: e.ID, Until: e.LeaseUntil} }
+
 // Stats are the outbox's counts.
 type Stats struct {
 	States       map[State]int `json:"states"`

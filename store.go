@@ -63,8 +63,11 @@ type Queue interface {
 	// keeps only its attempt and what its answer proved (see
 	// Result.LeaseUntil).
 	Record(ctx context.Context, r Result) error
-	// Release gives leased events back without counting the attempt.
-	Release(ctx context.Context, ids ...string) error
+	// Release gives leased events back without counting the attempt, each
+	// only while its caller holds the lease it names: a stale holder's
+	// release (its lease ran out, another claim took the event) changes
+	// nothing.
+	Release(ctx context.Context, leases ...Lease) error
 	// ResetBackoff makes queued events waiting for a later retry due now,
 	// leased ones aside.
 	ResetBackoff(ctx context.Context) (int, error)

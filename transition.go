@@ -76,7 +76,7 @@ func (e Event) Overdue(maxAge time.Duration, now time.Time) bool {
 // that kind needs.
 type Happening struct {
 	Kind   Happen
-	Lease  time.Time     // Claim: the end of the new lease
+	Lease  time.Time     // Claim: the end of the new lease; Release: the holder's (its token)
 	Result Result        // Record: what the attempt came to
 	MaxAge time.Duration // Expire: GLP_RETRY_MAX_AGE
 }
@@ -88,7 +88,7 @@ type Happen int
 const (
 	Claim   Happen = iota + 1 // a relay leases the event to send it
 	Record                    // a relay records an attempt (Result)
-	Release                   // a relay gives the leased event back unsent
+	Release                   // the holder of the lease gives the event back unsent
 	Retry                     // an operator sends a finished event again
 	Expire                    // the relay dead-letters events past the retry max age
 )
@@ -96,7 +96,9 @@ const (
 // Transition is the event e as it stands after h happens at now, and
 // whether h applies to it: a claim, release or expiry of an event that is
 // not queued (or an expiry of one not yet overdue, or still leased) changes
-// nothing. A retry it refuses is an error (EConflict: not retryable, or
+// nothing, and so does a release by anyone but the holder of the event's
+// current lease (fencing: a stale holder gives back nothing the next holder
+// holds). A retry it refuses is an error (EConflict: not retryable, or
 // erased). The store writes the returned event's row as it is: state,
 // attempts, schedule, lease, last answer, GLP Winner's ids, the counts and
 // flags, and its times.
@@ -119,7 +121,7 @@ func Transition(e Event, h Happening, now time.Time) (Event, bool, error) {
 	case Record:
 		e = record(e, h.Result, now)
 	case Release:
-		if e.State != StateQueued {
+		if h.Lease.IsZero() || !e.Holds(h.Lease) {
 			return e, false, nil
 		}
 		e.LeaseUntil, e.NextAttemptAt = time.Time{}, now
@@ -150,9 +152,15 @@ func Transition(e Event, h Happening, now time.Time) (Event, bool, error) {
 	return e, true, nil
 }
 
-// Holds reports whether a record made under the claim whose lease ends at
-// lease may end the event e: it is queued and still holds that lease (a
-// zero lease: whatever lease it holds).
+// Holds reports whether the claim whose lease ends at lease still holds
+// the event e, so that its record may end it and its release give it back:
+// e is queued and still holds that lease (a zero lease: whatever lease it
+// holds, which a record may name and a release may not).
+//
+// The lease's end is the holder's token, as an attempt number is River's:
+// a claim takes only an event whose lease ended or was cleared, and leases
+// it until its own now plus the lease, later than any lease before it, so
+// two claims of one event never hold the same token.
 func (e Event) Holds(lease time.Time) bool {
 	return e.State == StateQueued && (lease.IsZero() || e.LeaseUntil.UnixMilli() == lease.UnixMilli())
 }

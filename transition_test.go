@@ -183,13 +183,15 @@ func TestEachHappeningChangesTheEventByTheRules(t *testing.T) {
 					t.Errorf("%s", e.State)
 				}
 			}},
-		{"a release gives the event back due now, its attempt uncounted", queued(false), sidecar.Happening{Kind: sidecar.Release}, t0, true,
+		{"the holder's release gives the event back due now, its attempt uncounted", queued(false), sidecar.Happening{Kind: sidecar.Release, Lease: lease}, t0, true,
 			func(t *testing.T, e sidecar.Event) {
 				if !e.LeaseUntil.IsZero() || !e.NextAttemptAt.Equal(t0) || e.Attempts != 0 {
 					t.Errorf("lease %v, next %v, attempts %d", e.LeaseUntil, e.NextAttemptAt, e.Attempts)
 				}
 			}},
-		{"a finished event is not released", finished(queued(false), sidecar.StateDelivered), sidecar.Happening{Kind: sidecar.Release}, t0, false, nil},
+		{"a finished event is not released", finished(queued(false), sidecar.StateDelivered), sidecar.Happening{Kind: sidecar.Release, Lease: lease}, t0, false, nil},
+		{"a stale holder's release changes nothing", queued(false), sidecar.Happening{Kind: sidecar.Release, Lease: lease.Add(-time.Minute)}, t0, false, nil},
+		{"a release naming no lease changes nothing", queued(false), sidecar.Happening{Kind: sidecar.Release}, t0, false, nil},
 		{"an operator's retry requeues a dead event, due now, its max age afresh, its landed attempts still counted", finished(landed(queued(false)), sidecar.StateDead), sidecar.Happening{Kind: sidecar.Retry}, later, true,
 			func(t *testing.T, e sidecar.Event) {
 				if e.State != sidecar.StateQueued || !e.NextAttemptAt.Equal(later) || !e.QueuedAt.Equal(later) || !e.FinishedAt.IsZero() || !e.MayHaveLanded {

@@ -311,6 +311,12 @@ func attemptRows(ctx context.Context, tx pgx.Tx, eventID string) (sidecar.Attemp
 // change reads the rows query selects (FOR UPDATE), applies h to each and
 // writes those it applied to, in one transaction, and returns them.
 func (s *Store) change(ctx context.Context, h sidecar.Happening, query string, args ...any) ([]sidecar.Event, error) {
+	return s.changeEach(ctx, func(sidecar.Event) sidecar.Happening { return h }, query, args...)
+}
+
+// changeEach is change with a happening of each event's own.
+func (s *Store) changeEach(ctx context.Context, happening func(sidecar.Event) sidecar.Happening, query string, args ...any) ([]sidecar.Event, error) {
+	h := happening(sidecar.Event{}) // its kind: the same for every event
 	now := s.clock()
 	var changed []sidecar.Event
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -325,7 +331,7 @@ func (s *Store) change(ctx context.Context, h sidecar.Happening, query string, a
 				}
 			}
 		}
-		if changed, err = transitions(events, h, now); err != nil {
+		if changed, err = transitionsEach(events, happening, now); err != nil {
 			return err
 		}
 		b := &pgx.Batch{}
@@ -336,14 +342,22 @@ func (s *Store) change(ctx context.Context, h sidecar.Happening, query string, a
 }
 
 // Release gives leased events back without counting the attempt: they are
-// due at once, for whichever sidecar is free.
-func (s *Store) Release(ctx context.Context, ids ...string) error {
-	if len(ids) == 0 {
+// due at once, for whichever sidecar is free. Each only while the caller
+// holds the lease it names (sidecar.Transition): a stale holder's release
+// changes nothing.
+func (s *Store) Release(ctx context.Context, leases ...sidecar.Lease) error {
+	if len(leases) == 0 {
 		return nil
+	}
+	ids, held := make([]string, len(leases)), make(map[string]time.Time, len(leases))
+	for i, l := range leases {
+		ids[i], held[l.EventID] = l.EventID, l.Until
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 	defer cancel()
-	_, err := s.change(ctx, sidecar.Happening{Kind: sidecar.Release}, `SELECT `+sidecar.EventColumns+` FROM events WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
+	_, err := s.changeEach(ctx, func(e sidecar.Event) sidecar.Happening {
+		return sidecar.Happening{Kind: sidecar.Release, Lease: held[e.ID]}
+	}, `SELECT `+sidecar.EventColumns+` FROM events WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
 	if err := s.wrote(err); err != nil {
 		return fmt.Errorf("release events: %w", err)
 	}

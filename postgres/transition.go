@@ -41,9 +41,15 @@ func readEvents(ctx context.Context, tx pgx.Tx, query string, args ...any) ([]si
 // returns the events it applied to, as they are to be written; the first
 // refusal (a retry of an event that may not be sent again) ends it.
 func transitions(events []sidecar.Event, h sidecar.Happening, now time.Time) ([]sidecar.Event, error) {
+	return transitionsEach(events, func(sidecar.Event) sidecar.Happening { return h }, now)
+}
+
+// transitionsEach is transitions with a happening of each event's own
+// (a release names each event's lease).
+func transitionsEach(events []sidecar.Event, h func(sidecar.Event) sidecar.Happening, now time.Time) ([]sidecar.Event, error) {
 	changed := events[:0:0]
 	for _, e := range events {
-		next, ok, err := sidecar.Transition(e, h, now)
+		next, ok, err := sidecar.Transition(e, h(e), now)
 		if err != nil {
 			return nil, err
 		}

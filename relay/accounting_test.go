@@ -434,13 +434,14 @@ func TestEveryRecordNamesTheLeaseOfItsClaim(t *testing.T) {
 
 // A claimed event is sent at once: the relay claims no more than its idle
 // workers take. Were it to claim ahead, an event waiting behind a slow
-// upstream would outlive its lease, be claimed again and be sent twice, and
+// upstream would run short of its lease and be given back unsent (or,
+// without fencing, outlive it, be claimed again and be sent twice), and
 // after a crash each event claimed ahead would count as one that may have
 // landed.
 func TestTheRelayClaimsOnlyWhatItsIdleWorkersSendAtOnce(t *testing.T) {
 	u := newUpstream(t, time.Now)
 	u.fault(mockglp.Fault{Delay: mockglp.Duration(400 * time.Millisecond), Count: -1})
-	h := startAt(t, u, u.URL, relay.Options{Workers: 1}, relay.Hooks{Lease: 500 * time.Millisecond})
+	h := startAt(t, u, u.URL, relay.Options{Workers: 1, RequestTimeout: 600 * time.Millisecond}, relay.Hooks{Lease: time.Second})
 	var ids []string
 	for i := range 4 {
 		ids = append(ids, h.add(t, sidecar.Conversion{ClickID: fmt.Sprintf("slow-%d", i), ConversionID: fmt.Sprintf("order-%d", i)}))

@@ -178,7 +178,7 @@ func (r *Relay) post(e sidecar.Event) answer {
 	if e.Test || r.opts.TestMode {
 		target += "?testMode=true"
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), r.opts.RequestTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), r.sendTimeout(e))
 	defer cancel()
 	// Whether the request was written tells an attempt that never left
 	// (connection refused, DNS, TLS, a dial timeout) from one that may have

@@ -109,15 +109,26 @@ func (d *dispatcher) work() {
 			d.reports <- report{released: true, probe: j.probe}
 			continue
 		}
+		if left := j.e.LeaseUntil.Sub(d.r.clock.Now()); left < d.r.sendNeeds() {
+			// Stalled since the claim (a paused process, a starved
+			// machine): the lease may run out while the request is out,
+			// and another sidecar take the event and send it too.
+			d.r.opts.Logger.Warn("too little of its lease left to send an event; giving it back", "event_id", j.e.ID,
+				"lease_left", left.Round(time.Millisecond).String(), "needs", d.r.sendNeeds().String())
+			d.release(j.e)
+			d.reports <- report{released: true, probe: j.probe}
+			continue
+		}
 		d.reports <- d.r.deliver(j.e, j.probe)
 	}
 }
 
-// release gives a claimed event back unsent.
+// release gives a claimed event back unsent, naming the lease it was
+// claimed under: if that lease is no longer the event's, nothing changes.
 func (d *dispatcher) release(e sidecar.Event) {
 	ctx, cancel := context.WithTimeout(context.Background(), d.r.opts.RequestTimeout)
 	defer cancel()
-	if err := d.queue.Release(ctx, e.ID); err != nil {
+	if err := d.queue.Release(ctx, e.Lease()); err != nil {
 		d.r.opts.Logger.Warn("releasing an event failed; its lease runs out instead", "event_id", e.ID, "err", err)
 	}
 }

@@ -169,22 +169,25 @@ func foldUncounted(tx *txn, eventID string, a sidecar.Attempt, body string) (boo
 }
 
 // Release gives leased events back without counting the attempt: they are
-// due at once. Shutdown uses it for events claimed but never sent.
-func (o *Store) Release(ctx context.Context, ids ...string) error {
-	if len(ids) == 0 {
+// due at once. Shutdown uses it for events claimed but never sent, and a
+// worker for one whose lease has too little left to send it. Each only
+// while the caller holds the lease it names (sidecar.Transition): a stale
+// holder's release changes nothing.
+func (o *Store) Release(ctx context.Context, leases ...sidecar.Lease) error {
+	if len(leases) == 0 {
 		return nil
 	}
 	err := o.writer.write(ctx, func(tx *txn) error {
 		now := o.clock()
-		for _, id := range ids {
-			e, _, err := readEvent(tx, id)
+		for _, l := range leases {
+			e, _, err := readEvent(tx, l.EventID)
 			if errors.Is(err, sql.ErrNoRows) {
 				continue
 			}
 			if err != nil {
 				return err
 			}
-			if _, _, err := transition(tx, e, sidecar.Happening{Kind: sidecar.Release}, now); err != nil {
+			if _, _, err := transition(tx, e, sidecar.Happening{Kind: sidecar.Release, Lease: l.Until}, now); err != nil {
 				return err
 			}
 		}

@@ -47,6 +47,8 @@ func Run(t *testing.T, h Harness) {
 		{"ClaimProbeTakesTheFirstDueEventDueOrNotUnlessLeased", testClaimProbeTakesTheFirstDueEventDueOrNotUnlessLeased},
 		{"RecordKeepsEachAttemptAndTheOutcome", testRecordKeepsEachAttemptAndTheOutcome},
 		{"ReleaseAndRetry", testReleaseAndRetry},
+		{"AStaleHoldersReleaseChangesNothing", testAStaleHoldersReleaseChangesNothing},
+		{"AStaleHoldersRecordDoesNotEndTheEventTheNewHolderHolds", testAStaleHoldersRecordDoesNotEndTheEventTheNewHolderHolds},
 		{"RetryOfSeveralEventsIsAllOrNone", testRetryOfSeveralEventsIsAllOrNone},
 		{"ResetBackoffMakesWaitingEventsDueButLeavesLeasedOnes", testResetBackoffMakesWaitingEventsDueButLeavesLeasedOnes},
 		{"ExpireDeadTakesEventsPastTheMaxAgeButNotLeasedOnes", testExpireDeadTakesEventsPastTheMaxAgeButNotLeasedOnes},
@@ -232,7 +234,7 @@ func testReleaseAndRetry(t *testing.T, h Harness) {
 	o := h.fresh(t, clk.now)
 	a, _ := o.Append(ctx, conv(1))
 	ev, _ := o.Claim(ctx, 1, time.Hour)
-	if err := o.Release(ctx, ev[0].ID); err != nil {
+	if err := o.Release(ctx, ev[0].Lease()); err != nil {
 		t.Fatal(err)
 	}
 	ev, _ = o.Claim(ctx, 1, time.Hour)
