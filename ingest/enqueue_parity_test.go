@@ -100,7 +100,7 @@ func sqlVerdict(t *testing.T, conn *pgx.Conn, body string) (map[string]string, s
 	var payload []byte
 	err = tx.QueryRow(ctx, `SELECT glp.enqueue($1::jsonb, NULL)`, body).Scan(&id)
 	if err == nil {
-		err = tx.QueryRow(ctx, `SELECT payload FROM events WHERE id = $1`, id).Scan(&payload)
+		err = tx.QueryRow(ctx, `SELECT payload FROM glp.events WHERE id = $1`, id).Scan(&payload)
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "22023" {

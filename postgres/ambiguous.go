@@ -48,7 +48,7 @@ func (s *Store) settle(ids, keys, payloads []string, tests []bool, sources []str
 		var stored []string
 		if _, err = s.pool.Exec(ctx, appendEvents, ids, keys, payloads, tests, sources, sidecar.MS(s.now())); err == nil {
 			var rows pgx.Rows
-			if rows, err = s.pool.Query(ctx, `SELECT id FROM events WHERE id = ANY($1)`, ids); err == nil {
+			if rows, err = s.pool.Query(ctx, `SELECT id FROM glp.events WHERE id = ANY($1)`, ids); err == nil {
 				stored, err = pgx.CollectRows(rows, pgx.RowTo[string])
 			}
 		}

@@ -134,7 +134,7 @@ func storedEvents(t *testing.T, url string) []string {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	rows, _ := conn.Query(ctx, `SELECT id FROM events ORDER BY id`)
+	rows, _ := conn.Query(ctx, `SELECT id FROM glp.events ORDER BY id`)
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		t.Fatal(err)

@@ -19,14 +19,14 @@ var _ sidecar.AuditStore = (*Store)(nil)
 func (s *Store) AppendAudit(ctx context.Context, e sidecar.AuditEntry) (sidecar.AuditEntry, error) {
 	var out sidecar.AuditEntry
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `LOCK TABLE audit IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+		if _, err := tx.Exec(ctx, `LOCK TABLE glp.audit IN SHARE ROW EXCLUSIVE MODE`); err != nil {
 			return err
 		}
 		var seq int64
 		var hash string
-		err := tx.QueryRow(ctx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
+		err := tx.QueryRow(ctx, `SELECT seq, hash FROM glp.audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
 		if errors.Is(err, pgx.ErrNoRows) {
-			err = tx.QueryRow(ctx, `SELECT seq, hash FROM audit_anchor WHERE id = 1`).Scan(&seq, &hash)
+			err = tx.QueryRow(ctx, `SELECT seq, hash FROM glp.audit_anchor WHERE id = 1`).Scan(&seq, &hash)
 			if errors.Is(err, pgx.ErrNoRows) {
 				err = nil
 			}
@@ -35,7 +35,7 @@ func (s *Store) AppendAudit(ctx context.Context, e sidecar.AuditEntry) (sidecar.
 			return err
 		}
 		out = e.Chain(seq, hash)
-		_, err = tx.Exec(ctx, `INSERT INTO audit (seq, at, "user", client, action, target, status, prev, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		_, err = tx.Exec(ctx, `INSERT INTO glp.audit (seq, at, "user", client, action, target, status, prev, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 			out.Seq, sidecar.MS(out.At), out.User, out.Client, out.Action, out.Target, out.Status, out.Prev, out.Hash)
 		return err
 	})
@@ -48,14 +48,14 @@ func (s *Store) AppendAudit(ctx context.Context, e sidecar.AuditEntry) (sidecar.
 // AuditLines walks the lines in [from, to) in order.
 func (s *Store) AuditLines(ctx context.Context, from, to time.Time, fn func(sidecar.AuditEntry) error) (string, error) {
 	var anchor string
-	if err := s.pool.QueryRow(ctx, `SELECT hash FROM audit_anchor WHERE id = 1`).Scan(&anchor); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+	if err := s.pool.QueryRow(ctx, `SELECT hash FROM glp.audit_anchor WHERE id = 1`).Scan(&anchor); err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return "", fmt.Errorf("read audit anchor: %w", s.describe(err))
 	}
 	hi := int64(1<<63 - 1)
 	if !to.IsZero() {
 		hi = sidecar.MS(to)
 	}
-	rows, err := s.pool.Query(ctx, `SELECT seq, at, "user", client, action, target, status, prev, hash FROM audit WHERE at >= $1 AND at < $2 ORDER BY seq`, sidecar.MS(from), hi)
+	rows, err := s.pool.Query(ctx, `SELECT seq, at, "user", client, action, target, status, prev, hash FROM glp.audit WHERE at >= $1 AND at < $2 ORDER BY seq`, sidecar.MS(from), hi)
 	if err != nil {
 		return "", fmt.Errorf("read audit: %w", s.describe(err))
 	}
@@ -79,12 +79,12 @@ func (s *Store) AuditLines(ctx context.Context, from, to time.Time, fn func(side
 func (s *Store) RetainAudit(ctx context.Context, age time.Duration) (int, error) {
 	var n int64
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `LOCK TABLE audit IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+		if _, err := tx.Exec(ctx, `LOCK TABLE glp.audit IN SHARE ROW EXCLUSIVE MODE`); err != nil {
 			return err
 		}
 		var seq int64
 		var hash string
-		err := tx.QueryRow(ctx, `SELECT seq, hash FROM audit WHERE at < $1 ORDER BY seq DESC LIMIT 1`, sidecar.MS(s.now().Add(-age))).Scan(&seq, &hash)
+		err := tx.QueryRow(ctx, `SELECT seq, hash FROM glp.audit WHERE at < $1 ORDER BY seq DESC LIMIT 1`, sidecar.MS(s.now().Add(-age))).Scan(&seq, &hash)
 		if errors.Is(err, pgx.ErrNoRows) {
 			n = 0
 			return nil
@@ -92,12 +92,12 @@ func (s *Store) RetainAudit(ctx context.Context, age time.Duration) (int, error)
 		if err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `DELETE FROM audit WHERE seq <= $1`, seq)
+		tag, err := tx.Exec(ctx, `DELETE FROM glp.audit WHERE seq <= $1`, seq)
 		if err != nil {
 			return err
 		}
 		n = tag.RowsAffected()
-		_, err = tx.Exec(ctx, `INSERT INTO audit_anchor (id, seq, hash) VALUES (1, $1, $2) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`, seq, hash)
+		_, err = tx.Exec(ctx, `INSERT INTO glp.audit_anchor (id, seq, hash) VALUES (1, $1, $2) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`, seq, hash)
 		return err
 	})
 	return int(n), s.describe(err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -12,7 +13,7 @@ import (
 	sidecar "github.com/glpwinner/glp-sidecar"
 )
 
-const insertClick = `INSERT INTO clicks (click_id, at, ip, user_agent, path, referrer, utm, top_level, net) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+const insertClick = `INSERT INTO glp.clicks (click_id, at, ip, user_agent, path, referrer, utm, top_level, net) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
 
 // RecordClick appends a landing to the click log, which every sidecar of
 // the fleet reads, at once and alone.
@@ -27,7 +28,7 @@ func (s *Store) RecordClick(ctx context.Context, c sidecar.Click) error {
 // shares: the bound is the database's, not one sidecar's.
 // pruneClicks makes room in a full click log fairly: see
 // sidecar.FairPruneQuery.
-var pruneClicks = sidecar.FairPruneQuery("$1")
+var pruneClicks = strings.ReplaceAll(sidecar.FairPruneQuery("$1"), "FROM clicks", "FROM glp.clicks")
 
 // RecordClicks appends landings to the click log in one transaction and
 // makes room beyond keep from the ranges holding the most (fairly:
@@ -43,7 +44,7 @@ func (s *Store) RecordClicks(ctx context.Context, clicks []sidecar.Click, keep i
 			return err
 		}
 		var n int
-		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM clicks`).Scan(&n); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM glp.clicks`).Scan(&n); err != nil {
 			return err
 		}
 		limit := sidecar.FairPruneLimit(n, keep)
@@ -64,7 +65,7 @@ func (s *Store) RecordClicks(ctx context.Context, clicks []sidecar.Click, keep i
 // since the given time from the same address and user agent.
 func (s *Store) MatchClick(ctx context.Context, ip, userAgent string, since time.Time) (string, bool, error) {
 	var id string
-	err := s.pool.QueryRow(ctx, `SELECT click_id FROM clicks WHERE ip = $1 AND user_agent = $2 AND at >= $3 AND top_level ORDER BY at DESC, id DESC LIMIT 1`,
+	err := s.pool.QueryRow(ctx, `SELECT click_id FROM glp.clicks WHERE ip = $1 AND user_agent = $2 AND at >= $3 AND top_level ORDER BY at DESC, id DESC LIMIT 1`,
 		ip, userAgent, sidecar.MS(since)).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", false, nil
@@ -80,7 +81,7 @@ func (s *Store) Clicks(ctx context.Context, limit int) ([]sidecar.Click, error) 
 	if limit <= 0 || limit > sidecar.MaxListLimit {
 		limit = sidecar.MaxListLimit
 	}
-	rows, err := s.pool.Query(ctx, `SELECT click_id, at, ip, user_agent, path, referrer, utm, top_level FROM clicks ORDER BY id DESC LIMIT $1`, limit)
+	rows, err := s.pool.Query(ctx, `SELECT click_id, at, ip, user_agent, path, referrer, utm, top_level FROM glp.clicks ORDER BY id DESC LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list clicks: %w", s.describe(err))
 	}

@@ -18,11 +18,11 @@ import (
 func (s *Store) ClickKey(ctx context.Context) ([]byte, error) {
 	key := make([]byte, sidecar.ClickKeySize)
 	rand.Read(key)
-	if _, err := s.exec(ctx, `INSERT INTO keys (name, value) VALUES ('click', $1) ON CONFLICT (name) DO NOTHING`, key); err != nil {
+	if _, err := s.exec(ctx, `INSERT INTO glp.keys (name, value) VALUES ('click', $1) ON CONFLICT (name) DO NOTHING`, key); err != nil {
 		return nil, fmt.Errorf("click key: %w", s.describe(err))
 	}
 	var kept []byte
-	if err := s.pool.QueryRow(ctx, `SELECT value FROM keys WHERE name = 'click'`).Scan(&kept); err != nil {
+	if err := s.pool.QueryRow(ctx, `SELECT value FROM glp.keys WHERE name = 'click'`).Scan(&kept); err != nil {
 		return nil, fmt.Errorf("click key: %w", s.describe(err))
 	}
 	if len(kept) < sidecar.ClickKeySize {
@@ -34,7 +34,7 @@ func (s *Store) ClickKey(ctx context.Context) ([]byte, error) {
 // ClickLandedFrom returns the addresses that landed on clickID since a time
 // (at most 100, the newest first): what corroborates a browser call.
 func (s *Store) ClickLandedFrom(ctx context.Context, clickID string, since time.Time) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT ip FROM clicks WHERE click_id = $1 AND at >= $2 ORDER BY at DESC LIMIT 100`, clickID, sidecar.MS(since))
+	rows, err := s.pool.Query(ctx, `SELECT ip FROM glp.clicks WHERE click_id = $1 AND at >= $2 ORDER BY at DESC LIMIT 100`, clickID, sidecar.MS(since))
 	if err != nil {
 		return nil, fmt.Errorf("click landings: %w", s.describe(err))
 	}

@@ -50,7 +50,7 @@ type appendReq struct {
 // is taken by an earlier row of the same batch) and those whose id is
 // already stored (the same batch sent again after its answer was lost:
 // ambiguous.go). It returns the ids it stored.
-const appendEvents = `INSERT INTO events (id, idem_key, payload, test, click_source, state, next_attempt_at, created_at, queued_at, updated_at)
+const appendEvents = `INSERT INTO glp.events (id, idem_key, payload, test, click_source, state, next_attempt_at, created_at, queued_at, updated_at)
 	SELECT id, NULLIF(key, ''), payload::jsonb, test, source, 'queued', $6, $6, $6, $6
 	FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::text[]) WITH ORDINALITY AS u(id, key, payload, test, source, n)
 	ORDER BY n
@@ -59,7 +59,7 @@ const appendEvents = `INSERT INTO events (id, idem_key, payload, test, click_sou
 // firstEvents names the events that hold keys: the duplicates' answers. A
 // later statement than the insert, so it sees a key that a concurrent
 // accept committed while the insert waited on it.
-const firstEvents = `SELECT idem_key, id FROM events WHERE idem_key = ANY($1)`
+const firstEvents = `SELECT idem_key, id FROM glp.events WHERE idem_key = ANY($1)`
 
 // appendBatch stores a batch of appends with one statement, committed
 // before it returns, and then reads the first events of the duplicates. An
@@ -132,7 +132,7 @@ func (s *Store) appendBatch(batch []*appendReq) error {
 // LOCKED, so that two sidecars claiming at once never take the same event:
 // a row another claim holds is skipped, and one it has just leased no
 // longer passes the WHERE once that claim commits.
-const claimEvents = `SELECT ` + sidecar.EventColumns + ` FROM events WHERE %s ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED`
+const claimEvents = `SELECT ` + sidecar.EventColumns + ` FROM glp.events WHERE %s ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED`
 
 // Claim leases up to n due events for lease and counts an attempt on each.
 func (s *Store) Claim(ctx context.Context, n int, lease time.Duration) ([]sidecar.Event, error) {
@@ -199,7 +199,7 @@ func (s *Store) Record(ctx context.Context, r sidecar.Result) error {
 }
 
 // insertAttempts inserts a batch's counted attempts in one statement.
-const insertAttempts = `INSERT INTO attempts (event_id, n, started_at, duration_us, status, error, body, outcome, may_have_landed)
+const insertAttempts = `INSERT INTO glp.attempts (event_id, n, started_at, duration_us, status, error, body, outcome, may_have_landed)
 	SELECT * FROM unnest($1::text[], $2::integer[], $3::bigint[], $4::bigint[], $5::integer[], $6::text[], $7::text[], $8::text[], $9::boolean[])`
 
 // recordBatch stores a batch of records in one transaction: it reads the
@@ -217,7 +217,7 @@ func (s *Store) recordBatch(batch []*recordReq) error {
 	ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
 	defer cancel()
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		rows, _, err := readEvents(ctx, tx, `SELECT `+sidecar.EventColumns+` FROM events WHERE id = ANY($1) ORDER BY id FOR UPDATE`, sidecar.UniqueIDs(ids))
+		rows, _, err := readEvents(ctx, tx, `SELECT `+sidecar.EventColumns+` FROM glp.events WHERE id = ANY($1) ORDER BY id FOR UPDATE`, sidecar.UniqueIDs(ids))
 		if err != nil {
 			return err
 		}
@@ -255,7 +255,7 @@ func (s *Store) recordBatch(batch []*recordReq) error {
 			}
 			a := r.Attempt
 			if into := rows.FoldInto(a); into != 0 {
-				_, err = tx.Exec(ctx, `UPDATE attempts SET repeats = repeats + 1, last_at = $1, status = $2, error = $3, body = $4, duration_us = $5
+				_, err = tx.Exec(ctx, `UPDATE glp.attempts SET repeats = repeats + 1, last_at = $1, status = $2, error = $3, body = $4, duration_us = $5
 					WHERE id = $6`, sidecar.MS(a.StartedAt), a.Status, sidecar.CleanText(a.Error), sidecar.StoredBody(a.Body), a.Duration.Microseconds(), into)
 			} else {
 				b := &pgx.Batch{}
@@ -297,9 +297,9 @@ func attemptRows(ctx context.Context, tx pgx.Tx, eventID string) (sidecar.Attemp
 	var r sidecar.AttemptRows
 	var lastPaused *int64
 	err := tx.QueryRow(ctx, `SELECT id, status, error, body, outcome,
-			(SELECT COUNT(*) FROM attempts WHERE event_id = $1 AND outcome = 'paused'),
-			(SELECT MAX(id) FROM attempts WHERE event_id = $1 AND outcome = 'paused')
-		FROM attempts WHERE event_id = $1 ORDER BY id DESC LIMIT 1`, eventID).
+			(SELECT COUNT(*) FROM glp.attempts WHERE event_id = $1 AND outcome = 'paused'),
+			(SELECT MAX(id) FROM glp.attempts WHERE event_id = $1 AND outcome = 'paused')
+		FROM glp.attempts WHERE event_id = $1 ORDER BY id DESC LIMIT 1`, eventID).
 		Scan(&r.LastID, &r.Last.Status, &r.Last.Error, &r.Last.Body, &r.Last.Outcome, &r.Paused, &lastPaused)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return sidecar.AttemptRows{}, nil
@@ -357,7 +357,7 @@ func (s *Store) Release(ctx context.Context, leases ...sidecar.Lease) error {
 	defer cancel()
 	_, err := s.changeEach(ctx, func(e sidecar.Event) sidecar.Happening {
 		return sidecar.Happening{Kind: sidecar.Release, Lease: held[e.ID]}
-	}, `SELECT `+sidecar.EventColumns+` FROM events WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
+	}, `SELECT `+sidecar.EventColumns+` FROM glp.events WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
 	if err := s.wrote(err); err != nil {
 		return fmt.Errorf("release events: %w", err)
 	}
@@ -372,7 +372,7 @@ func (s *Store) Retry(ctx context.Context, ids ...string) (int, error) {
 	now := s.clock()
 	ids = sidecar.UniqueIDs(ids)
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		events, _, err := readEvents(ctx, tx, `SELECT `+sidecar.EventColumns+` FROM events WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
+		events, _, err := readEvents(ctx, tx, `SELECT `+sidecar.EventColumns+` FROM glp.events WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
 		if err != nil {
 			return err
 		}
@@ -416,7 +416,7 @@ func (s *Store) RetryState(ctx context.Context, state sidecar.State) (int, error
 	now := s.clock()
 	n := 0
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		events, _, err := readEvents(ctx, tx, `SELECT `+sidecar.EventColumns+` FROM events WHERE state = $1 ORDER BY id FOR UPDATE`, string(state))
+		events, _, err := readEvents(ctx, tx, `SELECT `+sidecar.EventColumns+` FROM glp.events WHERE state = $1 ORDER BY id FOR UPDATE`, string(state))
 		if err != nil {
 			return err
 		}
@@ -442,7 +442,7 @@ func (s *Store) RetryState(ctx context.Context, state sidecar.State) (int, error
 // ResetBackoff makes every queued event that waits for a later retry due
 // now. Leased events are left alone.
 func (s *Store) ResetBackoff(ctx context.Context) (int, error) {
-	n, err := s.exec(ctx, `UPDATE events SET next_attempt_at = $1 WHERE state = 'queued' AND next_attempt_at > $1 AND lease_until IS NULL`, sidecar.MS(s.now()))
+	n, err := s.exec(ctx, `UPDATE glp.events SET next_attempt_at = $1 WHERE state = 'queued' AND next_attempt_at > $1 AND lease_until IS NULL`, sidecar.MS(s.now()))
 	if err != nil {
 		return 0, fmt.Errorf("reset backoff: %w", err)
 	}
@@ -454,7 +454,7 @@ func (s *Store) ResetBackoff(ctx context.Context) (int, error) {
 
 // RestartAge counts the retry max age of every queued event afresh from now.
 func (s *Store) RestartAge(ctx context.Context) (int, error) {
-	n, err := s.exec(ctx, `UPDATE events SET queued_at = $1 WHERE state = 'queued'`, sidecar.MS(s.now()))
+	n, err := s.exec(ctx, `UPDATE glp.events SET queued_at = $1 WHERE state = 'queued'`, sidecar.MS(s.now()))
 	if err != nil {
 		return 0, fmt.Errorf("restart retry age: %w", err)
 	}
@@ -466,7 +466,7 @@ func (s *Store) RestartAge(ctx context.Context) (int, error) {
 func (s *Store) ExpireDead(ctx context.Context, maxAge time.Duration) ([]string, error) {
 	now := s.clock()
 	expired, err := s.change(ctx, sidecar.Happening{Kind: sidecar.Expire, MaxAge: maxAge},
-		`SELECT `+sidecar.EventColumns+` FROM events WHERE state = 'queued' AND queued_at <= $1 ORDER BY id FOR UPDATE SKIP LOCKED`, sidecar.MS(now.Add(-maxAge)))
+		`SELECT `+sidecar.EventColumns+` FROM glp.events WHERE state = 'queued' AND queued_at <= $1 ORDER BY id FOR UPDATE SKIP LOCKED`, sidecar.MS(now.Add(-maxAge)))
 	if err := s.wrote(err); err != nil {
 		return nil, fmt.Errorf("expire dead events: %w", err)
 	}
@@ -479,7 +479,7 @@ func (s *Store) ExpireDead(ctx context.Context, maxAge time.Duration) ([]string,
 
 // importEvent copies one event from another store as it stands there, its
 // lease ended; an event whose id or key is already here is skipped.
-const importEvent = `INSERT INTO events (id, idem_key, payload, test, click_source, state, attempts, next_attempt_at, lease_until,
+const importEvent = `INSERT INTO glp.events (id, idem_key, payload, test, click_source, state, attempts, next_attempt_at, lease_until,
 		last_status, last_error, last_body, upstream_conversion_id, upstream_click_id, upstream_recorded_at,
 		created_at, queued_at, updated_at, finished_at, erased, landed, possible_double, refused_alone, last_refused_at)
 	VALUES ($1, NULLIF($2, ''), $3::jsonb, $4, $5, $6, $7, $8, NULL, $9, $10, $11, $12, $13, $14, $15, $16, $17, NULLIF($18::bigint, 0), $19,

@@ -9,7 +9,9 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// migrate brings the schema up to date, one migration per transaction.
+// migrate brings the schema up to date, one migration per transaction, in
+// the store's schema (schema.go), which the first creates, after moving a
+// sidecar's tables from before it there.
 // Each transaction takes a transaction-level advisory lock first, so that
 // sidecars starting together apply each migration once: a session-level
 // lock would be taken and released on whichever server connection a pooler
@@ -38,10 +40,24 @@ func (s *Store) migrate(ctx context.Context) error {
 			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS glp_schema_version (version integer NOT NULL)`); err != nil {
+			if err := s.createSchema(ctx, tx); err != nil {
 				return err
 			}
-			version, err := schemaVersion(ctx, tx) // read committed: what another sidecar committed before the lock was ours
+			moved, err := s.moveOldLayout(ctx, tx) // schema.go: a sidecar's tables from before the schema of its own
+			if err != nil {
+				return fmt.Errorf("move the outbox's tables into schema %s: %w", s.pool.name, err)
+			}
+			if moved {
+				s.log.Info("outbox tables moved into their own schema", "schema", s.pool.name)
+			}
+			// The migrations create their tables in the store's schema.
+			if _, err := tx.Exec(ctx, `SET LOCAL search_path TO `+s.pool.schema+`, pg_catalog`); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, s.pool.sql(`CREATE TABLE IF NOT EXISTS glp.glp_schema_version (version integer NOT NULL)`)); err != nil {
+				return err
+			}
+			version, err := schemaVersion(ctx, schemaTx{tx, s.pool}) // read committed: what another sidecar committed before the lock was ours
 			if err != nil || version >= len(files) {
 				return err
 			}
@@ -53,7 +69,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			if _, err := tx.Exec(ctx, string(body)); err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
-			_, err = tx.Exec(ctx, `DELETE FROM glp_schema_version; INSERT INTO glp_schema_version (version) VALUES (`+fmt.Sprint(version+1)+`)`)
+			_, err = tx.Exec(ctx, s.pool.sql(`DELETE FROM glp.glp_schema_version; INSERT INTO glp.glp_schema_version (version) VALUES (`+fmt.Sprint(version+1)+`)`))
 			applied = name
 			return err
 		})
@@ -71,10 +87,21 @@ func schemaVersion(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
 }) (int, error) {
 	var exists bool
-	if err := q.QueryRow(ctx, `SELECT to_regclass('glp_schema_version') IS NOT NULL`).Scan(&exists); err != nil || !exists {
+	if err := q.QueryRow(ctx, `SELECT to_regclass('glp.glp_schema_version') IS NOT NULL`).Scan(&exists); err != nil || !exists {
 		return 0, err
 	}
 	var version int
-	err := q.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM glp_schema_version`).Scan(&version)
+	err := q.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM glp.glp_schema_version`).Scan(&version)
 	return version, err
+}
+
+// createSchema creates the store's schema unless it exists (a schema an
+// administrator made needs no CREATE privilege on the database).
+func (s *Store) createSchema(ctx context.Context, tx pgx.Tx) error {
+	var exists bool
+	if err := tx.QueryRow(ctx, `SELECT to_regnamespace($1) IS NOT NULL`, s.pool.schema).Scan(&exists); err != nil || exists {
+		return err
+	}
+	_, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+s.pool.schema)
+	return err
 }

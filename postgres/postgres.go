@@ -63,7 +63,7 @@ type Options struct {
 
 // Store is the outbox in PostgreSQL.
 type Store struct {
-	pool     *pgxpool.Pool
+	pool     *db             // schema.go: the pool, its statements in the store's schema
 	connCfg  *pgx.ConnConfig // for the listener's own connection
 	password string          // scrubbed from every error and log line
 	now      func() time.Time
@@ -130,10 +130,16 @@ func open(ctx context.Context, opts Options, maxBatch int) (*Store, error) {
 	if !strings.Contains(opts.URL, "default_query_exec_mode") { // pooler.go: works through PgBouncer in transaction mode
 		cfg.ConnConfig.DefaultQueryExecMode = DefaultQueryExecMode
 	}
+	// The URL's search_path names the store's schema (schema.go), and is
+	// not sent: a pooler in transaction mode refuses it at start-up.
+	schema := schemaOf(cfg.ConnConfig.RuntimeParams["search_path"])
+	delete(cfg.ConnConfig.RuntimeParams, "search_path")
 	s.connCfg = cfg.ConnConfig.Copy()
-	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", s.scrub(err))
 	}
+	s.pool = &db{Pool: pool, name: schema, schema: pgx.Identifier{schema}.Sanitize()}
 	if err := s.pool.Ping(ctx); err != nil {
 		s.pool.Close()
 		return nil, fmt.Errorf("connect to the outbox database %s: %w", Describe(opts.URL), s.describe(err))
@@ -221,7 +227,7 @@ func (s *Store) Close() error {
 
 // Writable rewrites one row to learn whether the database takes writes.
 func (s *Store) Writable(ctx context.Context) error {
-	_, err := s.exec(ctx, `UPDATE probe SET at = $1 WHERE id = 1`, sidecar.MS(s.now()))
+	_, err := s.exec(ctx, `UPDATE glp.probe SET at = $1 WHERE id = 1`, sidecar.MS(s.now()))
 	return err
 }
 

@@ -21,7 +21,7 @@ func deref(p *int64) int64 {
 // Get returns one event with its attempts, oldest first; a missing id is a
 // sidecar ENotFound error.
 func (s *Store) Get(ctx context.Context, id string) (sidecar.Event, []sidecar.Attempt, error) {
-	e, err := sidecar.ScanEvent(s.pool.QueryRow(ctx, `SELECT `+sidecar.EventColumns+` FROM events WHERE id = $1`, id))
+	e, err := sidecar.ScanEvent(s.pool.QueryRow(ctx, `SELECT `+sidecar.EventColumns+` FROM glp.events WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return e, nil, &sidecar.Error{Code: sidecar.ENotFound, Message: "no event " + id}
 	}
@@ -29,7 +29,7 @@ func (s *Store) Get(ctx context.Context, id string) (sidecar.Event, []sidecar.At
 		return e, nil, fmt.Errorf("get event %s: %w", id, s.describe(err))
 	}
 	rows, err := s.pool.Query(ctx, `SELECT n, started_at, duration_us, status, error, body, outcome, may_have_landed, repeats, last_at
-		FROM attempts WHERE event_id = $1 ORDER BY id`, id)
+		FROM glp.attempts WHERE event_id = $1 ORDER BY id`, id)
 	if err != nil {
 		return e, nil, fmt.Errorf("get attempts of %s: %w", id, s.describe(err))
 	}
@@ -56,7 +56,7 @@ func (s *Store) List(ctx context.Context, state sidecar.State, before string, li
 	if limit <= 0 || limit > sidecar.MaxListLimit {
 		limit = sidecar.MaxListLimit
 	}
-	q, args := `SELECT `+sidecar.EventColumns+` FROM events WHERE true`, []any{}
+	q, args := `SELECT `+sidecar.EventColumns+` FROM glp.events WHERE true`, []any{}
 	if state != "" {
 		args = append(args, string(state))
 		q += fmt.Sprintf(` AND state = $%d`, len(args))
@@ -87,7 +87,7 @@ func (s *Store) Stats(ctx context.Context) (sidecar.Stats, error) {
 	for _, state := range sidecar.States() {
 		st.States[state] = 0
 	}
-	rows, err := s.pool.Query(ctx, `SELECT state, COUNT(*) FROM events GROUP BY state`)
+	rows, err := s.pool.Query(ctx, `SELECT state, COUNT(*) FROM glp.events GROUP BY state`)
 	if err != nil {
 		return st, fmt.Errorf("count events: %w", s.describe(err))
 	}
@@ -97,9 +97,9 @@ func (s *Store) Stats(ctx context.Context) (sidecar.Stats, error) {
 		return st, fmt.Errorf("count events: %w", s.describe(err))
 	}
 	var oldest, next *int64
-	if err := s.pool.QueryRow(ctx, `SELECT (SELECT created_at FROM events WHERE state = 'queued' ORDER BY id LIMIT 1),
-		(SELECT MIN(next_attempt_at) FROM events WHERE state = 'queued'),
-		(SELECT COUNT(*) FROM events WHERE possible_double)`).Scan(&oldest, &next, &st.PossibleDouble); err != nil {
+	if err := s.pool.QueryRow(ctx, `SELECT (SELECT created_at FROM glp.events WHERE state = 'queued' ORDER BY id LIMIT 1),
+		(SELECT MIN(next_attempt_at) FROM glp.events WHERE state = 'queued'),
+		(SELECT COUNT(*) FROM glp.events WHERE possible_double)`).Scan(&oldest, &next, &st.PossibleDouble); err != nil {
 		return st, fmt.Errorf("oldest queued event: %w", s.describe(err))
 	}
 	st.OldestQueued, st.NextDue = sidecar.FromMS(deref(oldest)), sidecar.FromMS(deref(next))
@@ -110,7 +110,7 @@ func (s *Store) Stats(ctx context.Context) (sidecar.Stats, error) {
 // queued.
 func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var next *int64
-	if err := s.pool.QueryRow(ctx, `SELECT MIN(next_attempt_at) FROM events WHERE state = 'queued'`).Scan(&next); err != nil {
+	if err := s.pool.QueryRow(ctx, `SELECT MIN(next_attempt_at) FROM glp.events WHERE state = 'queued'`).Scan(&next); err != nil {
 		return time.Time{}, false, fmt.Errorf("next due event: %w", s.describe(err))
 	}
 	return sidecar.FromMS(deref(next)), next != nil, nil

@@ -14,7 +14,7 @@ import (
 // which covers the count.
 const reportDays = `SELECT d.n, e.state, COUNT(*), COUNT(*) FILTER (WHERE e.possible_double)
 	FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS d(start, "end", n)
-	JOIN events e ON e.created_at >= d.start AND e.created_at < d."end" AND e.test = $3
+	JOIN glp.events e ON e.created_at >= d.start AND e.created_at < d."end" AND e.test = $3
 	GROUP BY d.n, e.state`
 
 // Report counts the events accepted on each of the query's days by the
@@ -47,7 +47,7 @@ func (s *Store) Report(ctx context.Context, q sidecar.ReportQuery) ([]sidecar.Re
 func (s *Store) ReportRows(ctx context.Context, q sidecar.ReportQuery, fn func(sidecar.ReportRow) error) error {
 	rows, err := s.pool.Query(ctx, `SELECT id, payload->>'conversion_id', payload->>'transaction_id',
 			upstream_conversion_id, upstream_click_id, state, possible_double, created_at, finished_at, test
-		FROM events WHERE created_at >= $1 AND created_at < $2 ORDER BY created_at, id`, sidecar.MS(q.From), sidecar.MS(q.End()))
+		FROM glp.events WHERE created_at >= $1 AND created_at < $2 ORDER BY created_at, id`, sidecar.MS(q.From), sidecar.MS(q.End()))
 	if err != nil {
 		return fmt.Errorf("report rows: %w", s.describe(err))
 	}

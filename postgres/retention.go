@@ -13,10 +13,10 @@ import (
 // upstream's answers to them, deletes the clicks logged before it, and
 // counts the events it erased.
 const retain = `WITH erased AS (
-		UPDATE events SET payload = payload - 'email' - 'ip' - 'session_token', last_body = '', erased = true
+		UPDATE glp.events SET payload = payload - 'email' - 'ip' - 'session_token', last_body = '', erased = true
 		WHERE finished_at IS NOT NULL AND NOT erased AND finished_at <= $1 RETURNING id),
-	bodies AS (UPDATE attempts SET body = '' WHERE body != '' AND event_id IN (SELECT id FROM erased)),
-	clicks AS (DELETE FROM clicks WHERE at <= $1)
+	bodies AS (UPDATE glp.attempts SET body = '' WHERE body != '' AND event_id IN (SELECT id FROM erased)),
+	clicks AS (DELETE FROM glp.clicks WHERE at <= $1)
 	SELECT COUNT(*) FROM erased`
 
 // Retain erases the email, IP and session token of events finished more
@@ -38,7 +38,7 @@ func (s *Store) Retain(ctx context.Context, age time.Duration) (int, error) {
 // with their attempts, and returns how many. Their idempotency keys are
 // forgotten with them.
 func (s *Store) Purge(ctx context.Context, age time.Duration) (int, error) {
-	n, err := s.exec(ctx, `DELETE FROM events WHERE state IN ('delivered', 'duplicate') AND finished_at <= $1`, sidecar.MS(s.now().Add(-age)))
+	n, err := s.exec(ctx, `DELETE FROM glp.events WHERE state IN ('delivered', 'duplicate') AND finished_at <= $1`, sidecar.MS(s.now().Add(-age)))
 	if err != nil {
 		return 0, fmt.Errorf("purge events: %w", err)
 	}

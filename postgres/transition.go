@@ -62,7 +62,7 @@ func transitionsEach(events []sidecar.Event, h func(sidecar.Event) sidecar.Happe
 
 // updateEvents writes every column a transition may change, for a batch of
 // events in one statement.
-const updateEvents = `UPDATE events e SET state = u.state, attempts = u.attempts, next_attempt_at = u.next, lease_until = u.lease,
+const updateEvents = `UPDATE glp.events e SET state = u.state, attempts = u.attempts, next_attempt_at = u.next, lease_until = u.lease,
 		last_status = u.status, last_error = u.error, last_body = u.body,
 		upstream_conversion_id = u.conv, upstream_click_id = u.click, upstream_recorded_at = u.recorded,
 		queued_at = u.queued, updated_at = u.updated, finished_at = u.finished,

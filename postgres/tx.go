@@ -26,7 +26,9 @@ const conflictRetries = 8
 // set what it returns afresh on each run.
 func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return retryConflicts(ctx, func() error {
-		return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, fn)
+		return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+			return fn(schemaTx{tx, s.pool}) // schema.go: its statements in the store's schema
+		})
 	})
 }
 
