@@ -1,7 +1,7 @@
 package ingest_test
 
 import (
-	"bytes"
+	"github.com/glpwinner/glp-sidecar/internal/logtest"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -70,22 +70,7 @@ func TestABrowserCallFromAnotherAddressOrModeLearnsNothingOfAVisitorsConversion(
 
 // logBuffer is a slog handler's output that tests can read while the
 // handler writes.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type logBuffer = logtest.Buffer
 
 type refusals struct {
 	mu sync.Mutex

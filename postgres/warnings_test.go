@@ -1,11 +1,10 @@
 package postgres_test
 
 import (
-	"bytes"
+	"github.com/glpwinner/glp-sidecar/internal/logtest"
 	"log/slog"
 	neturl "net/url"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -16,22 +15,7 @@ import (
 )
 
 // syncBuffer is a log's output that tests read while the store writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = logtest.Buffer
 
 // TestSynchronousCommitOffIsWarnedAtStart: with ALTER DATABASE … SET
 // synchronous_commit = off, a committed accept can be lost in a database

@@ -1,35 +1,19 @@
 package sqlite_test
 
 import (
-	"bytes"
 	"errors"
+	"github.com/glpwinner/glp-sidecar/internal/logtest"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	sidecar "github.com/glpwinner/glp-sidecar"
 	"github.com/glpwinner/glp-sidecar/sqlite"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = logtest.Buffer
 
 // TestAWriteToAFileNoLongerAtItsPathIsNeverAcknowledged deletes, moves and
 // replaces the file under an open outbox, as a careless operator would, and
