@@ -37,7 +37,7 @@ type Options struct {
 	Logger  *slog.Logger
 	Now     func() time.Time
 
-	// Patient data (issue 32).
+	// Patient data: who may look, and the record of each look.
 	Audit        sidecar.AuditStore // the audit log; nil: not audited
 	Auth         string             // AuthToken ("" too) or AuthProxy
 	SendPersonal sidecar.SendPolicy // shown as each event's sent_fields

@@ -88,7 +88,7 @@ type Config struct {
 	LogLevel       string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	LogFormat      string        `envconfig:"LOG_FORMAT" default:"json" desc:"json or text"`
 
-	// Patient data (issue 32): config/personal.go checks them.
+	// Patient data: config/personal.go checks them.
 	SendPersonalData string        `envconfig:"SEND_PERSONAL_DATA" default:"when-needed" desc:"when-needed: email and ip go upstream only with an event that has neither click id nor session token; always: with every event"`
 	DataKeyFile      string        `envconfig:"DATA_KEY_FILE" desc:"file holding a 32-byte key (64 hex digits or base64) that encrypts personal data at rest"`
 	AdminAuth        string        `envconfig:"ADMIN_AUTH" default:"token" desc:"token; or proxy: the admin user is the one an authenticating proxy in GLP_TRUSTED_PROXIES names in X-Forwarded-Email, X-Forwarded-User or X-Auth-Request-Email"`

@@ -136,7 +136,7 @@ func TestEveryKubernetesManifestDecodesIntoTheAPITypes(t *testing.T) {
 }
 
 // TestTheStatefulSetTopologyKeepsTheSiteUpAndEveryOutboxOnAVolume holds
-// deploy/kubernetes/sidecar-statefulset.yaml to issue 30: the app keeps a
+// deploy/kubernetes/sidecar-statefulset.yaml to its promise: the app keeps a
 // Deployment of its own (several replicas, rolling updates that never go
 // below the replica count), the sidecar is a StatefulSet of two or more
 // with a volume per pod kept when scaled down, replaced one at a time

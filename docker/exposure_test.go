@@ -45,13 +45,12 @@ func manifestAt(t *testing.T, path string) map[string]map[string]any {
 }
 
 // TestTheManifestProbesWhatTheSiteNeedsAndTargetsANumericPort holds both
-// manifests to issue 24: readiness is /readyz on the admin port (which a
+// manifests to their promise: readiness is /readyz on the admin port (which a
 // paused relay never fails), liveness and start-up are /healthz, and the
 // Service's targetPort is the sidecar's public port as a number, because a
 // port name declared only on an init container resolves in Services from
 // Kubernetes 1.32 on, and the manifests say 1.29+. The app is given the
-// ingest token (issue 29: the fleet's app had none, so it could make no
-// server call).
+// ingest token (without it, the fleet's app could make no server call).
 func TestTheManifestProbesWhatTheSiteNeedsAndTargetsANumericPort(t *testing.T) {
 	for _, path := range manifests {
 		t.Run(filepath.Base(path), func(t *testing.T) { checkManifest(t, path) })

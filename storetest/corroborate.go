@@ -9,8 +9,8 @@ import (
 	sidecar "github.com/glpwinner/glp-sidecar"
 )
 
-// clickKeeper is what corroborating browser calls needs of a store
-// (issue 31): cmd/sidecar asserts it.
+// clickKeeper is what corroborating browser calls needs of a store:
+// cmd/sidecar asserts it.
 type clickKeeper interface {
 	ClickKey(ctx context.Context) ([]byte, error)
 	ClickLandedFrom(ctx context.Context, clickID string, since time.Time) ([]string, error)

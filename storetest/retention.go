@@ -71,7 +71,7 @@ func testRetentionAlsoErasesSessionTokensAndUpstreamAnswers(t *testing.T, h Harn
 
 // A full click log makes room from the range that holds the most: a flood
 // from many /64s of one IPv6 /48 trims its own landings, never those of
-// other ranges (issue 31); the bound holds.
+// other ranges; the bound holds.
 func testAFloodFromOneRangeNeverPushesOutOtherRangesLandings(t *testing.T, h Harness) {
 	clk := newClock()
 	o := h.fresh(t, clk.now)

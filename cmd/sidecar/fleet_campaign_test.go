@@ -19,7 +19,7 @@ import (
 	"github.com/glpwinner/glp-sidecar/mockglp"
 )
 
-// The fleet campaign (issue 29), run as a Jepsen-style test would: three
+// The fleet campaign, run as a Jepsen-style test would: three
 // `sidecar serve` on one PostgreSQL, under a load of server calls that
 // retry as a client would; each round one sidecar is SIGKILLed and
 // restarted, every fifth round PostgreSQL crashes (alternately `pg_ctl stop

@@ -21,7 +21,7 @@ import (
 	"github.com/glpwinner/glp-sidecar/client"
 )
 
-// The restart campaign (issue 30): an app behind the sidecar (GLP_APP_URL),
+// The restart campaign: an app behind the sidecar (GLP_APP_URL),
 // visitors landing and signing up through the sidecar, and the sidecar
 // restarted under that load: 5 times the way Compose does (SIGTERM, the
 // process exits, a new one starts on the same address a moment later) and
@@ -42,7 +42,7 @@ const (
 // way or the client package's.
 type poster func(ctx context.Context, conv client.Conversion) error
 
-// oldPoster is the examples before issue 30: one attempt.
+// oldPoster is the examples as they were before they retried: one attempt.
 func oldPoster(sidecarURL string) poster {
 	hc := &http.Client{Timeout: 5 * time.Second}
 	return func(ctx context.Context, conv client.Conversion) error {

@@ -305,7 +305,7 @@ func (m *Main) adminHandler() (http.Handler, error) {
 		Metrics: m.metrics,
 		Pprof:   m.cfg.Pprof,
 		Logger:  m.component("admin"),
-		// Patient data (issue 32).
+		// Patient data: who may look, and the record of each look.
 		Audit:        m.audit,
 		Auth:         m.cfg.AdminAuth,
 		SendPersonal: m.cfg.SendPolicy,

@@ -24,7 +24,8 @@ import (
 	"github.com/glpwinner/glp-sidecar/internal/pgtest"
 )
 
-// Issue 31's findings, each against a real sidecar serve.
+// The edge's findings (browser calls, headers, the CSV, redaction, the click
+// log, the CLI's output), each against a real sidecar serve.
 
 // No string field may hold a control character: 400 naming the field, and
 // nothing stored, on the SQLite file and on PostgreSQL alike.
