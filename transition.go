@@ -107,7 +107,7 @@ const (
 func Transition(e Event, h Happening, now time.Time) (Event, bool, error) {
 	switch h.Kind {
 	case Claim:
-		if e.State != StateQueued {
+		if e.State != StateQueued || e.LeaseUntil.After(now) { // a lease still running is its holder's
 			return e, false, nil
 		}
 		// A lease still set when the event is claimed again was neither
@@ -170,13 +170,20 @@ func (e Event) Holds(lease time.Time) bool {
 // is delivered, whatever an answer after it says), schedule, last answer
 // and counts, and ends the lease. A late one (see Result.LeaseUntil) keeps
 // only what its answer proved GLP Winner holds: a 201's ids, a possible
-// double, and a delivered event that was unconfirmed or dead.
+// double, and a delivered event that was unconfirmed, dead or
+// waiting unleased for a retry; a claim that holds it ends it delivered
+// when it records.
 func record(e Event, r Result, now time.Time) Event {
 	if !e.Holds(r.LeaseUntil) {
 		if r.State == StateDelivered {
 			e.Upstream = merged(e.Upstream, r.Upstream)
-			if e.State == StateUnconfirmed || e.State == StateDead {
+			switch {
+			case e.State == StateUnconfirmed || e.State == StateDead:
 				e.State = StateDelivered
+			case e.State == StateQueued && e.LeaseUntil.IsZero():
+				// Waiting for a retry that nobody holds: GLP Winner has it,
+				// and a retry would only record it again.
+				e.State, e.FinishedAt, e.NextAttemptAt = StateDelivered, now, now
 			}
 		}
 		e.PossibleDouble = e.PossibleDouble || r.PossibleDouble
@@ -184,11 +191,13 @@ func record(e Event, r Result, now time.Time) Event {
 	}
 	a := r.Attempt
 	e.State = r.State
-	if (r.State == StateUnconfirmed || r.State == StateDead) && e.Upstream.ConversionID != "" {
+	if r.State != StateDelivered && e.Upstream.ConversionID != "" {
+		// An earlier attempt's 201 (recorded late) said GLP Winner holds
+		// it: whatever this answer says, it is delivered, never sent again.
 		e.State = StateDelivered
 	}
 	e.NextAttemptAt, e.FinishedAt = now, now
-	if r.State == StateQueued {
+	if e.State == StateQueued {
 		e.FinishedAt = time.Time{}
 		if !r.NextAttemptAt.IsZero() {
 			e.NextAttemptAt = r.NextAttemptAt

@@ -177,6 +177,19 @@ func TestEachHappeningChangesTheEventByTheRules(t *testing.T) {
 					t.Errorf("%s", e.State)
 				}
 			}},
+		{"a claim of an event whose lease still runs changes nothing", retaken, sidecar.Happening{Kind: sidecar.Claim, Lease: newLease.Add(time.Minute)}, later, false, nil},
+		{"a late 201 ends delivered an event waiting, unleased, for a retry", finished(relayed, sidecar.StateQueued), rec(sidecar.StateDelivered, lease, created), later, true,
+			func(t *testing.T, e sidecar.Event) {
+				if e.State != sidecar.StateDelivered || !e.FinishedAt.Equal(later) || e.Upstream.ConversionID != "glp-1" {
+					t.Errorf("%s, finished %v, upstream %+v", e.State, e.FinishedAt, e.Upstream)
+				}
+			}},
+		{"the holder's retry of an event a late 201 proved delivered ends it delivered", relayed, rec(sidecar.StateQueued, lease, func(r *sidecar.Result) { r.NextAttemptAt = later.Add(time.Hour) }), later, true,
+			func(t *testing.T, e sidecar.Event) {
+				if e.State != sidecar.StateDelivered || !e.FinishedAt.Equal(later) || !e.LeaseUntil.IsZero() {
+					t.Errorf("%s, finished %v, lease %v", e.State, e.FinishedAt, e.LeaseUntil)
+				}
+			}},
 		{"a late 201 leaves a rejected event as it is", finished(queued(false), sidecar.StateRejected), rec(sidecar.StateDelivered, lease, created), later, true,
 			func(t *testing.T, e sidecar.Event) {
 				if e.State != sidecar.StateRejected {

@@ -21,6 +21,11 @@ import (
 // deliver makes one attempt, records it and reports to the dispatcher.
 func (r *Relay) deliver(e sidecar.Event, probe bool) report {
 	started := r.clock.Now()
+	// The fence, as close to the request as it can be: no send with less
+	// than a request's time and the margin left on the lease.
+	if left := e.LeaseUntil.Sub(started); left < r.sendNeeds() {
+		return report{fenced: true, leaseLeft: left, probe: probe}
+	}
 	a := r.post(e).redacted(r.opts.Token)
 	took := r.clock.Now().Sub(started)
 	v, reason := classify(a)

@@ -25,6 +25,8 @@ type report struct {
 	reason     string
 	probe      bool
 	released   bool          // given back unsent: the relay stopped fanning out, or is stopping
+	fenced     bool          // not sent: too little of its lease was left (leaseLeft)
+	leaseLeft  time.Duration // what was left of the lease when it was not sent
 	retryAfter time.Duration // the upstream's Retry-After
 }
 
@@ -109,17 +111,17 @@ func (d *dispatcher) work() {
 			d.reports <- report{released: true, probe: j.probe}
 			continue
 		}
-		if left := j.e.LeaseUntil.Sub(d.r.clock.Now()); left < d.r.sendNeeds() {
+		rep := d.r.deliver(j.e, j.probe)
+		if rep.fenced {
 			// Stalled since the claim (a paused process, a starved
 			// machine): the lease may run out while the request is out,
 			// and another sidecar take the event and send it too.
 			d.r.opts.Logger.Warn("too little of its lease left to send an event; giving it back", "event_id", j.e.ID,
-				"lease_left", left.Round(time.Millisecond).String(), "needs", d.r.sendNeeds().String())
+				"lease_left", rep.leaseLeft.Round(time.Millisecond).String(), "needs", d.r.sendNeeds().String())
 			d.release(j.e)
-			d.reports <- report{released: true, probe: j.probe}
-			continue
+			rep = report{released: true, probe: j.probe}
 		}
-		d.reports <- d.r.deliver(j.e, j.probe)
+		d.reports <- rep
 	}
 }
 

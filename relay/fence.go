@@ -32,8 +32,10 @@ func (r *Relay) sendNeeds() time.Duration {
 }
 
 // sendTimeout is the request's time for e: the request timeout, or less, so
-// that the request ends the margin before the lease does.
+// that the request ends the margin before the lease does. A process that
+// stalled between the fence and the request gets no time at all (zero or
+// less: the request is not written), never a moment to send in.
 func (r *Relay) sendTimeout(e sidecar.Event) time.Duration {
 	left := e.LeaseUntil.Sub(r.clock.Now()) - r.leaseMargin()
-	return max(min(r.opts.RequestTimeout, left), time.Millisecond)
+	return min(r.opts.RequestTimeout, left)
 }
