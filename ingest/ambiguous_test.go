@@ -1,7 +1,6 @@
 package ingest_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -68,13 +67,8 @@ func TestAFloodOfDataErrorsIsAnswered400AndLoggedOnceASecond(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Date(2026, 12, 6, 6, 0, 0, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	var logs bytes.Buffer
-	var logMu sync.Mutex
-	logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
-		logMu.Lock()
-		defer logMu.Unlock()
-		return logs.Write(p)
-	}), nil))
+	logs := &logBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, nil))
 	box, err := sqlite.Open(sqlite.Options{Path: filepath.Join(t.TempDir(), "outbox.db")})
 	if err != nil {
 		t.Fatal(err)
@@ -95,9 +89,7 @@ func TestAFloodOfDataErrorsIsAnswered400AndLoggedOnceASecond(t *testing.T) {
 	now = now.Add(time.Second)
 	mu.Unlock()
 	e.do(t, request{body: `{"glpClickId":"c1"}`, server: true})
-	logMu.Lock()
 	got := logs.String()
-	logMu.Unlock()
 	if n := strings.Count(got, "level="); n != 2 || !strings.Contains(got, "also_refused_since_last_line=49") {
 		t.Fatalf("%d log lines for 51 data errors in two seconds, want 2, the second counting 49:\n%s", n, got)
 	}

@@ -1,7 +1,6 @@
 package ingest_test
 
 import (
-	"bytes"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -20,13 +19,8 @@ func TestAFullOutboxIsLoggedOnceASecondNotOncePerRequest(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Date(2026, 12, 6, 6, 0, 0, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	var logs bytes.Buffer
-	var logMu sync.Mutex
-	logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
-		logMu.Lock()
-		defer logMu.Unlock()
-		return logs.Write(p)
-	}), nil))
+	logs := &logBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, nil))
 	e := setup(t, ingest.Options{Now: clock, Logger: logger, RateLimit: 0})
 	e.do(t, request{body: `{"glpClickId":"warm"}`})
 	if err := e.box.SetMaxPages(1); err != nil {
@@ -48,9 +42,7 @@ func TestAFullOutboxIsLoggedOnceASecondNotOncePerRequest(t *testing.T) {
 	if r := e.do(t, request{body: `{"glpClickId":"y","session_token":"` + strings.Repeat("s", 250) + `"}`}); r.status != 503 {
 		t.Fatalf("a second later: %d", r.status)
 	}
-	logMu.Lock()
 	got := logs.String()
-	logMu.Unlock()
 	if n := strings.Count(got, "conversion not stored"); n != 2 {
 		t.Fatalf("%d log lines for %d refusals in two seconds, want 2:\n%s", n, refused+1, got)
 	}
@@ -58,7 +50,3 @@ func TestAFullOutboxIsLoggedOnceASecondNotOncePerRequest(t *testing.T) {
 		t.Errorf("the second line does not count the %d refusals it stands for, or names no full disk:\n%s", refused-1, got)
 	}
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

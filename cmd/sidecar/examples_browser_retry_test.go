@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -38,17 +35,7 @@ func TestTheGlpJsExampleRetriesAcrossARestartOfTheSidecar(t *testing.T) {
 	ctx := browser(t)
 	mockURL := serveMockInProcess(t)
 	sidecarURL := "http://127.0.0.1:" + freePort(t)
-	dir := examplesDir(t, "glpjs")
-	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, err := os.ReadFile(filepath.Join(dir, filepath.Base(r.URL.Path)))
-		if err != nil {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Write(bytes.ReplaceAll(b, []byte("https://sidecar.example.com"), []byte(sidecarURL)))
-	}))
-	defer site.Close()
+	site := glpjsSite(t, func() string { return sidecarURL })
 	origin := "http://localhost:" + site.URL[strings.LastIndex(site.URL, ":")+1:]
 	env := serveEnv(t, "GLP_API_URL="+mockURL, "GLP_ALLOWED_ORIGINS="+origin, "GLP_LISTEN_ADDR="+strings.TrimPrefix(sidecarURL, "http://"), corroborated)
 	sc := start(t, env, "serve")

@@ -282,11 +282,11 @@ func landAndSignUp(t *testing.T, ctx context.Context, mockURL, landing, click, e
 const submitInvalid = `document.getElementById('email').value = 'not-an-email';
 document.getElementById('signup').dispatchEvent(new Event('submit', {cancelable: true}));`
 
-func TestTheGlpJsExampleOnAnotherOriginGetsItsConversionAttributedAndReportsA4xx(t *testing.T) {
-	t.Parallel()
-	ctx := browser(t)
-	mockURL := serveMockInProcess(t)
-	var sidecarURL string
+// glpjsSite serves examples/glpjs as a site of its own would, its pages
+// pointed at the sidecar (sidecarURL, read at each request); closed when
+// the test ends.
+func glpjsSite(t *testing.T, sidecarURL func() string) *httptest.Server {
+	t.Helper()
 	dir := examplesDir(t, "glpjs")
 	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, err := os.ReadFile(filepath.Join(dir, filepath.Base(r.URL.Path)))
@@ -295,9 +295,18 @@ func TestTheGlpJsExampleOnAnotherOriginGetsItsConversionAttributedAndReportsA4xx
 			return
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Write(bytes.ReplaceAll(b, []byte("https://sidecar.example.com"), []byte(sidecarURL)))
+		w.Write(bytes.ReplaceAll(b, []byte("https://sidecar.example.com"), []byte(sidecarURL())))
 	}))
-	defer site.Close()
+	t.Cleanup(site.Close)
+	return site
+}
+
+func TestTheGlpJsExampleOnAnotherOriginGetsItsConversionAttributedAndReportsA4xx(t *testing.T) {
+	t.Parallel()
+	ctx := browser(t)
+	mockURL := serveMockInProcess(t)
+	var sidecarURL string
+	site := glpjsSite(t, func() string { return sidecarURL })
 	origin := "http://localhost:" + site.URL[strings.LastIndex(site.URL, ":")+1:] // another site than the sidecar's 127.0.0.1
 	sc := start(t, serveEnv(t, "GLP_API_URL="+mockURL, "GLP_ALLOWED_ORIGINS="+origin, "GLP_SEND_PERSONAL_DATA=always", corroborated), "serve")
 	sidecarURL = sc.url(t)
