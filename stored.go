@@ -192,6 +192,29 @@ func ScanEventRow(row Scanner) (Event, []byte, error) {
 	return e, payload, nil
 }
 
+// Rows are the rows of a query to read in turn: database/sql's Rows,
+// pgx's. The caller closes them.
+type Rows interface {
+	Scanner
+	Next() bool
+	Err() error
+}
+
+// ScanEventRows reads every row of a query of EventColumns, with their
+// payloads as stored (ScanEventRow).
+func ScanEventRows(rows Rows) ([]Event, [][]byte, error) {
+	var events []Event
+	var payloads [][]byte
+	for rows.Next() {
+		e, payload, err := ScanEventRow(rows)
+		if err != nil {
+			return nil, nil, err
+		}
+		events, payloads = append(events, e), append(payloads, payload)
+	}
+	return events, payloads, rows.Err()
+}
+
 func deref(p *int64) int64 {
 	if p == nil {
 		return 0

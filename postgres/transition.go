@@ -25,16 +25,7 @@ func readEvents(ctx context.Context, tx pgx.Tx, query string, args ...any) ([]si
 		return nil, nil, err
 	}
 	defer rows.Close()
-	var events []sidecar.Event
-	var payloads [][]byte
-	for rows.Next() {
-		e, payload, err := sidecar.ScanEventRow(rows)
-		if err != nil {
-			return nil, nil, err
-		}
-		events, payloads = append(events, e), append(payloads, payload)
-	}
-	return events, payloads, rows.Err()
+	return sidecar.ScanEventRows(rows)
 }
 
 // transitions applies h to each event, as sidecar.Transition decides, and

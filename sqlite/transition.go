@@ -33,16 +33,7 @@ func readEvents(tx *txn, query string, args ...any) ([]sidecar.Event, [][]byte, 
 		return nil, nil, err
 	}
 	defer rows.Close()
-	var events []sidecar.Event
-	var payloads [][]byte
-	for rows.Next() {
-		e, payload, err := sidecar.ScanEventRow(rows)
-		if err != nil {
-			return nil, nil, err
-		}
-		events, payloads = append(events, e), append(payloads, payload)
-	}
-	return events, payloads, rows.Err()
+	return sidecar.ScanEventRows(rows)
 }
 
 // transition writes what h does to e, as sidecar.Transition decides, and

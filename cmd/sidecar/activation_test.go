@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -53,17 +52,7 @@ func (s *sockets) startPassed(t *testing.T, env []string, names string) (*child,
 	cmd.Args = []string{"sh", "-c", `export LISTEN_PID=$$; exec "$0" "$@"`, bin, "serve"}
 	cmd.Env = append(cmd.Env, fmt.Sprintf("LISTEN_FDS=%d", len(s.files)), "LISTEN_FDNAMES="+names)
 	cmd.ExtraFiles = s.files
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &lockedBuffer{}
-	cmd.Stderr = logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	return &child{cmd: cmd, stdout: bufio.NewReader(out)}, logs
+	return startCmdLogged(t, cmd)
 }
 
 // TestServeTakesItsSocketsFromSystemdAndAnswersWhatItAcceptedOnSIGTERM:

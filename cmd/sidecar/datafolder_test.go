@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,7 +14,13 @@ import (
 // can be read while it runs.
 func startLogged(t *testing.T, env []string, args ...string) (*child, *lockedBuffer) {
 	t.Helper()
-	cmd := sidecarCmd(t, env, args...)
+	return startCmdLogged(t, sidecarCmd(t, env, args...))
+}
+
+// startCmdLogged starts cmd as a child whose standard error is kept in a
+// buffer that can be read while it runs; it is killed when the test ends.
+func startCmdLogged(t *testing.T, cmd *exec.Cmd) (*child, *lockedBuffer) {
+	t.Helper()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -24,7 +31,7 @@ func startLogged(t *testing.T, env []string, args ...string) (*child, *lockedBuf
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	return &child{cmd: cmd, stdout: bufio.NewReader(out), stderr: nil}, logs
+	return &child{cmd: cmd, stdout: bufio.NewReader(out)}, logs
 }
 
 // TestDeletingTheDataFolderUnderServeIsNoticedWithinASecond removes the
